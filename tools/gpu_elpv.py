@@ -1,0 +1,176 @@
+"""ELPV case-study runs on a borrowed GPU machine, which has PyTorch but no fastai, no ELPV and no internet.
+
+The ELPV PNGs (92 MB) don't fit in one transfer (64 MiB), so they travel as lossless WebP in two parts,
+with a manifest of each image's pixel hash that `unpack` checks. Steps:
+
+  here:   python tools/gpu_elpv.py pack              # -> .dev/elpv_a/, .dev/elpv_b/ (git-ignored)
+  there:  python tools/gpu_elpv.py unpack .dev/elpv_a   # -> .dev/elpvpkg/elpv_dataset, a stand-in for the elpv-dataset package
+  there:  python tools/gpu_elpv.py unpack .dev/elpv_b
+  there:  PYTHONPATH=$PWD/.dev/site:$PWD/.dev/elpvpkg:$PWD python tools/gpu_elpv.py train --budget 420
+  here:   the runs come back in results.tgz; `record_gpu` in nbs/96_elpv_case_study.ipynb adds them to the table
+
+`train` runs `nexai.cli.train_model` (the code behind `nexai-train`) on each recipe in `RUNS`, in order, while the time
+budget allows: each run's epochs are cut to what the time per epoch measured so far says will fit, and a run that
+can't have `MIN_EPOCHS` is skipped. After every run it rewrites `$OUT/results.tgz` (each run's folder without its
+weights) so that a run cut off by the machine's time limit still leaves the finished ones; at the end the weights
+of the run with the best TTA ROC AUC come back in parts under 16 MiB (`cat best.pth.part* > model.pth`).
+"""
+import argparse, hashlib, json, os, shutil, sys, tarfile, time
+from pathlib import Path
+
+PKG = Path(os.environ.get('ELPV_PKG', '.dev/elpvpkg/elpv_dataset'))  # inside the repository: kept between calls to a warm machine
+COMMON = dict(data='elpv', bs=32, freeze_epochs=2, lr=3e-3, lr_mult=10., valid_pct=0.25, tta=8,
+              aug='max_rotate=5,max_warp=0', num_workers=12)
+RUNS = [  # in order of priority
+    dict(name='lite2_384px_30ep', arch='lite2', size=384, epochs=30, seed=42),
+    dict(name='lite2_448px_30ep', arch='lite2', size=448, epochs=30, seed=43),
+    dict(name='lite1_384px_30ep', arch='lite1', size=384, epochs=30, seed=44),
+    dict(name='lite2_384px_30ep_seed45', arch='lite2', size=384, epochs=30, seed=45),
+    dict(name='lite2_512px_30ep', arch='lite2', size=512, epochs=30, seed=46),
+]
+MIN_EPOCHS = 12
+SMOKE = [dict(name='smoke_a', arch='lite2', size=64, epochs=1, freeze_epochs=1, tta=2, seed=1),
+         dict(name='smoke_b', arch='lite1', size=64, epochs=1, freeze_epochs=1, tta=2, seed=2)]  # `--smoke`: the whole path, quickly
+
+def _pixels_sha(im)->str:
+    import numpy as np
+    return hashlib.sha256(np.asarray(im).tobytes()).hexdigest()
+
+def _to_webp(args):
+    src,dst = args
+    from PIL import Image
+    im = Image.open(src); im.load()
+    if im.mode!='L': raise ValueError(f"{src}: mode {im.mode}, expected 8-bit grey")
+    im.save(dst, 'WEBP', lossless=True, method=6)
+    return Path(src).name, _pixels_sha(im)
+
+def pack(dest='.dev', limit_mb=57.5):
+    "ELPV's images as lossless WebP in two folders, the first under `limit_mb`; a manifest of pixel hashes in each"
+    from concurrent.futures import ProcessPoolExecutor
+    from nexai.data import elpv_path
+    src = elpv_path()
+    tmp = Path(dest)/'elpv_webp'; tmp.mkdir(parents=True, exist_ok=True)
+    fs = sorted((src/'images').glob('*.png'))
+    with ProcessPoolExecutor(os.cpu_count()) as ex:
+        sha = dict(ex.map(_to_webp, [(f, tmp/(f.stem+'.webp')) for f in fs], chunksize=16))
+    a,b = Path(dest)/'elpv_a',Path(dest)/'elpv_b'
+    for d in (a,b): shutil.rmtree(d, ignore_errors=True); d.mkdir(parents=True)
+    tot = 0
+    for f in fs:
+        w = tmp/(f.stem+'.webp'); tot += w.stat().st_size
+        shutil.move(w, (a if tot < limit_mb*1e6 else b)/w.name)
+    man = dict(labels=(src/'labels.csv').read_text(), sha256=sha)
+    for d in (a,b): (d/'manifest.json').write_text(json.dumps(man))
+    shutil.rmtree(tmp)
+    for d in (a,b): print(d, len(list(d.glob('*.webp'))), 'images', f"{sum(o.stat().st_size for o in d.iterdir())/1e6:.1f} MB")
+
+def _from_webp(args):
+    src,dst,want = args
+    from PIL import Image
+    im = Image.open(src).convert('L')  # WebP decodes as RGB; ELPV is 8-bit grey, and R=G=B converts back exactly
+    if _pixels_sha(im)!=want: return Path(src).name
+    im.save(dst, compress_level=1)
+
+def unpack(src):
+    "Decode one part into `PKG`, checking every image's pixels against the manifest"
+    from concurrent.futures import ProcessPoolExecutor
+    src = Path(src); man = json.loads((src/'manifest.json').read_text())
+    (PKG/'data'/'images').mkdir(parents=True, exist_ok=True)
+    (PKG/'__init__.py').write_text('"Stand-in for the elpv-dataset package: its images, unpacked by tools/gpu_elpv.py"\n')
+    (PKG/'data'/'labels.csv').write_text(man['labels'])
+    fs = sorted(src.glob('*.webp'))
+    with ProcessPoolExecutor(os.cpu_count()) as ex:
+        bad = [o for o in ex.map(_from_webp, [(f, PKG/'data'/'images'/(f.stem+'.png'), man['sha256'][f.stem+'.png']) for f in fs], chunksize=16) if o]
+    have = len(list((PKG/'data'/'images').glob('*.png')))
+    print(f"unpacked {len(fs)} images from {src}; {have} of {len(man['sha256'])} in {PKG}; {len(bad)} with other pixels: {bad[:5]}")
+    if bad: sys.exit(1)
+
+def _pack_results(runs_dir, out):
+    with tarfile.open(Path(out)/'results.tgz.tmp', 'w:gz') as t:
+        t.add(runs_dir, arcname='gpu_runs', filter=lambda ti: None if ti.name.endswith('.pth') or '/checkpoints' in ti.name else ti)
+    os.replace(Path(out)/'results.tgz.tmp', Path(out)/'results.tgz')
+
+def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=False, workers=12):
+    "Train `RUNS` in order while `budget` seconds allow; write results to `out` after each"
+    t0 = time.time()
+    import torch
+    from nexai.data import elpv_path
+    from nexai.cli import train_model
+    n = len(list((elpv_path()/'images').glob('*.png')))
+    if n!=2624: sys.exit(f"ELPV is incomplete here: {n} of 2624 images in {elpv_path()}; run unpack on both parts first")
+    torch.backends.cudnn.benchmark = True
+    COMMON['num_workers'] = workers
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'
+    print(f"torch {torch.__version__}, GPU {gpu}, {os.cpu_count()} CPUs; budget {budget:.0f}s", flush=True)
+    runs_dir,out = Path(runs_dir),Path(out); runs_dir.mkdir(parents=True, exist_ok=True); out.mkdir(parents=True, exist_ok=True)
+    spe = None  # seconds per epoch per megapixel of input, measured
+    done = []
+    for r in (SMOKE if smoke else RUNS):
+        if only and r['name'] not in only: continue
+        r = dict(r); name = r.pop('name')
+        left = budget-(time.time()-t0)
+        ep = r['epochs']
+        if spe is not None and not smoke:
+            per_epoch = spe*(r['size']/1000)**2*(1.15 if r['arch']=='lite2' else 1.)
+            fit = int((left-40)/per_epoch)-r.get('freeze_epochs', COMMON['freeze_epochs'])  # 40 s: start, TTA, saving
+            ep = min(ep, fit)
+            print(f"{name}: {left:.0f}s left, ~{per_epoch:.1f}s per epoch -> {ep} epochs", flush=True)
+            if ep < MIN_EPOCHS: print(f"{name}: skipped, too little time", flush=True); continue
+        r['epochs'] = ep
+        ts = time.time()
+        try: m = train_model(out=runs_dir/name, **{**COMMON, **r})
+        except Exception:
+            import traceback; traceback.print_exc(); print(f"FAILED {name}; going on with the next run", flush=True); continue
+        secs = time.time()-ts
+        m.update(device=gpu, wall_seconds=secs, run=name)
+        (runs_dir/name/'gpu.json').write_text(json.dumps(dict(device=gpu, torch=torch.__version__, wall_seconds=secs, args={**COMMON, **r}), indent=2))
+        import pandas as pd
+        h = pd.read_csv(runs_dir/name/'history.csv')
+        spe_run = h['time'].map(_secs).iloc[-ep:].mean()/(r['size']/1000)**2/(1.15 if r['arch']=='lite2' else 1.)
+        spe = spe_run if spe is None else max(spe, spe_run)
+        t = m.get('tta', {})
+        print(f"RESULT {name}: {secs:.0f}s, acc {m['accuracy']:.4f} (0.5: {m['at_0_5']['accuracy']:.4f}), AUC {m['roc_auc']:.4f}; "
+              f"TTA acc {t.get('accuracy', float('nan')):.4f} (0.5: {t.get('at_0_5', {}).get('accuracy', float('nan')):.4f}), AUC {t.get('roc_auc', float('nan')):.4f}", flush=True)
+        done.append((t.get('roc_auc', m['roc_auc']), name))
+        _pack_results(runs_dir, out)
+    if done:
+        best = max(done)[1]
+        data = (runs_dir/best/'model.pth').read_bytes()
+        for i in range(0, len(data), 15*2**20): (out/f'best.pth.part{i//(15*2**20)}').write_bytes(data[i:i+15*2**20])
+        (out/'best.txt').write_text(best+'\n')
+        print(f"best by TTA ROC AUC: {best}; its weights in {len(range(0, len(data), 15*2**20))} parts", flush=True)
+    _ensemble_summary(runs_dir)
+
+def _secs(s)->float:
+    "fastai's 'mm:ss' (or a number) in seconds"
+    s = str(s)
+    if ':' not in s: return float(s)
+    p = [float(o) for o in s.split(':')]
+    return sum(v*60**i for i,v in enumerate(reversed(p)))
+
+def _ensemble_summary(runs_dir):
+    "Mean TTA probability over the finished runs: accuracy at 0.5 and ROC AUC (the full rows are made later, from valid_preds.csv)"
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+    ps = [pd.read_csv(f) for f in sorted(Path(runs_dir).glob('*/valid_preds.csv'))]
+    if len(ps) < 2: return
+    y = (ps[0].label=='defect').values
+    for col in ('p_defect', 'p_defect_tta'):
+        if not all(col in p for p in ps): continue
+        p = sum(o[col].values for o in ps)/len(ps)
+        print(f"ENSEMBLE of {len(ps)} ({col}): acc at 0.5 {((p>=0.5)==y).mean():.4f}, ROC AUC {roc_auc_score(y, p):.4f}", flush=True)
+
+if __name__=='__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('step', choices=['pack','unpack','train'])
+    ap.add_argument('src', nargs='?')
+    ap.add_argument('--budget', type=float, default=420)
+    ap.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'))
+    ap.add_argument('--only', nargs='*')
+    ap.add_argument('--runs-dir', default='/tmp/gpu_runs')
+    ap.add_argument('--workers', type=int, default=12, help='DataLoader worker processes')
+    ap.add_argument('--smoke', action='store_true', help='two tiny runs at 64 px: checks the whole path in a minute or two')
+    a = ap.parse_args()
+    if a.step=='pack': pack()
+    elif a.step=='unpack': unpack(a.src)
+    else: train(a.budget, a.out, a.runs_dir, a.only, a.smoke, a.workers)
