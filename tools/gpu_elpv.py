@@ -131,7 +131,6 @@ def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=Fals
         except Exception:
             import traceback; traceback.print_exc(); print(f"FAILED {name}; going on with the next run", flush=True); continue
         secs = time.time()-ts
-        m.update(device=gpu, wall_seconds=secs, run=name)
         (runs_dir/name/'gpu.json').write_text(json.dumps(dict(device=gpu, torch=torch.__version__, wall_seconds=secs, args={**COMMON, **r}), indent=2))
         import pandas as pd
         h = pd.read_csv(runs_dir/name/'history.csv')
@@ -148,7 +147,6 @@ def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=Fals
         for i in range(0, len(data), 15*2**20): (out/f'best.pth.part{i//(15*2**20)}').write_bytes(data[i:i+15*2**20])
         (out/'best.txt').write_text(best+'\n')
         print(f"best by TTA ROC AUC: {best}; its weights in {len(range(0, len(data), 15*2**20))} parts", flush=True)
-    _ensemble_summary(runs_dir)
 
 def _secs(s)->float:
     "fastai's 'mm:ss' (or a number) in seconds"
@@ -156,18 +154,6 @@ def _secs(s)->float:
     if ':' not in s: return float(s)
     p = [float(o) for o in s.split(':')]
     return sum(v*60**i for i,v in enumerate(reversed(p)))
-
-def _ensemble_summary(runs_dir):
-    "Mean TTA probability over the finished runs: accuracy at 0.5 and ROC AUC (the full rows are made later, from valid_preds.csv)"
-    import pandas as pd
-    from sklearn.metrics import roc_auc_score
-    ps = [pd.read_csv(f) for f in sorted(Path(runs_dir).glob('*/valid_preds.csv'))]
-    if len(ps) < 2: return
-    y = (ps[0].label=='defect').values
-    for col in ('p_defect', 'p_defect_tta'):
-        if not all(col in p for p in ps): continue
-        p = sum(o[col].values for o in ps)/len(ps)
-        print(f"ENSEMBLE of {len(ps)} ({col}): acc at 0.5 {((p>=0.5)==y).mean():.4f}, ROC AUC {roc_auc_score(y, p):.4f}", flush=True)
 
 if __name__=='__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
