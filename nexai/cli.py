@@ -95,6 +95,10 @@ def _exists(*paths):
     for p in paths:
         if p is not None and str(p)!='' and not Path(p).exists(): raise FileNotFoundError(f"{p} does not exist")
 
+def _any_exists(images):
+    "Fail at once if none of the images or folders given exists; a missing one among others gets its row and error"
+    if images and not any(Path(o).exists() for o in images): raise FileNotFoundError(f"{images[0]} does not exist" if len(images)==1 else f"none of the {len(images)} images or folders given exists")
+
 # %% ../nbs/14_cli.ipynb #53332077
 def shard_files(files:list, shard:str)->tuple: # (positions in `files`, the files)
     "The part `i/n` of `files` (i counted from 0): every n-th file from the i-th, so that n parts are disjoint and cover all"
@@ -142,7 +146,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                  ):
     "Score images with a trained model; one row per input, errors included"
     dirs = [model_dir] if merge or Path(model_dir).exists() else [o for o in model_dir.split(',') if o]
-    _exists(*dirs, *images, Path(out).parent, submission and Path(submission).parent)
+    _exists(*dirs, Path(out).parent, submission and Path(submission).parent); _any_exists(images)
     if not merge and not images: raise UsageError("no images given")
     if shard: shard_files([], shard)  # a bad --shard fails before any work
     if merge: return _merge(model_dir, images, out, submission)
@@ -208,7 +212,7 @@ def nexai_normality(cmd:str,                 # fit or score
     "Fit a model of normality on good parts, or score images with one"
     if cmd not in ('fit','score'): raise UsageError(f"unknown command {cmd!r}: use fit or score")
     if cmd=='score' and len(paths) < 2: raise UsageError("score needs MODEL_DIR and at least one image or folder")
-    _exists(*paths)
+    _exists(paths[0] if cmd=='score' else None, out and Path(out).parent); _any_exists(paths if cmd=='fit' else paths[1:])
     if cmd=='fit':
         from nexai.train import fit_normality_dir
         r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout, bs=bs, seed=seed)

@@ -221,7 +221,8 @@ def load(cls:DefectModel, path)->DefectModel:
     return cls(model.eval(), meta)
 
 # %% ../nbs/07_inference.ipynb #2ad6c4a7
-SCORER_KINDS = dict(classifier='nexai.inference:DefectModel', onnx='nexai.export:OnnxModel', normality='nexai.normality:NormalityModel')
+SCORER_KINDS = dict(classifier='nexai.inference:DefectModel', onnx='nexai.export:OnnxModel', normality='nexai.normality:NormalityModel',
+                    scatter='nexai.scatter:ScatterBoost')
 
 def load_scorer(path,              # a model directory, a `model.onnx`, or (with `trust`) a fastai `export.pkl`
                 trust:bool=False,  # allow unpickling `export.pkl`: only for files you made yourself

@@ -121,11 +121,15 @@ def grad_cam(net:nn.Module,   # Sequential(body, head), as `defect_learner` buil
              cls:int=1        # the class whose logit is explained (1: defect)
             )->np.ndarray:    # one map per image, x's size, scaled to [0,1]
     "Grad-CAM heat maps of class `cls` for the batch `x`"
-    net.eval()
-    with torch.enable_grad(), hook_output(net[0]) as ha, hook_output(net[0], grad=True) as hg:
-        out = net(x.requires_grad_(True))
-        net.zero_grad(); out[:, cls].sum().backward()
-        acts,grads = ha.stored, hg.stored[0]
+    net.eval(); st = {}
+    def keep(m, i, o): st['acts'] = o; o.register_hook(lambda g: st.__setitem__('grads', g))  # a tensor hook: no deprecated module backward hook
+    h = net[0].register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            out = net(x.requires_grad_(True))
+            net.zero_grad(); out[:, cls].sum().backward()
+    finally: h.remove()
+    acts,grads = st['acts'].detach(), st['grads']
     cam = F.relu((grads.mean((2,3), keepdim=True)*acts).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:,0]
     mx = cam.flatten(1).max(1).values.clamp_min(1e-12)[:,None,None]

@@ -15,10 +15,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
 from .core import *
-from .data import read_image, find_images
+from .data import read_image, find_images, check_images
+from .inference import Scorer, write_model_json, read_model_json
 
 # %% auto #0
-__all__ = ['scatter_features', 'ScatterBoost']
+__all__ = ['SCATTER_SCHEMA', 'scatter_features', 'ScatterBoost']
 
 # %% ../nbs/11_scatter.ipynb #5b272537
 def _scattering(J, L, size):
@@ -47,28 +48,101 @@ def scatter_features(items,            # image paths, folders, or a DataFrame wi
     return np.concatenate(res) if res else np.zeros((0,0), np.float32)
 
 # %% ../nbs/11_scatter.ipynb #bd5b650a
-class ScatterBoost:
+def _booster(booster:str, max_iter:int, learning_rate:float, seed:int, oversample:bool):
+    "The gradient-boosting classifier: scikit-learn's histogram GBM or XGBoost"
+    if booster=='hist':
+        return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate, random_state=seed,
+                                              class_weight='balanced' if oversample else None, early_stopping=False)
+    if booster=='xgboost':
+        try: from xgboost import XGBClassifier
+        except ImportError: raise ImportError("booster='xgboost' needs xgboost: pip install 'nexai[xgboost]'") from None
+        return XGBClassifier(n_estimators=max_iter, learning_rate=learning_rate, random_state=seed, tree_method='hist', n_jobs=defaults.cpus)
+    raise ValueError(f"booster={booster!r}: use 'hist' or 'xgboost'")
+
+class ScatterBoost(Scorer):
     "Scattering features + gradient boosting: a defect classifier with no deep learning"
-    def __init__(self, J:int=3, L:int=8, size:int=128, grid:int=4, oversample=True, max_iter:int=300, learning_rate:float=0.1, seed:int=42):
-        store_attr()
-        self.clf = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate, random_state=seed,
-                                                  class_weight='balanced' if oversample else None, early_stopping=False)
+    kind = 'scatter'
+    def __init__(self, J:int=3, L:int=8, size:int=128, grid:int=4,  # the features (see `scatter_features`)
+                 oversample=True,                                   # weight the classes equally
+                 max_iter:int=300, learning_rate:float=0.1, seed:int=42,
+                 booster:str='hist',                                # 'hist' (scikit-learn) or 'xgboost'
+                 threshold:float=0.5):                              # the operating point on the defect probability
+        store_attr(but='threshold')
+        self.meta = dict(threshold=float(threshold), size=size)
+        self.clf = _booster(booster, max_iter, learning_rate, seed, oversample)
+
+    def __repr__(self): return f"ScatterBoost(J={self.J}, L={self.L}, size={self.size}, grid={self.grid}, booster={self.booster!r}, threshold={self.threshold:.4g})"
+    @property
+    def size(self)->int: return self.meta['size']
+    @size.setter
+    def size(self, v): self.meta = {**getattr(self, 'meta', {}), 'size':v}
 
     def features(self, items, progress=True)->np.ndarray:
         "Scattering features of `items`"
         return scatter_features(items, self.J, self.L, self.size, self.grid, progress=progress)
 
-    def fit(self, items, lbls=None, X=None, progress=True):
-        "Fit on items (a DataFrame with `path` and `label`, or paths with `lbls`); `X` reuses features"
-        y = np.asarray(items['label'] if lbls is None else lbls)=='defect'
-        if y.all() or not y.any(): raise ValueError("ScatterBoost needs good and defect examples")
-        t = time.time()
-        X = self.features(items, progress) if X is None else X
-        self.clf.fit(X, y.astype(int))
-        self.fit_seconds = time.time()-t
-        return self
+# %% ../nbs/11_scatter.ipynb #f563a592
+@patch
+def fit(self:ScatterBoost, items, lbls=None, X=None, progress=True):
+    "Fit on items (a DataFrame with `path` and `label`, or paths with `lbls`); `X` reuses features"
+    y = np.asarray(items['label'] if lbls is None else lbls)=='defect'
+    if y.all() or not y.any(): raise ValueError("ScatterBoost needs good and defect examples")
+    t = time.time()
+    X = self.features(items, progress) if X is None else X
+    w = None
+    if self.booster=='xgboost' and self.oversample: w = np.where(y, 0.5/y.mean(), 0.5/(1-y.mean()))  # what class_weight='balanced' does
+    self.clf.fit(X, y.astype(int), sample_weight=w)
+    self.fit_seconds = time.time()-t
+    return self
 
-    def predict_proba(self, items=None, X=None, progress=True)->np.ndarray: # defect probability per item
-        "Defect probability of each item"
-        X = self.features(items, progress) if X is None else X
-        return self.clf.predict_proba(X)[:,1]
+@patch
+def predict_proba(self:ScatterBoost, items=None, X=None, progress=True)->np.ndarray: # defect probability per item
+    "Defect probability of each item"
+    X = self.features(items, progress) if X is None else X
+    return self.clf.predict_proba(X)[:,1]
+
+@patch
+def _score_paths(self:ScatterBoost, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+    "The Scorer's scores: defect probabilities of the readable images, an error for the others"
+    if tta: raise ValueError("the scattering baseline scores each image once: tta is for the CNN")
+    if maps: raise NotImplementedError("the scattering baseline gives no maps; score without maps=True")
+    bad = dict(zip(*check_images(paths).values.T)) if paths else {}
+    ok = [p for p in paths if p not in bad]
+    s = dict(zip(ok, self.predict_proba(ok, progress=progress))) if ok else {}
+    return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], None
+
+# %% ../nbs/11_scatter.ipynb #18afccb3
+_SKOPS_TRUSTED = ['sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor']  # beyond what skops trusts by default
+
+@patch
+def save(self:ScatterBoost, path, threshold:float=None, metrics:dict=None)->Path:
+    "Save as a model directory: `model.json` and `booster.json` (XGBoost) or `booster.skops` (scikit-learn)"
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    if threshold is not None: self.meta['threshold'] = float(threshold)
+    if self.booster=='xgboost': fn = atomic_write(path/'booster.json', lambda f: self.clf.save_model(str(f)))
+    else:
+        import skops.io as sio
+        fn = atomic_write(path/'booster.skops', lambda f: sio.dump(self.clf, f))
+    cfg = {k:getattr(self,k) for k in ('J','L','grid','oversample','max_iter','learning_rate','seed','booster')}
+    return write_model_json(path, dict(kind='scatter', size=self.size, threshold=self.threshold, metrics=metrics or {}, **cfg), fn).parent
+
+SCATTER_SCHEMA = dict(type='object', required=['kind','J','L','size','grid','booster','threshold','weights_file','weights_sha256'], properties=dict(
+    kind=dict(const='scatter'), J=dict(type='integer', minimum=1), L=dict(type='integer', minimum=1), size=dict(type='integer', minimum=8),
+    grid=dict(type='integer', minimum=1), booster=dict(enum=['hist','xgboost']), threshold=dict(type='number'),
+    weights_file=dict(enum=['booster.json','booster.skops']), weights_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))
+
+@patch(cls_method=True)
+def load(cls:ScatterBoost, path)->ScatterBoost:
+    "Load a model directory written by `save`, checking `model.json` and the booster's checksum"
+    path = Path(path)
+    m = read_model_json(path/'model.json', SCATTER_SCHEMA)
+    fn = path/m['weights_file']
+    if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing")
+    if sha256(fn)!=m['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs)")
+    self = cls(**{k:m[k] for k in ('J','L','size','grid','booster','threshold')}, **{k:m[k] for k in ('oversample','max_iter','learning_rate','seed') if k in m})
+    if self.booster=='xgboost': self.clf.load_model(str(fn))
+    else:
+        import skops.io as sio
+        self.clf = sio.load(fn, trusted=_SKOPS_TRUSTED)
+    self.meta = {**m, **self.meta}
+    return self

@@ -18,11 +18,11 @@ parts, with a manifest of each image's pixel hash that `unpack` checks. The runs
           python3 tools/gpu_elpv.py train --budget 530 --workers 12 | tee $OUT/log.txt   (PYTHONPATH as above, plus .dev/site2)
   here:   unpack results.tgz, move each run's folder to nbs/elpv_runs/N and call `record_row(N)` in the case study
 
-`train` runs `nexai.cli.train_model` (the code behind `nexai-train`) on each recipe in `RUNS`, in order, while the time
+`train` runs `nexai.train.train_model` (the code behind `nexai-train`) on each recipe in `RUNS`, in order, while the time
 budget allows: each run's epochs are cut to what the time per epoch measured so far says will fit, and a run that
 can't have `MIN_EPOCHS` is skipped. After every run it rewrites `$OUT/results.tgz` (each run's folder without its
 weights) so that a run cut off by the machine's time limit still leaves the finished ones; at the end the weights
-of the run with the best TTA ROC AUC come back in parts under 16 MiB (`cat best.pth.part* > model.pth`).
+of the run with the best TTA ROC AUC come back in parts under 16 MiB (`cat best.safetensors.part* > model.safetensors`).
 """
 import argparse, hashlib, json, os, shutil, sys, tarfile, time
 from pathlib import Path
@@ -96,7 +96,7 @@ def unpack(src):
 
 def _pack_results(runs_dir, out):
     with tarfile.open(Path(out)/'results.tgz.tmp', 'w:gz') as t:
-        t.add(runs_dir, arcname='gpu_runs', filter=lambda ti: None if ti.name.endswith('.pth') or '/checkpoints' in ti.name else ti)
+        t.add(runs_dir, arcname='gpu_runs', filter=lambda ti: None if ti.name.endswith(('.pth','.safetensors')) or '/checkpoints' in ti.name else ti)
     os.replace(Path(out)/'results.tgz.tmp', Path(out)/'results.tgz')
 
 def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=False, workers=12):
@@ -104,7 +104,7 @@ def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=Fals
     t0 = time.time()
     import torch
     from nexai.data import elpv_path
-    from nexai.cli import train_model
+    from nexai.train import train_model
     n = len(list((elpv_path()/'images').glob('*.png')))
     if n!=2624: sys.exit(f"ELPV is incomplete here: {n} of 2624 images in {elpv_path()}; run unpack on both parts first")
     torch.backends.cudnn.benchmark = True
@@ -143,8 +143,8 @@ def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=Fals
         _pack_results(runs_dir, out)
     if done:
         best = max(done)[1]
-        data = (runs_dir/best/'model.pth').read_bytes()
-        for i in range(0, len(data), 15*2**20): (out/f'best.pth.part{i//(15*2**20)}').write_bytes(data[i:i+15*2**20])
+        data = (runs_dir/best/'model.safetensors').read_bytes()
+        for i in range(0, len(data), 15*2**20): (out/f'best.safetensors.part{i//(15*2**20)}').write_bytes(data[i:i+15*2**20])
         (out/'best.txt').write_text(best+'\n')
         print(f"best by TTA ROC AUC: {best}; its weights in {len(range(0, len(data), 15*2**20))} parts", flush=True)
 
