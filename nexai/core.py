@@ -42,12 +42,16 @@ def atomic_write(fn,    # the file to write
     except OSError: pass  # some file systems can't sync a folder
     return fn
 
-def atomic_csv(df, fn, **kwargs)->Path:
+def atomic_csv(df,     # the table to write
+               fn,     # the CSV file to write
+               **kwargs
+              )->Path: # `fn`
     "Write `df` to CSV file `fn` with `atomic_write`; odd bytes in file names kept as they are"
     return atomic_write(fn, lambda f: df.to_csv(f, index=False, errors='surrogateescape', **kwargs))
 
 # %% ../nbs/00_core.ipynb #991543f1
-def sha256(fn)->str: # hex digest
+def sha256(fn     # the file to hash
+          )->str: # hex digest
     "SHA-256 of the file `fn`, read in 1 MiB blocks"
     h = hashlib.sha256()
     with open(fn, 'rb') as f:
@@ -55,7 +59,8 @@ def sha256(fn)->str: # hex digest
     return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #0e024be4
-def to_plain(o):
+def to_plain(o # a value, possibly nested in dicts, lists, tuples and `L`s
+            ):
     "`o` with dicts, lists and `L`s walked, NumPy scalars made Python numbers, NaN made `None`, and tensor subclasses plain tensors"
     if isinstance(o, dict): return {k:to_plain(v) for k,v in o.items()}
     if isinstance(o, (L, list)): return [to_plain(v) for v in o]
@@ -67,7 +72,8 @@ def to_plain(o):
     return o
 
 # %% ../nbs/00_core.ipynb #087ad62b
-def cpu_has_bf16(cpuinfo='/proc/cpuinfo')->bool:
+def cpu_has_bf16(cpuinfo='/proc/cpuinfo' # file with the CPU's flags, as Linux's /proc/cpuinfo; unreadable: False
+                )->bool:                 # `avx512_bf16` or `amx_bf16` is among the flags
     "Does this CPU have bf16 units (AVX512-BF16 or AMX)?"
     try: flags = Path(cpuinfo).read_text()
     except OSError: return False

@@ -43,7 +43,8 @@ def _to_rgb8(im:Image.Image)->Image.Image:
 # %% ../nbs/01_data.ipynb #c9afcf4f
 MAX_PIXELS = 100_000_000 # larger images are refused as too large to decode safely
 
-def read_image(fn)->Image.Image: # 8-bit RGB
+def read_image(fn             # the image file to open
+              )->Image.Image: # 8-bit RGB
     "Open `fn` and return it as 8-bit RGB, refusing images over `MAX_PIXELS`"
     with Image.open(fn) as im:
         w,h = im.size
@@ -56,7 +57,8 @@ def read_image(fn)->Image.Image: # 8-bit RGB
 class NexImage(PILImage):
     "A fastai `PILImage` that reads any inspection image as 8-bit RGB"
     @classmethod
-    def create(cls, fn, **kwargs):
+    def create(cls, fn, # an image file, read with `read_image`; anything else goes to `PILImage.create`
+               **kwargs):
         if not isinstance(fn, (str, Path)): return super().create(fn, **kwargs)
         try: return cls(read_image(fn))
         except Exception as e:
@@ -64,7 +66,8 @@ class NexImage(PILImage):
             return cls(Image.new('RGB', (32,32)))
 
 # %% ../nbs/01_data.ipynb #ff8cc52f
-def image_problem(fn)->str: # '' when the file is a readable image
+def image_problem(fn     # the file to check
+                 )->str: # '' when the file is a readable image
     "What is wrong with image file `fn`, or ''"
     fn = Path(fn)
     try:
@@ -96,7 +99,9 @@ def check_images(items,          # a DataFrame with a `path` column, or a list o
 # %% ../nbs/01_data.ipynb #1e119fea
 class ImageItems(torch.utils.data.Dataset):
     "Images at `paths`, squished to `size`, as (uint8 CHW tensor, error) pairs; error is '' when fine"
-    def __init__(self, paths, size:int): self.paths,self.size = [str(o) for o in paths],size
+    def __init__(self, paths, # image files
+                 size:int     # side in pixels; each image is squished to size×size
+                ): self.paths,self.size = [str(o) for o in paths],size
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
         try:
@@ -131,7 +136,9 @@ def _drop_bad(df, check=True, n_workers=8):
 _GOOD_RE = re.compile(r'(^|[^a-z])(good|ok|okay|normal|pass|passed|functional|negative|clean|non.?defect\w*|no.?defect\w*)([^a-z]|$)', re.I)
 _BAD_RE = re.compile(r'(^|[^a-z])(bad|defect\w*|ng|nok|fail\w*|anomal\w*|reject\w*|faulty|broken|positive)([^a-z]|$)', re.I)
 
-def guess_good(names, verbose=True)->str: # the good class
+def guess_good(names,       # the class names; two are expected
+               verbose=True # print which class was taken as good
+              )->str:       # the good class
     "Guess which of two class `names` is the good one"
     names = [str(o) for o in names]
     good = [o for o in names if _GOOD_RE.search(o)]
@@ -154,7 +161,9 @@ def _binary(df, good=None, col='cls'):
     return df
 
 # %% ../nbs/01_data.ipynb #fc88c981
-def find_images(*paths, recurse=True)->list: # image files, sorted, in the order given
+def find_images(*paths,
+                recurse=True # search the folders' subfolders too
+               )->list:      # image files, sorted, in the order given
     "Image files in `paths`: files as they are, folders searched; a folder without images is kept, so that it gets its error"
     res = []
     for p in paths:
@@ -295,7 +304,8 @@ def _check_items(df):
     if missing: raise ValueError(f"items need columns 'path' and 'label'; missing {missing}")
     if df.label.nunique()<2: raise ValueError(f"only one class in the items ({df.label.unique().tolist()}); defect finding needs good and defect examples")
 
-def defect_vocab(lbls)->list: # class names, good first
+def defect_vocab(lbls    # the items' labels
+                )->list: # class names, good first
     "Class order: `good`, `defect` for binary labels, else sorted"
     s = set(map(str, lbls))
     return ['good','defect'] if s=={'good','defect'} else sorted(s)

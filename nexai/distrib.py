@@ -25,7 +25,8 @@ def _broadcast(self:DistributedDL, t, rank):
     return t.cpu().tolist()
 
 @contextlib.contextmanager
-def distributed(learn):
+def distributed(learn # the `Learner` to train on several processes
+               ):
     "fastai's `learn.distrib_ctx`, with batch norm synchronised on GPUs only and the epoch order broadcast as gloo can"
     orig = DistributedDL._broadcast
     DistributedDL._broadcast = _broadcast

@@ -80,7 +80,9 @@ class DefectModel(Scorer):
     def _net(self, dev):
         "The network on `dev` in the chosen layout, moved once, not per batch (moving walks all its parameters)"
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        if getattr(self, '_placed', None)!=(dev, fmt): self.model.to(dev, memory_format=fmt).eval(); self._placed,self._compiled = (dev, fmt),None
+        if getattr(self, '_placed', None)!=(dev, fmt):
+            with torch.inference_mode(False): self.model.to(dev, memory_format=fmt).eval()  # never inference tensors: the model stays trainable and Grad-CAM works
+            self._placed,self._compiled = (dev, fmt),None
         if not self.compile: return self.model,fmt
         if getattr(self, '_compiled', None) is None: self._compiled = torch.compile(self.model)
         return self._compiled,fmt
@@ -269,8 +271,8 @@ class Ensemble(Scorer):
 def as_scorer(model, trust:bool=False)->Scorer:
     "A Scorer from a Scorer, a `Learner`, a model directory or `.onnx` file, or a list of them (an `Ensemble`)"
     if isinstance(model, (list,tuple)): return as_scorer(model[0], trust) if len(model)==1 else Ensemble([as_scorer(o, trust) for o in model])
-    if isinstance(model, Scorer): return model
     if isinstance(model, Learner): return DefectModel.from_learner(model)
+    if isinstance(model, Scorer) or callable(getattr(model, '_score_paths', None)): return model  # a Scorer, also one from a reloaded module
     return load_scorer(model, trust=trust)
 
 def predict(model,                # a Scorer, a model directory, a `model.onnx`, or a `Learner`; a list of them: an ensemble
@@ -281,12 +283,14 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
             threshold:float=None, # default: the model's (its TTA threshold for a TTA mean, when it has one)
             progress:bool=True,   # show a progress bar
             bf16:bool=False,      # bf16 autocast: faster on CPUs with bf16 units and on GPUs; probabilities move by a few hundredths
-            compile:bool=False    # torch.compile the network first: pays off over a few thousand images (see `15_bench`)
+            compile:bool=False,   # torch.compile the network first: pays off over a few thousand images (see `15_bench`)
+            num_workers:int=0     # processes that read and decode images while the network scores
            )->pd.DataFrame:       # `path`, `score`, `pred`, `error`
     "Score images with a trained model: one row per input, in order"
     sc = as_scorer(model)
     for o in getattr(sc, 'members', [sc]):
-        if isinstance(o, DefectModel): o.bf16,o.compile = bf16,compile
+        o.num_workers = num_workers
+        if hasattr(o, 'bf16'): o.bf16,o.compile = bf16,compile
     return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress)
 
 # %% ../nbs/07_inference.ipynb #beae4ad0

@@ -54,7 +54,11 @@ def plot_history(history:pd.DataFrame, # `learn.history`, or the `history.csv` o
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #0a1fd796
-def plot_lr_find(lrs, losses, suggestion:float=None, fn=None):
+def plot_lr_find(lrs,                   # the learning rates tried
+                 losses,                # the loss at each
+                 suggestion:float=None, # the chosen learning rate, marked
+                 fn=None                # file to save the figure to
+                ):
     "Loss against learning rate from fastai's `lr_find`, with the suggestion marked"
     fig,ax = plt.subplots(figsize=(5,3.4))
     ax.plot(lrs, losses); ax.set_xscale('log')
@@ -63,7 +67,12 @@ def plot_lr_find(lrs, losses, suggestion:float=None, fn=None):
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #fbbf65c0
-def plot_confusion(targs, scores, thr:float, fn=None, title=None):
+def plot_confusion(targs,     # 1 for defect, 0 for good
+                   scores,    # higher means more likely a defect
+                   thr:float, # a part is a defect when its score >= thr
+                   fn=None,   # file to save the figure to
+                   title=None # default: the threshold and the accuracy at it
+                  ):
     "Confusion matrix of good/defect at threshold `thr`"
     m = metrics_at(targs, scores, thr)
     cm = np.array(m['confusion_matrix'])
@@ -78,7 +87,11 @@ def plot_confusion(targs, scores, thr:float, fn=None, title=None):
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #302b0688
-def plot_roc_pr(targs, scores, thr:float=None, fn=None):
+def plot_roc_pr(targs,          # 1 for defect, 0 for good
+                scores,         # higher means more likely a defect
+                thr:float=None, # the operating point to mark
+                fn=None         # file to save the figure to
+               ):
     "ROC and precision-recall curves, the operating point at `thr` marked"
     targs,scores = np.asarray(targs), np.asarray(scores)
     fpr,tpr,_ = roc_curve(targs, scores)
@@ -97,7 +110,12 @@ def plot_roc_pr(targs, scores, thr:float=None, fn=None):
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #3cfc3060
-def plot_score_hist(targs, scores, thr:float=None, fn=None, bins=30):
+def plot_score_hist(targs,          # 1 for defect, 0 for good
+                    scores,         # higher means more likely a defect
+                    thr:float=None, # the threshold to draw
+                    fn=None,        # file to save the figure to
+                    bins=30         # bins from min(scores, 0) to max(scores, 1)
+                   ):
     "Histograms of the defect score for good and defect parts, threshold drawn"
     targs,scores = np.asarray(targs), np.asarray(scores)
     fig,ax = plt.subplots(figsize=(6,3.4))
@@ -108,7 +126,11 @@ def plot_score_hist(targs, scores, thr:float=None, fn=None, bins=30):
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #545cdf13
-def top_losses(paths, targs, scores, k:int=None)->pd.DataFrame:
+def top_losses(paths,          # the items' image files
+               targs,          # 1 for defect, 0 for good
+               scores,         # the defect probability of each item
+               k:int=None      # keep the `k` worst; None: all
+              )->pd.DataFrame: # `path`, `target`, `p_defect` and `loss`, worst first
     "Items sorted by loss (cross-entropy of the defect probability), worst first"
     t,p = np.asarray(targs).astype(float), np.clip(np.asarray(scores, dtype=float), 1e-7, 1-1e-7)
     loss = -(t*np.log(p) + (1-t)*np.log(1-p))
@@ -130,18 +152,28 @@ def grad_cam(net:nn.Module,   # Sequential(body, head), as `defect_learner` buil
             net.zero_grad(); out[:, cls].sum().backward()
     finally: h.remove()
     acts,grads = st['acts'].detach(), st['grads']
+    if acts.ndim!=4: raise ValueError(f"grad_cam needs net = Sequential(body, head) with a body that gives feature maps; net[0] gives shape {tuple(acts.shape)}")
     cam = F.relu((grads.mean((2,3), keepdim=True)*acts).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:,0]
     mx = cam.flatten(1).max(1).values.clamp_min(1e-12)[:,None,None]
     return (cam/mx).detach().cpu().numpy()
 
 # %% ../nbs/04_interpret.ipynb #8876bc11
-def load_batch(paths, size:int, stats)->torch.Tensor:
+def load_batch(paths,          # image files; an unreadable one comes out black
+               size:int,       # side in pixels each image is squished to
+               stats           # (mean, std) per channel to normalise with
+              )->torch.Tensor: # N×3×size×size, normalised
     "Images at `paths`, squished to `size` and normalised with `stats`, as a batch"
     ds = ImageItems(paths, size)
     return normalize(torch.stack([ds[i][0] for i in range(len(ds))]), stats)
 
-def show_cams(paths, cams=None, titles=None, ncols:int=4, fn=None, size:int=None):
+def show_cams(paths,        # image files
+              cams=None,    # one heat map per image, scaled to [0,1], laid over it
+              titles=None,  # one title per image
+              ncols:int=4,  # columns of the grid
+              fn=None,      # file to save the figure to
+              size:int=None # squish each image to size×size first; None: as it is
+             ):
     "Images in a grid, heat maps laid over them when given"
     n = len(paths); nrows = max(1, int(np.ceil(n/ncols)))
     fig,axs = plt.subplots(nrows, ncols, figsize=(3*ncols, 3.1*nrows), squeeze=False)
@@ -156,7 +188,11 @@ def show_cams(paths, cams=None, titles=None, ncols:int=4, fn=None, size:int=None
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #94cb3025
-def plot_top_losses(tl:pd.DataFrame, model=None, ncols:int=4, fn=None):
+def plot_top_losses(tl:pd.DataFrame, # rows from `top_losses`
+                    model=None,      # a `DefectModel`: Grad-CAM maps of its defect class laid over the images
+                    ncols:int=4,     # columns of the grid
+                    fn=None          # file to save the figure to
+                   ):
     "An image grid of `top_losses`, with heat maps when `model` (a `DefectModel`) is given"
     titles = [f"{Path(p).name}\nactual {a}, p={q:.2f}, loss {l:.2f}" for p,a,q,l in zip(tl.path, tl.target, tl.p_defect, tl.loss)]
     cams = grad_cam(model.model, load_batch(tl.path, model.size, model.stats), model.i_defect) if model is not None else None

@@ -116,6 +116,23 @@ class EpochLog(Callback):
 assert Checkpoint.order > max(KeepBest.order, EpochLog.order)  # a checkpoint is taken after the best epoch and the log are updated
 
 # %% ../nbs/09_learner.ipynb #9e299243
+def _find_lr(learn)->tuple: # (lr, the lr_find curve, kept for the report)
+    "`lr_find`'s valley, without its plot"
+    with learn.no_logging(): lr = float(learn.lr_find(show_plot=False).valley)
+    logging.getLogger('nexai').info(f"learning rate {lr:.2e} (lr_find valley)")
+    return lr,dict(lrs=[float(o) for o in learn.recorder.lrs], losses=[float(o) for o in learn.recorder.losses])
+
+def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs already done
+    "Put the weights, the best epoch kept and the epoch log back where checkpoint `ck` left them"
+    done = ck['epoch']
+    if done > n_frozen+epochs or len(ck['log'])!=done: raise ValueError(f"{resume} is from a run of other length ({done} epochs done; this one has {n_frozen}+{epochs})")
+    learn.model.load_state_dict(ck['model'])
+    best.best,best.best_epoch,best.state,best.n = ck['best']['value'],ck['best']['epoch'],ck['best']['state'],done
+    elog.rows = list(ck['log'])
+    logging.getLogger('nexai').info(f"resuming after epoch {done} of {n_frozen+epochs} from {resume}")
+    return done
+
+# %% ../nbs/09_learner.ipynb #8bbf6ae6
 def fit_defects(learn:Learner,
                 epochs:int=5,          # epochs with the whole network unfrozen; 0: train the head only
                 freeze_epochs:int=1,   # epochs on the head, body frozen (skipped when trained from scratch)
@@ -131,24 +148,14 @@ def fit_defects(learn:Learner,
     ck = load_checkpoint(resume) if resume else None
     lr_find = None
     if ck: lr,lr_find = ck['info']['lr'],ck['info'].get('lr_find')
-    elif lr is None:
-        with learn.no_logging(): lr = float(learn.lr_find(show_plot=False).valley)
-        lr_find = dict(lrs=[float(o) for o in learn.recorder.lrs], losses=[float(o) for o in learn.recorder.losses])
-        logging.getLogger('nexai').info(f"learning rate {lr:.2e} (lr_find valley)")
+    elif lr is None: lr,lr_find = _find_lr(learn)
     comp = np.less if 'loss' in monitor else np.greater
     best,elog = KeepBest(monitor, comp),EpochLog(log)
     cbs = [best, elog, *L(cbs)]
     if checkpoints: cbs.append(Checkpoint(checkpoints, info=dict(lr=lr, lr_find=lr_find)))
     n_frozen = freeze_epochs if learn.nexai.get('pretrained', True) else 0
     phases = [('frozen', n_frozen, lr), ('unfrozen', epochs, slice(lr/lr_mult, lr))]
-    done = 0
-    if ck:
-        done = ck['epoch']
-        if done > n_frozen+epochs or len(ck['log'])!=done: raise ValueError(f"{resume} is from a run of other length ({done} epochs done; this one has {n_frozen}+{epochs})")
-        learn.model.load_state_dict(ck['model'])
-        best.best,best.best_epoch,best.state,best.n = ck['best']['value'],ck['best']['epoch'],ck['best']['state'],done
-        elog.rows = list(ck['log'])
-        logging.getLogger('nexai').info(f"resuming after epoch {done} of {n_frozen+epochs} from {resume}")
+    done = _restore(learn, ck, resume, best, elog, n_frozen, epochs) if ck else 0
     t0 = time.time()
     start = 0
     for phase,n,lrs in phases:

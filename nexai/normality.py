@@ -92,7 +92,13 @@ def greedy_coreset(X:np.ndarray, n:int, seed:int=0)->np.ndarray: # indices into 
 class NormalityModel(Scorer):
     "A model of normality fitted on good parts' features; scores are distances"
     kind = 'normality'
-    def __init__(self, method:str='mahalanobis', k:int=1, coreset:int=None, coreset_method:str='greedy', seed:int=0, dims:int=120, top:int=10):
+    def __init__(self, method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn' or 'padim'
+                 k:int=1,                 # knn: neighbours averaged
+                 coreset:int=None,        # knn: keep this many good parts in the memory bank; None keeps all
+                 coreset_method:str='greedy', # 'greedy' (k-center, PatchCore's) or 'random'
+                 seed:int=0,              # for the coreset's start and padim's channel choice
+                 dims:int=120,            # padim: channels kept (chosen at random, as PaDiM does)
+                 top:int=10):             # padim: the image score is the mean of the `top` largest position distances
         if method not in ('mahalanobis','prototype','knn','padim'): raise ValueError(f"method={method!r}: use mahalanobis, prototype, knn or padim")
         store_attr(); self.state,self.meta = {},{}
 
@@ -118,87 +124,97 @@ class NormalityModel(Scorer):
         dist,_ = NearestNeighbors(n_neighbors=k).fit(s['bank']).kneighbors(X)
         return dist[:, 1:].mean(1) if train and k>1 else dist.mean(1)
 
-    def fit(self, ftrs:dict):
-        "Fit on features of good parts: level name -> (N, C) array"
-        self.levels,self.state = list(ftrs),{}
-        n = len(next(iter(ftrs.values())))
-        if n < 2: raise ValueError(f"a model of normality needs at least 2 good parts, got {n}")
-        if self.method=='padim':
-            if any(np.ndim(X)!=3 for X in ftrs.values()): raise ValueError("padim needs features per position, (N, positions, C): extract them with pool='grid14'")
-            c = sum(np.shape(X)[2] for X in ftrs.values())
-            self.state['grid'] = dict(idx=np.sort(np.random.default_rng(self.seed).choice(c, min(self.dims, c), replace=False)))
-            X = self._grid(ftrs)
-            lws = [LedoitWolf().fit(X[:,p]) for p in range(X.shape[1])]
-            self.state['grid'].update(mean=np.stack([o.location_ for o in lws]), prec=np.stack([o.precision_ for o in lws]))
-            self.state['grid']['norm'] = np.array(max(self._padim(X).mean(), 1e-12))
-            return self
-        for l,X in ftrs.items():
-            X = np.asarray(X, dtype=np.float64)
-            if self.method=='mahalanobis':
-                lw = LedoitWolf().fit(X)
-                self.state[l] = dict(mean=lw.location_, prec=lw.precision_)
-            elif self.method=='prototype': self.state[l] = dict(mean=X.mean(0))
-            else:
-                keep = np.arange(len(X))
-                if self.coreset and self.coreset < len(X):
-                    keep = greedy_coreset(X, self.coreset, self.seed) if self.coreset_method=='greedy' else np.random.default_rng(self.seed).choice(len(X), self.coreset, replace=False)
-                self.state[l] = dict(bank=X[keep])
-            self.state[l]['norm'] = np.array(max(self._dist(l, X, train=True).mean(), 1e-12))
+# %% ../nbs/10_normality.ipynb #e65a0333
+@patch
+def fit(self:NormalityModel, ftrs:dict):
+    "Fit on features of good parts: level name -> (N, C) array"
+    self.levels,self.state = list(ftrs),{}
+    n = len(next(iter(ftrs.values())))
+    if n < 2: raise ValueError(f"a model of normality needs at least 2 good parts, got {n}")
+    if self.method=='padim':
+        if any(np.ndim(X)!=3 for X in ftrs.values()): raise ValueError("padim needs features per position, (N, positions, C): extract them with pool='grid14'")
+        c = sum(np.shape(X)[2] for X in ftrs.values())
+        self.state['grid'] = dict(idx=np.sort(np.random.default_rng(self.seed).choice(c, min(self.dims, c), replace=False)))
+        X = self._grid(ftrs)
+        lws = [LedoitWolf().fit(X[:,p]) for p in range(X.shape[1])]
+        self.state['grid'].update(mean=np.stack([o.location_ for o in lws]), prec=np.stack([o.precision_ for o in lws]))
+        self.state['grid']['norm'] = np.array(max(self._padim(X).mean(), 1e-12))
         return self
+    for l,X in ftrs.items():
+        X = np.asarray(X, dtype=np.float64)
+        if self.method=='mahalanobis':
+            lw = LedoitWolf().fit(X)
+            self.state[l] = dict(mean=lw.location_, prec=lw.precision_)
+        elif self.method=='prototype': self.state[l] = dict(mean=X.mean(0))
+        else:
+            keep = np.arange(len(X))
+            if self.coreset and self.coreset < len(X):
+                keep = greedy_coreset(X, self.coreset, self.seed) if self.coreset_method=='greedy' else np.random.default_rng(self.seed).choice(len(X), self.coreset, replace=False)
+            self.state[l] = dict(bank=X[keep])
+        self.state[l]['norm'] = np.array(max(self._dist(l, X, train=True).mean(), 1e-12))
+    return self
 
-    def score_levels(self, ftrs:dict)->np.ndarray: # (N, levels)
-        "Normalised distance per level"
-        missing = [l for l in self.levels if l not in ftrs]
-        if missing: raise ValueError(f"features lack the levels {missing} the model was fitted on")
-        if self.method=='padim': return (self._padim(self._grid(ftrs))/self.state['grid']['norm'])[:,None]
-        return np.stack([self._dist(l, np.asarray(ftrs[l], dtype=np.float64))/self.state[l]['norm'] for l in self.levels], 1)
+# %% ../nbs/10_normality.ipynb #9b30cb5a
+@patch
+def score_levels(self:NormalityModel, ftrs:dict)->np.ndarray: # (N, levels)
+    "Normalised distance per level"
+    missing = [l for l in self.levels if l not in ftrs]
+    if missing: raise ValueError(f"features lack the levels {missing} the model was fitted on")
+    if self.method=='padim': return (self._padim(self._grid(ftrs))/self.state['grid']['norm'])[:,None]
+    return np.stack([self._dist(l, np.asarray(ftrs[l], dtype=np.float64))/self.state[l]['norm'] for l in self.levels], 1)
 
-    def score_features(self, ftrs:dict)->np.ndarray: # (N,) higher is more anomalous
-        "Anomaly score: distances summed over levels; after `calibrate`, on the scale of held-out good parts"
-        s = self.score_levels(ftrs).sum(1)
-        if 'calib' in self.state: s = (s-self.state['calib']['loc'])/self.state['calib']['scale']
-        return s
+@patch
+def score_features(self:NormalityModel, ftrs:dict)->np.ndarray: # (N,) higher is more anomalous
+    "Anomaly score: distances summed over levels; after `calibrate`, on the scale of held-out good parts"
+    s = self.score_levels(ftrs).sum(1)
+    if 'calib' in self.state: s = (s-self.state['calib']['loc'])/self.state['calib']['scale']
+    return s
 
-    def calibrate(self, ftrs:dict, q:float=0.9):
-        "Put scores on the scale of held-out good parts `ftrs`: 0 at their median, 1 at their `q` quantile, so that models (e.g. one per product type) compare"
-        self.state.pop('calib', None)
-        s = self.score_features(ftrs)
-        loc = np.median(s)
-        self.state['calib'] = dict(loc=np.array(loc), scale=np.array(max(np.quantile(s, q)-loc, 1e-12)))
-        return self
+@patch
+def calibrate(self:NormalityModel, ftrs:dict, q:float=0.9):
+    "Put scores on the scale of held-out good parts `ftrs`: 0 at their median, 1 at their `q` quantile, so that models (e.g. one per product type) compare"
+    self.state.pop('calib', None)
+    s = self.score_features(ftrs)
+    loc = np.median(s)
+    self.state['calib'] = dict(loc=np.array(loc), scale=np.array(max(np.quantile(s, q)-loc, 1e-12)))
+    return self
 
-    def save(self, path, **meta)->Path:
-        "Save as `normality.npz` (arrays) and `normality.json` (settings, `self.meta` and `meta`) in the folder `path`"
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        keys = list(self.state)
-        arrays = {f'{i}__{k}':v for i,l in enumerate(keys) for k,v in self.state[l].items()}
-        def _savez(f):
-            with open(f, 'wb') as fh: np.savez(fh, **arrays)
-        atomic_write(path/'normality.npz', _savez)
-        info = {**getattr(self, 'meta', {}), **meta, 'format':'nexai-normality', 'method':self.method, 'k':self.k, 'coreset':self.coreset,
-                'coreset_method':self.coreset_method, 'seed':self.seed, 'levels':self.levels, 'dims':self.dims, 'top':self.top, 'state_keys':keys}
-        atomic_write(path/'normality.json', lambda f: f.write_text(json.dumps(to_plain(info), indent=2, default=str)))
-        m = {k:info[k] for k in ('arch','size','threshold','fpr') if k in info}
-        write_model_json(path, dict(kind='normality', method=self.method, **m), path/'normality.npz')  # last: what the Scorer loads by
-        return path
+# %% ../nbs/10_normality.ipynb #5a97923f
+@patch
+def save(self:NormalityModel, path, **meta)->Path:
+    "Save as `normality.npz` (arrays) and `normality.json` (settings, `self.meta` and `meta`) in the folder `path`"
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    keys = list(self.state)
+    arrays = {f'{i}__{k}':v for i,l in enumerate(keys) for k,v in self.state[l].items()}
+    def _savez(f):
+        with open(f, 'wb') as fh: np.savez(fh, **arrays)
+    atomic_write(path/'normality.npz', _savez)
+    info = {**getattr(self, 'meta', {}), **meta, 'format':'nexai-normality', 'method':self.method, 'k':self.k, 'coreset':self.coreset,
+            'coreset_method':self.coreset_method, 'seed':self.seed, 'levels':self.levels, 'dims':self.dims, 'top':self.top, 'state_keys':keys}
+    atomic_write(path/'normality.json', lambda f: f.write_text(json.dumps(to_plain(info), indent=2, default=str)))
+    m = {k:info[k] for k in ('arch','size','threshold','fpr') if k in info}
+    write_model_json(path, dict(kind='normality', method=self.method, **m), path/'normality.npz')  # last: what the Scorer loads by
+    return path
 
-    @classmethod
-    def load(cls, path):
-        "Load a model saved by `save`; arrays only, no pickles"
-        path = Path(path)
-        if not (path/'normality.json').is_file(): raise FileNotFoundError(f"{path} holds no normality.json: not a saved NormalityModel")
-        if (path/'model.json').is_file():
-            mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
-            if sha256(path/'normality.npz')!=mj['weights_sha256']: raise ValueError(f"{path/'normality.npz'} is not the file {path/'model.json'} was written with (its checksum differs)")
-        meta = json.loads((path/'normality.json').read_text())
-        self = cls(meta['method'], meta['k'], meta['coreset'], meta['coreset_method'], meta['seed'], meta.get('dims', 120), meta.get('top', 10))
-        self.levels,self.meta = meta['levels'],meta
-        keys = meta.get('state_keys', self.levels)
-        z = np.load(path/'normality.npz', allow_pickle=False)
-        for key in z.files:
-            i,k = key.split('__', 1)
-            self.state.setdefault(keys[int(i)], {})[k] = z[key]
-        return self
+@patch(cls_method=True)
+def load(cls:NormalityModel, path):
+    "Load a model saved by `save`; arrays only, no pickles"
+    path = Path(path)
+    if not (path/'normality.json').is_file(): raise FileNotFoundError(f"{path} holds no normality.json: not a saved NormalityModel")
+    if (path/'model.json').is_file():
+        mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
+        if sha256(path/'normality.npz')!=mj['weights_sha256']: raise ValueError(f"{path/'normality.npz'} is not the file {path/'model.json'} was written with (its checksum differs)")
+    meta = json.loads((path/'normality.json').read_text())
+    self = cls(meta['method'], meta['k'], meta['coreset'], meta['coreset_method'], meta['seed'], meta.get('dims', 120), meta.get('top', 10))
+    self.levels,self.meta = meta['levels'],meta
+    keys = meta.get('state_keys', self.levels)
+    z = np.load(path/'normality.npz', allow_pickle=False)
+    for key in z.files:
+        i,k = key.split('__', 1)
+        self.state.setdefault(keys[int(i)], {})[k] = z[key]
+    return self
+
+
 
 # %% ../nbs/10_normality.ipynb #cfd8c8bb
 def good_quantile_threshold(good_scores, fpr:float=0.02)->float:

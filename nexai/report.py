@@ -35,11 +35,52 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 td:first-child,th:first-child{text-align:left}img{max-width:100%}.op{background:#f6f8fa;padding:.8em 1em;border-left:4px solid #c33}"""
 
 # %% ../nbs/12_report.ipynb #db70c5b0
+def _sec_model(d, meta, m)->list: # HTML parts: title, data, training
+    "The model and how it was trained"
+    parts = [f"<h1>nexai report: {html.escape(meta['arch'])} at {meta['size']} px</h1>",
+             f"<p>Model directory <code>{html.escape(str(d))}</code>, nexai {meta['nexai_version']}, trained {meta['created']}.</p>"]
+    dat = meta.get('data', {})
+    parts += ['<h2>Data</h2>', _table([[k, v] for k,v in dat.get('classes', {}).items()] + [['train', dat.get('n_train','')], ['validation', dat.get('n_valid','')], ['skipped files', m.get('n_skipped', 0)]], ['', 'images'])]
+    parts.append('<h2>Training</h2>')
+    tr = meta.get('training', {})
+    parts.append(f"<p>{tr.get('freeze_epochs','?')} epoch(s) on the head with the body frozen, then {tr.get('epochs','?')} unfrozen with learning rates slice({tr.get('lr',0)/tr.get('lr_mult',1):.1e}, {tr.get('lr',0):.1e}); the kept epoch is {tr.get('best_epoch')} (lowest {tr.get('monitor','valid_loss')}). Training took {m.get('train_seconds', float('nan'))/60:.1f} min.</p>")
+    if (d/'history.csv').exists(): parts.append(_img(plot_history(d/'history.csv', best=tr.get('best_epoch'))))
+    if 'lr_find' in tr: parts.append(_img(plot_lr_find(tr['lr_find']['lrs'], tr['lr_find']['losses'], tr.get('lr'))))
+    return parts
+
+def _sec_metrics(m, thr)->list: # HTML parts: the metrics kept at training
+    "The validation metrics in `model.json`, plain, at 0.5 and with TTA"
+    f = lambda name,o,t: [name, f"{o.get('accuracy',float('nan')):.4f}", f"{o.get('roc_auc',float('nan')):.4f}", f"{o.get('f1',float('nan')):.4f}", t]
+    rows = [f('at the operating point', m, f"{thr:.4g}")]
+    if 'at_0_5' in m: rows.append(f('at 0.5', m['at_0_5'], '0.5'))
+    if 'tta' in m:
+        tt = m['tta']
+        rows.append(f(f"with TTA (mean of {tt['n']})", tt, f"{tt['threshold']:.4g}"))
+        if 'at_0_5' in tt: rows.append(f(f"with TTA (mean of {tt['n']}) at 0.5", tt['at_0_5'], '0.5'))
+        if 'vote' in tt: rows.append(f(f"with TTA (vote of {tt['n']})", tt['vote'], '0.5'))
+    return ['<h2>Metrics</h2><p>On the validation set at training.</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold'])]
+
+def _sec_errors(dm, preds, thr, n_worst)->list: # HTML parts: the gallery of errors
+    "The worst errors and some defects caught, with Grad-CAM heat maps"
+    wrong = preds[(preds.score>=thr) != (preds.label=='defect')]
+    parts = ['<h2>The worst errors, with heat maps</h2>']
+    if not len(wrong): return parts + ['<p>No errors at the operating point.</p>']
+    tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst)
+    cams = grad_cam(dm.model, load_batch(tl.path, dm.size, dm.stats), dm.i_defect)
+    parts.append('<p>Heat maps show where the evidence for "defect" lies (Grad-CAM on the last feature map).</p>')
+    parts.append(_img(show_cams(list(tl.path), cams, [f"{Path(p).name}\nactual {a}, p={q:.2f}" for p,a,q in zip(tl.path, tl.target, tl.p_defect)], size=dm.size)))
+    caught = preds[(preds.score>=thr) & (preds.label=='defect')].sort_values('score', ascending=False).head(4)
+    if len(caught):
+        parts.append('<p>Defects caught, for comparison:</p>')
+        parts.append(_img(show_cams(list(caught.path), grad_cam(dm.model, load_batch(caught.path, dm.size, dm.stats), dm.i_defect), [f"{Path(p).name}\np={q:.2f}" for p,q in zip(caught.path, caught.score)], size=dm.size)))
+    return parts
+
+# %% ../nbs/12_report.ipynb #64007b15
 def write_report(model_dir,             # a model directory from `nexai-train`
                  out=None,              # the HTML file; default MODEL_DIR/report.html
                  preds:pd.DataFrame=None, # scored labelled items (`path`, `label`, `score`); default valid_preds.csv
                  n_worst:int=8          # errors shown in the gallery
-                )->Path:
+                )->Path:                # the HTML file written
     "Write a self-contained HTML report of a trained model"
     d = Path(model_dir)
     dm = load_scorer(d)
@@ -51,39 +92,11 @@ def write_report(model_dir,             # a model directory from `nexai-train`
     preds = preds[preds.score.notna()].assign(score=lambda d: d.score.astype(np.float32))
     t,s,thr = (preds.label=='defect').astype(int).values, preds.score.values, meta['threshold']
     op = metrics_at(t, s, thr)
-    parts = [f"<h1>nexai report: {html.escape(meta['arch'])} at {meta['size']} px</h1>",
-             f"<p>Model directory <code>{html.escape(str(d))}</code>, nexai {meta['nexai_version']}, trained {meta['created']}.</p>"]
-    dat = meta.get('data', {})
-    parts += ['<h2>Data</h2>', _table([[k, v] for k,v in dat.get('classes', {}).items()] + [['train', dat.get('n_train','')], ['validation', dat.get('n_valid','')], ['skipped files', m.get('n_skipped', 0)]], ['', 'images'])]
-    parts.append('<h2>Training</h2>')
-    tr = meta.get('training', {})
-    parts.append(f"<p>{tr.get('freeze_epochs','?')} epoch(s) on the head with the body frozen, then {tr.get('epochs','?')} unfrozen with learning rates slice({tr.get('lr',0)/tr.get('lr_mult',1):.1e}, {tr.get('lr',0):.1e}); the kept epoch is {tr.get('best_epoch')} (lowest {tr.get('monitor','valid_loss')}). Training took {m.get('train_seconds', float('nan'))/60:.1f} min.</p>")
-    if (d/'history.csv').exists(): parts.append(_img(plot_history(d/'history.csv', best=tr.get('best_epoch'))))
-    if 'lr_find' in tr: parts.append(_img(plot_lr_find(tr['lr_find']['lrs'], tr['lr_find']['losses'], tr.get('lr'))))
-    parts.append('<h2>Metrics</h2><p>On the validation set at training.</p>')
-    rows = [['at the operating point', f"{m.get('accuracy',float('nan')):.4f}", f"{m.get('roc_auc',float('nan')):.4f}", f"{m.get('f1',float('nan')):.4f}", f"{thr:.4g}"]]
-    if 'at_0_5' in m: rows.append(['at 0.5', f"{m['at_0_5']['accuracy']:.4f}", f"{m['at_0_5']['roc_auc']:.4f}", f"{m['at_0_5']['f1']:.4f}", '0.5'])
-    if 'tta' in m:
-        tt = m['tta']
-        rows.append([f"with TTA (mean of {tt['n']})", f"{tt['accuracy']:.4f}", f"{tt['roc_auc']:.4f}", f"{tt['f1']:.4f}", f"{tt['threshold']:.4g}"])
-        if 'at_0_5' in tt: rows.append([f"with TTA (mean of {tt['n']}) at 0.5", f"{tt['at_0_5']['accuracy']:.4f}", f"{tt['at_0_5']['roc_auc']:.4f}", f"{tt['at_0_5']['f1']:.4f}", '0.5'])
-        if 'vote' in tt: rows.append([f"with TTA (vote of {tt['n']})", f"{tt['vote']['accuracy']:.4f}", f"{tt['vote']['roc_auc']:.4f}", f"{tt['vote']['f1']:.4f}", '0.5'])
-    parts.append(_table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold']))
     src = 'the data given to nexai-report' if given else 'the validation set kept at training'
+    parts = _sec_model(d, meta, m) + _sec_metrics(m, thr)
     parts += ['<h2>Operating point</h2>', f"<p>The figures and plots from here on are on {src}: {len(t)} parts, {int(t.sum())} of them defects.</p>", f"<p class='op'>Rule <b>{html.escape(str(m.get('threshold_rule','')))}</b> {html.escape(ppm_summary(op))}.</p>",
               _img(plot_confusion(t, s, thr)), _img(plot_roc_pr(t, s, thr)), _img(plot_score_hist(t, s, thr))]
-    wrong = preds[(preds.score>=thr) != (preds.label=='defect')]
-    parts.append('<h2>The worst errors, with heat maps</h2>')
-    if len(wrong):
-        tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst)
-        cams = grad_cam(dm.model, load_batch(tl.path, dm.size, dm.stats), dm.i_defect)
-        parts.append('<p>Heat maps show where the evidence for "defect" lies (Grad-CAM on the last feature map).</p>')
-        parts.append(_img(show_cams(list(tl.path), cams, [f"{Path(p).name}\nactual {a}, p={q:.2f}" for p,a,q in zip(tl.path, tl.target, tl.p_defect)], size=dm.size)))
-        caught = preds[(preds.score>=thr) & (preds.label=='defect')].sort_values('score', ascending=False).head(4)
-        if len(caught):
-            parts.append('<p>Defects caught, for comparison:</p>')
-            parts.append(_img(show_cams(list(caught.path), grad_cam(dm.model, load_batch(caught.path, dm.size, dm.stats), dm.i_defect), [f"{Path(p).name}\np={q:.2f}" for p,q in zip(caught.path, caught.score)], size=dm.size)))
-    else: parts.append('<p>No errors at the operating point.</p>')
+    parts += _sec_errors(dm, preds, thr, n_worst)
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>nexai report</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
     out = Path(ifnone(out, d/'report.html'))
     return atomic_write(out, lambda f: f.write_text(doc, errors='backslashreplace'))  # odd bytes in file names shown, not fatal

