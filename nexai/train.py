@@ -95,16 +95,53 @@ def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation sco
     return res, vp
 
 # %% ../nbs/13_train.ipynb #8c349781
+def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on from, or None
+    "The last checkpoint when resuming on the same data and split; records the options and the data for a later resume"
+    ckdir,ck = out/'checkpoints',None
+    key = hashlib.sha1(dls.items[['path','label','is_valid']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
+    if resume and (ck := last_checkpoint(ckdir)) is None: logging.getLogger('nexai').info(f"no checkpoint in {ckdir}; starting from the first epoch")
+    if ck is not None and json.loads((ckdir/'run.json').read_text()).get('data_key')!=key:
+        raise ValueError(f"the data or its split differ from the interrupted run's, so {ck} can't be resumed; start afresh without --resume")
+    if not rank: ckdir.mkdir(exist_ok=True); atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
+    return ck
+
+def _end_distributed(shards)->str: # the backend the processes used
+    "Close the process group: from here process 0 works alone"
+    backend = torch.distributed.get_backend()
+    torch.distributed.destroy_process_group()
+    os.environ['WORLD_SIZE'] = '1'  # fastai reads this to decide whether to gather
+    return backend
+
+def _write_run(learn, out, res, vp, tta, report):
+    "The model directory, the validation scores, the metrics, the curves and (on request) the report"
+    atomic_csv(vp, out/'valid_preds.csv')
+    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **({'tta_threshold': res['tta']['threshold']} if tta else {}))
+    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
+    plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
+    if report: write_report(out)
+
+# %% ../nbs/13_train.ipynb #1de65a91
 def train_model(data='elpv',          # 'elpv', a folder of class folders, or a CSV (see `read_data`)
                 out='nexai_model',    # the model directory to write
-                arch='resnet34', weights=None, pretrained=True, size=224, bs=32, # the backbone and the images (see `defect_learner`)
+                arch='resnet34',      # the backbone (see `arch_source`)
+                weights=None,         # its pretrained weights file; None: the installed or cached one
+                pretrained=True,      # False: random weights
+                size=224, bs=32,      # image side in pixels; batch size
                 epochs=5, freeze_epochs=1, lr=None, lr_mult=100., # the schedule (see `fit_defects`)
                 oversample=1., valid_pct=0.2, seed=42, # the data (see `defect_dls`)
                 tta=8,                # TTA passes for the metrics with TTA; 0: none
                 threshold='f1',       # the rule for the operating point (see `pick_threshold`)
-                good=None, split_col=None, monitor='valid_loss', aug=None,
+                good=None,            # the good class; default: guessed from the names
+                split_col=None,       # a column of `data` that says which items validate
+                monitor='valid_loss', # the epoch kept is the best by this
+                aug=None,             # augmentation settings (see `parse_aug`)
                 bf16=None,            # mixed precision: None chooses by the hardware (see `auto_bf16`)
-                num_workers=0, report=False, resume=False, keep_checkpoints=False, distributed=False)->dict:
+                num_workers=0,        # processes that load images
+                report=False,         # also write report.html
+                resume=False,         # go on from the last checkpoint in `out`
+                keep_checkpoints=False, # keep `out/checkpoints` after training
+                distributed=False     # train across the processes `accelerate launch` started
+               )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
     args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed')}
     rank,world = rank_distrib(),max(num_distrib(), 1)
@@ -115,21 +152,13 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     out,t0 = Path(out),time.time()
     if not rank: out.mkdir(parents=True, exist_ok=True)
     dls,n_skipped = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank)
-    ckdir,ck = out/'checkpoints',None
-    key = hashlib.sha1(dls.items[['path','label','is_valid']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
-    if resume and (ck := last_checkpoint(ckdir)) is None: logging.getLogger('nexai').info(f"no checkpoint in {ckdir}; starting from the first epoch")
-    if ck is not None and json.loads((ckdir/'run.json').read_text()).get('data_key')!=key:
-        raise ValueError(f"the data or its split differ from the interrupted run's, so {ck} can't be resumed; start afresh without --resume")
-    if not rank: ckdir.mkdir(exist_ok=True); atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
+    ck = _resume_point(out, dls, args, resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, path=out)
     shards = ShardLog() if distributed and world > 1 else None
     with (distrib_training(learn) if shards else contextlib.nullcontext()):
         learn = fit_defects(learn, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, log=out/'history.csv',
-                            checkpoints=ckdir, resume=ck, cbs=shards)
-    if shards is not None and torch.distributed.is_initialized():
-        backend = torch.distributed.get_backend()
-        torch.distributed.destroy_process_group()
-        os.environ['WORLD_SIZE'] = '1'  # from here process 0 works alone; fastai reads this to decide whether to gather
+                            checkpoints=out/'checkpoints', resume=ck, cbs=shards)
+    backend = _end_distributed(shards) if shards is not None and torch.distributed.is_initialized() else None
     if rank: return dict(rank=rank, world_size=world)  # process 0 evaluates and writes
     if shards is not None:
         atomic_write(out/'distributed.json', lambda f: f.write_text(json.dumps(dict(world_size=world, backend=backend, epochs=shards.epochs))))
@@ -140,21 +169,24 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                         train_seconds=round(train_s, 1), arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs,
                         lr=learn.nexai['lr'], best_epoch=learn.nexai['best_epoch'], aug=aug or {}, bf16=learn.nexai['bf16'],
                         total_seconds=round(time.time()-t0, 1)))
-    atomic_csv(vp, out/'valid_preds.csv')
-    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **({'tta_threshold': res['tta']['threshold']} if tta else {}))
-    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
-    plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
-    if report: write_report(out)
-    if not keep_checkpoints: shutil.rmtree(ckdir, ignore_errors=True)
+    _write_run(learn, out, res, vp, tta, report)
+    if not keep_checkpoints: shutil.rmtree(out/'checkpoints', ignore_errors=True)
     return res
 
 # %% ../nbs/13_train.ipynb #a25a5613
 def fit_normality_dir(good,                 # folders or files of good parts
                       out='normality_model', # the model directory to write
-                      method:str='mahalanobis', arch:str='lite0', size:int=224, pool:str=None, k:int=1, coreset:int=None, # see `fit_normality`
+                      method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn' or 'padim' (see `NormalityModel`)
+                      arch:str='lite0',     # the backbone whose features are modelled
+                      size:int=224,         # image side in pixels
+                      pool:str=None,        # how feature maps are pooled (see `extract_features`); padim: 'grid14'
+                      k:int=1,              # knn: neighbours averaged
+                      coreset:int=None,     # knn: good parts kept in the memory bank
                       fpr:float=0.02,       # share of held-out good parts the threshold flags
                       holdout:float=0.2,    # share of good parts held out to set the threshold
-                      bs:int=32, seed:int=42)->dict:
+                      bs:int=32,            # batch size of the feature extraction
+                      seed:int=42           # the hold-out split's seed
+                     )->dict:               # fit summary: counts, threshold, the directory
     "Fit a model of normality on good parts, with a threshold from held-out good parts, and write it to `out`"
     files = find_images(*listify(good))
     bad = check_images(files)
