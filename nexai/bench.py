@@ -25,7 +25,11 @@ __all__ = ['bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench
            'nexai_bench', 'bench_gpu_preloaded']
 
 # %% ../nbs/15_bench.ipynb #90e37f5f
-def bench_images(path, n:int, size:int=256, seed:int=0)->list:
+def bench_images(path,         # folder to write into, made if missing
+                 n:int,        # images to write; files already there are kept
+                 size:int=256, # image side in pixels
+                 seed:int=0    # random seed of the images
+                )->list:       # the `n` paths
     "Write `n` smooth synthetic PNG images of `size` pixels into `path` (quick to write, small on disk); returns their paths"
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -80,7 +84,7 @@ def bench_train(folder,              # class folders (`good`, `defect`)
                 size:int=224,        # image side
                 bs:int=32,           # batch size
                 cpu_bf16:bool=None   # also time nexai with bf16 autocast on the CPU; default: where the CPU has bf16 units
-               )->dict:
+               )->dict:              # images/s: `nexai`, `plain`, and `nexai_cpu_bf16` where timed
     "Training images/s: nexai's loop, and a plain PyTorch loop doing the same work"
     df = from_folder(folder)
     dls = defect_dls(df, size=size, bs=bs, valid_pct=0.2, oversample=False)
@@ -129,7 +133,7 @@ def bench_predict(model_dir,           # a model directory
                   batch_sizes=(16,64), # other batch sizes to try
                   rounds:int=3,        # alternate nexai and the plain loop this many times
                   compile:bool=False   # also time `predict(compile=True)` (its compilation timed apart)
-                 )->dict:
+                 )->dict:              # images/s by setting (`nexai`, `plain`, `nexai_tta8`, `onnx`, ...)
     "Prediction images/s: `predict` against a plain loop; TTA, bf16, ONNX and other batch sizes"
     dm,net = load_scorer(model_dir),load_scorer(model_dir).model
     a,b,c = [],[],[]
@@ -155,7 +159,8 @@ def bench_predict(model_dir,           # a model directory
     return res
 
 # %% ../nbs/15_bench.ipynb #2e21a2c0
-def peak_memory(code:str)->float: # MiB
+def peak_memory(code:str # Python source to run
+               )->float: # MiB
     "Peak resident memory of a fresh Python process running `code`, as the process itself reports it at its end"
     code += ("\nimport re, resource, sys\ntry: kb = int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))"
              "\nexcept OSError: kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss//(1024 if sys.platform=='darwin' else 1)\nprint('peak_kb', kb)")
@@ -163,7 +168,12 @@ def peak_memory(code:str)->float: # MiB
     if r.returncode: raise RuntimeError(f"the measured process failed: {r.stderr[-500:]}")
     return int(r.stdout.split('peak_kb')[-1].split()[0])/1024
 
-def bench_memory(model_dir, folder, ns=(1000, 10000), size:int=64, bs:int=32)->dict: # n -> peak MiB
+def bench_memory(model_dir,          # a model directory
+                 folder,             # where the synthetic images are written, or reused
+                 ns=(1000, 10000),   # image counts to measure at, each in a fresh process
+                 size:int=64,        # image side of the synthetic images
+                 bs:int=32           # batch size
+                )->dict:             # n -> peak MiB
     "Peak memory of `predict` over the first n images of `folder`, for each n in `ns`"
     bench_images(folder, max(ns), size)
     code = ("import warnings; warnings.filterwarnings('ignore'); from nexai.learner import predict, find_images; "
@@ -171,8 +181,19 @@ def bench_memory(model_dir, folder, ns=(1000, 10000), size:int=64, bs:int=32)->d
     return {n: peak_memory(code.format(n=n)) for n in ns}
 
 # %% ../nbs/15_bench.ipynb #72769dad
-def run_bench(arch:str='lite0', weights=None, size:int=224, bs:int=32, n_train:int=160, n_predict:int=320, tta:int=8,
-              mem=(1000, 10000), mem_size:int=64, path=None, onnx:bool=True, compile:bool=False)->dict:
+def run_bench(arch:str='lite0',    # backbone
+              weights=None,        # its weights file, where needed
+              size:int=224,        # image side
+              bs:int=32,           # batch size
+              n_train:int=160,     # synthetic training images
+              n_predict:int=320,   # synthetic images to score
+              tta:int=8,           # TTA passes to cost; 0: none
+              mem=(1000, 10000),   # image counts for the peak-memory test; empty to skip
+              mem_size:int=64,     # image side for the peak-memory test
+              path=None,           # working folder; default a new temporary one
+              onnx:bool=True,      # also time the exported ONNX model
+              compile:bool=False   # also time `predict(compile=True)`
+             )->dict:              # `setup`, `train`, `predict`, `memory_mib`, `ratios`, `goals`
     "Run every benchmark and return the figures and the ratios"
     path = Path(ifnone(path, tempfile.mkdtemp()))
     set_seed(0)
@@ -197,7 +218,8 @@ def run_bench(arch:str='lite0', weights=None, size:int=224, bs:int=32, n_train:i
     res['setup']['seconds'] = round(time.time()-t0)
     return res
 
-def bench_report(res:dict)->str:
+def bench_report(res:dict # from `run_bench`
+                )->str:   # lines of text
     "The figures of `run_bench` as lines of text"
     s,tr,pr,r = res['setup'],res['train'],res['predict'],res['ratios']
     L_ = [f"nexai-bench: {s['arch']} at {s['size']} px, batch {s['bs']}, {s['device']}, {s['threads']} threads, torch {s['torch']}",
@@ -239,7 +261,14 @@ def nexai_bench(arch:str='lite0',      # backbone
     print(bench_report(res))
 
 # %% ../nbs/15_bench.ipynb #355b8e31
-def bench_gpu_preloaded(arch:str='resnet34', weights=None, size:int=224, bs:int=256, n:int=4096, steps:int=20, device='cuda')->dict:
+def bench_gpu_preloaded(arch:str='resnet34', # backbone
+                        weights=None,        # its weights file, where needed
+                        size:int=224,        # image side
+                        bs:int=256,          # batch size
+                        n:int=4096,          # random images held on `device`
+                        steps:int=20,        # batches timed, after 2 to warm up
+                        device='cuda'        # where to run
+                       )->dict:              # images/s: `train`, `predict`
     "Images/s of training and scoring with the images already on `device` as a uint8 tensor: the model's ceiling"
     dev = torch.device(device)
     x8 = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, device=dev)

@@ -100,7 +100,9 @@ def _any_exists(images):
     if images and not any(Path(o).exists() for o in images): raise FileNotFoundError(f"{images[0]} does not exist" if len(images)==1 else f"none of the {len(images)} images or folders given exists")
 
 # %% ../nbs/14_cli.ipynb #53332077
-def shard_files(files:list, shard:str)->tuple: # (positions in `files`, the files)
+def shard_files(files:list, # all the files, in order
+                shard:str   # 'i/n': part i (counted from 0) of n
+               )->tuple:    # (positions in `files`, the files)
     "The part `i/n` of `files` (i counted from 0): every n-th file from the i-th, so that n parts are disjoint and cover all"
     try: i,n = map(int, str(shard).split('/'))
     except ValueError: raise UsageError(f"--shard takes i/n, e.g. 0/4, not {shard!r}") from None
@@ -108,7 +110,8 @@ def shard_files(files:list, shard:str)->tuple: # (positions in `files`, the file
     idx = list(range(i, len(files), n))
     return idx,[files[k] for k in idx]
 
-def merge_shards(csvs:list)->pd.DataFrame:
+def merge_shards(csvs:list # the CSVs of every shard, in any order
+                )->pd.DataFrame: # the rows in input order, without `index` and `shard`
     "Join the CSVs of `nexai-predict --shard i/n` into one table in input order, checking that every shard is there once"
     import pandas as pd
     dfs = []
@@ -130,7 +133,7 @@ def merge_shards(csvs:list)->pd.DataFrame:
 # %% ../nbs/14_cli.ipynb #aca3899e
 @call_parse
 def nexai_predict(model_dir:str,                     # a model directory, or its model.onnx; several joined by commas: an ensemble; with --merge, the first CSV
-                  images:Annotated[str, "image files or folders (searched recursively); with --merge, the other CSVs", {'nargs':'*'}],
+                  images:Annotated[str, "image files or folders (searched recursively); with --merge, the other CSVs", {'nargs':'*'}], # image files or folders (searched recursively); with --merge, the other CSVs
                   out:str='preds.csv',               # CSV of path, score, pred, error
                   tta:int=0,                         # augmented passes; 0: one plain pass
                   vote:store_true=False,             # combine TTA passes by majority vote
@@ -195,7 +198,7 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
 # %% ../nbs/14_cli.ipynb #f83dfc38
 @call_parse
 def nexai_normality(cmd:str,                 # fit or score
-                    paths:Annotated[str, "fit: folders or files of good parts; score: MODEL_DIR then images or folders", {'nargs':'+'}],
+                    paths:Annotated[str, "fit: folders or files of good parts; score: MODEL_DIR then images or folders", {'nargs':'+'}], # fit: folders or files of good parts; score: MODEL_DIR then images or folders
                     out:str=None,            # fit: model folder (default normality_model); score: CSV (default scores.csv)
                     method:str='mahalanobis', # mahalanobis, prototype, knn or padim (per position)
                     arch:str='lite0',        # backbone for the features

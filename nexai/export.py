@@ -71,9 +71,14 @@ def _session(fn):
 class OnnxModel(DefectModel):
     "An exported model scored by onnxruntime, with its `model.json`: a Scorer like the network it came from"
     kind = 'onnx'
-    def __init__(self, fn, meta:dict): self.fn,self.meta,self.sess,self.model = Path(fn),meta,_session(fn),None
+    def __init__(self,
+                 fn,       # the `.onnx` file
+                 meta:dict # its model directory's `model.json`, with the `onnx` record
+                ): self.fn,self.meta,self.sess,self.model = Path(fn),meta,_session(fn),None
     device = torch.device('cpu')
-    def probs(self, x:Tensor)->Tensor: # N×C class probabilities
+    def probs(self,
+              x:Tensor  # RGB images scaled to [0,1], N×3×size×size
+             )->Tensor: # N×C class probabilities
         "Probabilities for a batch `x` of RGB images scaled to [0,1]"
         return torch.from_numpy(self.sess.run(None, {self.meta['onnx']['input']: x.float().cpu().numpy()})[0])
     def _score_paths(self, paths, maps=False, **kwargs):
@@ -81,7 +86,9 @@ class OnnxModel(DefectModel):
         return super()._score_paths(paths, **kwargs)
     def __repr__(self): return f"OnnxModel({self.fn}, size={self.size}, vocab={self.vocab}, threshold={self.threshold:.4g})"
     @classmethod
-    def load(cls, path):
+    def load(cls,
+             path # a model directory with an exported ONNX model, or its `.onnx` file
+            ):
         "The exported model of a model directory (or its `.onnx` file), checked against `model.json`"
         path = Path(path)
         d = path.parent if path.suffix=='.onnx' else path

@@ -26,24 +26,37 @@ __all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'item_paths', 'Scorer', 'score_frame'
            'as_scorer', 'predict', 'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
-def item_paths(items)->list: # paths, in order
+def item_paths(items # image paths, folders (searched recursively), or a DataFrame with `path`
+              )->list: # paths, in order
     "Image paths from `items`: paths, folders (searched recursively), or a DataFrame with `path`"
     return [str(o) for o in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
 
 class Scorer:
     "What every nexai model answers: `score(items)` gives one row per input, in order"
     kind = None
-    def __init__(self, meta:dict): self.meta = meta
+    def __init__(self,
+                 meta:dict # the model's description, as in `model.json`: `threshold`, `size`, ...
+                ): self.meta = meta
     @property
-    def threshold(self)->float: return self.meta['threshold']
+    def threshold(self)->float: return self.meta['threshold'] # the operating point on the score
     @property
-    def size(self)->int: return self.meta['size']
-    def threshold_for(self, tta:int=0, vote:bool=False)->float:
+    def size(self)->int: return self.meta['size'] # image side the model scores at
+    def threshold_for(self,
+                      tta:int=0,       # augmented passes; 0: one plain pass
+                      vote:bool=False  # TTA passes combined by majority vote (which keeps the plain threshold)
+                     )->float:         # the threshold on the score
         "The operating point: a TTA mean has its own where the model kept one (averaging passes shifts the scores)"
         return float(ifnone(self.meta.get('tta_threshold') if tta and not vote else None, self.threshold))
     def _score_paths(self, paths, tta, vote, bs, maps, progress)->tuple: raise NotImplementedError # (scores, errors, maps)
-    def score(self, items, tta:int=0, bs:int=None, maps:bool=False,
-              vote:bool=False, threshold:float=None, progress:bool=True):
+    def score(self,
+              items,                # image paths, folders (searched recursively), or a DataFrame with `path`
+              tta:int=0,            # augmented passes; 0: one plain pass
+              bs:int=None,          # batch size; default: the model's own
+              maps:bool=False,      # also return (N, H, W) maps of where the evidence lies
+              vote:bool=False,      # combine TTA passes by majority vote instead of the mean
+              threshold:float=None, # default: `threshold_for(tta, vote)`
+              progress:bool=True    # show a progress bar
+             ):
         "Score `items`: `path`, `score`, `pred`, `error` per input, in order; with `maps`, also (N, H, W) maps"
         paths = item_paths(items)
         s,errs,mp = self._score_paths(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress)
@@ -51,7 +64,11 @@ class Scorer:
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
 
-def score_frame(paths, scores, errors, thr:float)->pd.DataFrame:
+def score_frame(paths,     # the inputs, in order
+                scores,    # a score per path (dropped where there is an error)
+                errors,    # an error message per path; '' where it was scored
+                thr:float  # `pred` is 'defect' at a score of `thr` or more
+               )->pd.DataFrame: # `path`, `score`, `pred`, `error`
     "The Scorer's table: no score where there is an error, `pred` at `thr`"
     errs = np.array([str(o) for o in errors], dtype=object) if len(errors) else np.zeros(0, dtype=object)
     s = np.where(errs=='', np.asarray(scores, dtype=float), np.nan) if len(errs) else np.zeros(0)
@@ -59,7 +76,9 @@ def score_frame(paths, scores, errors, thr:float)->pd.DataFrame:
     return pd.DataFrame(dict(path=[str(o) for o in paths], score=s, pred=pred, error=errs))
 
 # %% ../nbs/07_inference.ipynb #e8a7605a
-def tta_combine(passes:Tensor, how:str='mean')->Tensor: # N×C
+def tta_combine(passes:Tensor,  # n×N×C probabilities, one n×C slice per augmented pass
+                how:str='mean'  # 'mean' of the probabilities, or 'vote': each pass votes for its most likely class
+               )->Tensor:       # N×C
     "Combine augmented passes: mean of probabilities, or share of votes"
     if how=='mean': return passes.mean(0)
     if how=='vote': return torch.nn.functional.one_hot(passes.argmax(-1), passes.shape[-1]).float().mean(0)
@@ -69,10 +88,13 @@ def tta_combine(passes:Tensor, how:str='mean')->Tensor: # N×C
 class DefectModel(Scorer):
     "A fine-tuned classifier with what it needs to score images: size, normalisation, classes, threshold"
     kind = 'classifier'
-    def __init__(self, model:nn.Module, meta:dict): store_attr()
+    def __init__(self,
+                 model:nn.Module, # the network: images in, logits out
+                 meta:dict        # its description, as in `model.json`: arch, vocab, size, stats, threshold, aug
+                ): store_attr()
     vocab,stats = [property(lambda self,k=k: self.meta[k]) for k in ('vocab','stats')]
     @property
-    def i_defect(self)->int: return self.vocab.index('defect') if 'defect' in self.vocab else len(self.vocab)-1
+    def i_defect(self)->int: return self.vocab.index('defect') if 'defect' in self.vocab else len(self.vocab)-1 # position of the defect class in `vocab`
     def __repr__(self): return f"DefectModel({self.meta['arch']}, size={self.size}, vocab={self.vocab}, threshold={self.threshold:.4g})"
     @property
     def device(self): return default_device()
@@ -86,13 +108,18 @@ class DefectModel(Scorer):
         if not self.compile: return self.model,fmt
         if getattr(self, '_compiled', None) is None: self._compiled = torch.compile(self.model)
         return self._compiled,fmt
-    def probs(self, x:Tensor)->Tensor: # N×C class probabilities
+    def probs(self,
+              x:Tensor  # RGB images, uint8 or floats in [0,1], N×3×size×size
+             )->Tensor: # N×C class probabilities
         "Probabilities for a batch `x` of RGB images (uint8, or floats in [0,1]), N×3×size×size"
         net,fmt = self._net(x.device)
         x = normalize(x, self.stats).as_subclass(Tensor).contiguous(memory_format=fmt)  # a plain tensor: fastai's subclasses confuse torch.compile
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16): return net(x).float().softmax(-1)
     @classmethod
-    def from_learner(cls, learn:Learner, threshold:float=0.5):
+    def from_learner(cls,
+                     learn:Learner,       # a learner from `defect_learner`, trained
+                     threshold:float=0.5  # the operating point on the defect probability
+                    ):
         "The model of `learn`, ready to score"
         return cls(learn.model, dict(arch=learn.nexai['arch'], vocab=list(map(str, learn.dls.vocab)), size=int(getattr(learn.dls,'size',224)),
                                     stats=learn.nexai['stats'], threshold=threshold, aug=getattr(learn.dls,'aug',{})))
@@ -118,23 +145,29 @@ def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False
     return p, errs, (np.concatenate(cams) if cams else np.zeros((0, self.size, self.size), np.float32)) if maps else None
 
 # %% ../nbs/07_inference.ipynb #e9a131f5
-def data_summary(df:pd.DataFrame)->dict:
+def data_summary(df:pd.DataFrame # items with `label`, and `is_valid` where they are split
+                )->dict:         # `n`, `classes`, and `n_train`, `n_valid` where split
     "Counts per class and split, for `model.json`"
     res = dict(n=len(df), classes=df.label.value_counts().to_dict())
     if 'is_valid' in df: res.update(n_train=int((~df.is_valid).sum()), n_valid=int(df.is_valid.sum()))
     return res
 
-def write_model_json(path, meta:dict, weights:Path)->Path:
+def write_model_json(path,        # the model directory
+                     meta:dict,   # what to record: kind, settings, threshold, metrics...
+                     weights:Path # the weights file, named and checksummed in `model.json`
+                    )->Path:      # the `model.json` file
     "Write `model.json` of the model directory `path` last, with the format, nexai's version and the SHA-256 of `weights`"
     meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
                 **meta, weights_file=Path(weights).name, weights_sha256=sha256(weights))
     return atomic_write(Path(path)/'model.json', lambda f: f.write_text(json.dumps(to_plain(meta), indent=2, default=str)))
 
 # %% ../nbs/07_inference.ipynb #41ff68cf
-def save_model_dir(learn:Learner, path,          # the model directory
+def save_model_dir(learn:Learner,                  # a learner from `defect_learner`, trained
+                   path,                           # the model directory
                    threshold:float=0.5,            # the operating point on the defect probability
                    metrics:dict=None,              # figures to keep with the model
-                   **extra)->Path:
+                   **extra
+                  )->Path:                         # `path`
     "Save `learn` as a model directory: `model.safetensors` (weights) and `model.json` (how to use them)"
     from safetensors.torch import save_file
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
@@ -159,7 +192,9 @@ MODEL_SCHEMA = dict(type='object', required=['format','format_version','arch','n
     aug=dict(type='object'), metrics=dict(type='object'), weights_file=dict(enum=['model.safetensors','model.pth']),
     weights_sha256=dict(type='string', pattern='^[0-9a-f]{64}$'), onnx=dict(type='object', required=['file','input','output','size'])))
 
-def read_model_json(fn, schema:dict=None)->dict:
+def read_model_json(fn,               # the `model.json` file
+                    schema:dict=None  # JSON schema to check it against; default `MODEL_SCHEMA`
+                   )->dict:           # the model's description
     "`model.json`, checked against `schema` (default: `MODEL_SCHEMA` for a classifier)"
     import jsonschema
     try: meta = json.loads(Path(fn).read_text())
@@ -184,7 +219,8 @@ def _check_weights(sd, model:nn.Module, fn, arch:str):
     bad = [k for k,v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: raise ValueError(f"{fn} holds NaN or infinite values in {len(bad)} tensor(s) (e.g. {bad[0]})")
 
-def read_weights(fn)->dict:
+def read_weights(fn # `model.safetensors`, or an older `model.pth`
+                )->dict: # the state dict: name -> tensor
     "A state dict from `model.safetensors`, or from an older `model.pth` read with `weights_only=True`; nothing unpickled"
     fn = Path(fn)
     try:
@@ -208,7 +244,9 @@ def _from_export(fn)->DefectModel:
                                                 size=size, stats=stats, threshold=0.5, aug={}, source=str(fn)))
 
 @patch(cls_method=True)
-def load(cls:DefectModel, path)->DefectModel:
+def load(cls:DefectModel,
+         path  # a model directory of kind classifier
+        )->DefectModel: # in eval mode, ready to score
     "The classifier in model directory `path`, checked against its schema, checksum and architecture"
     path = Path(path)
     meta = read_model_json(path/'model.json')
@@ -229,7 +267,7 @@ SCORER_KINDS = dict(classifier='nexai.inference:DefectModel', onnx='nexai.export
 def load_scorer(path,              # a model directory, a `model.onnx`, or (with `trust`) a fastai `export.pkl`
                 trust:bool=False,  # allow unpickling `export.pkl`: only for files you made yourself
                 onnx:bool=False    # score the directory's exported ONNX file through onnxruntime
-               )->Scorer:
+               )->Scorer:          # the model, ready to score
     "The Scorer of a model directory of any kind, checked against its schema and checksums; no pickles, no downloads"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
@@ -252,13 +290,27 @@ def load_scorer(path,              # a model directory, a `model.onnx`, or (with
 class Ensemble(Scorer):
     "Several Scorers as one: the mean of their scores, at the mean of their thresholds"
     kind = 'ensemble'
-    def __init__(self, members:list):
+    def __init__(self,
+                 members:list # Scorers to average; at least one
+                ):
         if not members: raise ValueError("an ensemble needs at least one model")
         self.members = list(members)
         super().__init__(dict(kind='ensemble', threshold=float(np.mean([m.threshold for m in self.members])), members=[m.meta for m in self.members]))
-    def threshold_for(self, tta=0, vote=False)->float: return float(np.mean([m.threshold_for(tta, vote) for m in self.members]))
+    def threshold_for(self,
+                      tta=0,      # augmented passes; 0: one plain pass
+                      vote=False  # TTA passes combined by majority vote
+                     )->float:    # the mean of the members' thresholds
+        return float(np.mean([m.threshold_for(tta, vote) for m in self.members]))
     def __repr__(self): return f"Ensemble({self.members})"
-    def score(self, items, tta=0, bs=None, maps=False, vote=False, threshold=None, progress=True):
+    def score(self,
+              items,          # image paths, folders (searched recursively), or a DataFrame with `path`
+              tta=0,          # augmented passes; 0: one plain pass
+              bs=None,        # batch size; default: each member's own
+              maps=False,     # also return the mean of the members' (N, H, W) maps
+              vote=False,     # combine TTA passes by majority vote instead of the mean
+              threshold=None, # default: `threshold_for(tta, vote)`
+              progress=True   # show a progress bar
+             ):
         paths = item_paths(items)  # once, for every member
         outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress) for m in self.members]
         dfs = [o[0] if maps else o for o in outs]
@@ -268,7 +320,9 @@ class Ensemble(Scorer):
         return (df, np.mean([o[1] for o in outs], axis=0)) if maps else df
 
 # %% ../nbs/07_inference.ipynb #e6ea3281
-def as_scorer(model, trust:bool=False)->Scorer:
+def as_scorer(model,           # a Scorer, a `Learner`, a model directory or `.onnx` file, or a list of them
+              trust:bool=False # allow unpickling a fastai `export.pkl`: only for files you made yourself
+             )->Scorer:        # an `Ensemble` for a list of several
     "A Scorer from a Scorer, a `Learner`, a model directory or `.onnx` file, or a list of them (an `Ensemble`)"
     if isinstance(model, (list,tuple)): return as_scorer(model[0], trust) if len(model)==1 else Ensemble([as_scorer(o, trust) for o in model])
     if isinstance(model, Learner): return DefectModel.from_learner(model)
@@ -294,7 +348,9 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
     return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress)
 
 # %% ../nbs/07_inference.ipynb #beae4ad0
-def to_submission(preds:pd.DataFrame, fn='submission.csv')->Path:
+def to_submission(preds:pd.DataFrame, # from `predict`: `path`, `score`, and `error` when it has one
+                  fn='submission.csv' # the CSV file to write
+                 )->Path:             # `fn`
     "Write `preds` as a Kaggle submission: `id` (file name without extension), `label` (defect probability)"
     bad = preds.error.astype(bool) if 'error' in preds else pd.Series(False, index=preds.index)
     if bad.any(): warnings.warn(f"nexai: {int(bad.sum())} image(s) could not be scored and are left out of {fn}: {list(preds.path[bad][:3])}")

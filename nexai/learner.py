@@ -43,7 +43,8 @@ def _set_norm(dls, stats):
         for dl in dls.loaders: dl.after_batch.fs = dls.after_batch.fs
     dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
-def defect_metrics(vocab)->list:
+def defect_metrics(vocab # the classes of the DataLoaders
+                  )->list: # fastai metrics
     "Accuracy, and for good/defect also ROC AUC and F1 of the defect class"
     if list(vocab)!=['good','defect']: return [accuracy]
     return [accuracy, RocAucBinary(), F1Score(pos_label=1)]
@@ -58,7 +59,8 @@ class CPUBF16(Callback):
     def after_cancel_batch(self):
         if getattr(self, 'ac', None) is not None: self.ac.__exit__(None, None, None)
 
-def auto_bf16(bf16:bool=None)->bool:
+def auto_bf16(bf16:bool=None # True or False: as told; None: chosen by the hardware
+             )->bool:        # train in bf16 mixed precision?
     "Train in bf16? `bf16` when given; else yes on a GPU, and on a CPU only where it has bf16 units (AVX512-BF16 or AMX)"
     if bf16 is not None: return bool(bf16)
     return torch.cuda.is_available() or cpu_has_bf16()
@@ -92,20 +94,27 @@ def defect_learner(dls,                    # from `defect_dls`
 class KeepBest(TrackerCallback):
     "Keep the weights of the best epoch across several fits, in memory, and load them when asked"
     order = TrackerCallback.order+1
-    def __init__(self, monitor='valid_loss', comp=None): super().__init__(monitor=monitor, comp=comp, reset_on_fit=False); self.state,self.n = None,0
+    def __init__(self,
+                 monitor='valid_loss', # the loss or metric that picks the best epoch
+                 comp=None             # `np.less` (lowest is best) or `np.greater`; None: `np.less` for a loss or error, else `np.greater`
+                ): super().__init__(monitor=monitor, comp=comp, reset_on_fit=False); self.state,self.n = None,0
     def after_epoch(self):
         if skipped_epoch(self): return
         super().after_epoch()
         if self.new_best: self.state,self.best_epoch = {k:v.detach().clone() for k,v in bare_model(self.learn).state_dict().items()},self.n
         self.n += 1
-    def restore(self, learn):
+    def restore(self,
+                learn # the learner to load the best epoch's weights into
+               ):
         "Load the best epoch's weights into `learn`"
         if self.state is not None: learn.model.load_state_dict(self.state)
 
 class EpochLog(Callback):
     "Record every epoch of several fits, with its phase, and write them to `fname` as they end"
     order = Recorder.order+1
-    def __init__(self, fname=None): self.fname,self.rows,self.phase = fname,[],''
+    def __init__(self,
+                 fname=None # CSV file rewritten after every epoch; None: keep the rows in memory only
+                ): self.fname,self.rows,self.phase = fname,[],''
     def after_epoch(self):
         if skipped_epoch(self): return
         row = dict(zip(self.recorder.metric_names, self.recorder.log))
@@ -133,7 +142,7 @@ def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs alr
     return done
 
 # %% ../nbs/09_learner.ipynb #8bbf6ae6
-def fit_defects(learn:Learner,
+def fit_defects(learn:Learner,         # from `defect_learner`
                 epochs:int=5,          # epochs with the whole network unfrozen; 0: train the head only
                 freeze_epochs:int=1,   # epochs on the head, body frozen (skipped when trained from scratch)
                 lr:float=None,         # peak learning rate of the head; default: `lr_find`'s valley
@@ -143,7 +152,7 @@ def fit_defects(learn:Learner,
                 cbs=None,              # more callbacks
                 checkpoints=None,      # folder to save a checkpoint in after every epoch
                 resume=None            # a checkpoint file to continue from (see `last_checkpoint`)
-               )->Learner:
+               )->Learner:             # `learn` at its best epoch, with the epoch log in `learn.history`
     "Fine-tune `learn` with the study's schedule and keep its best epoch; checkpoint every epoch and resume on request"
     ck = load_checkpoint(resume) if resume else None
     lr_find = None
@@ -180,7 +189,10 @@ def fit_defects(learn:Learner,
     return learn
 
 # %% ../nbs/09_learner.ipynb #2f7f743f
-def tta_passes(learn:Learner, dl=None, n:int=8)->tuple: # (passes: n×N×C probabilities, targets)
+def tta_passes(learn:Learner, # the trained learner
+               dl=None,       # DataLoader to score; default: validation
+               n:int=8        # augmented passes
+              )->tuple:       # (passes: n×N×C probabilities, targets)
     "Probabilities of `n` augmented passes over `dl` (default: validation)"
     dl = ifnone(dl, learn.dls.valid).new(shuffle=False, drop_last=False)
     res,targs = [],None
@@ -190,13 +202,22 @@ def tta_passes(learn:Learner, dl=None, n:int=8)->tuple: # (passes: n×N×C proba
             res.append(p.float())
     return torch.stack(res), targs
 
-def tta_preds(learn:Learner, dl=None, n:int=8, how:str='mean')->tuple: # (probabilities, targets)
+def tta_preds(learn:Learner, # the trained learner
+              dl=None,       # DataLoader to score; default: validation
+              n:int=8,       # augmented passes
+              how:str='mean' # 'mean' of the probabilities, or 'vote': share of votes (see `tta_combine`)
+             )->tuple:       # (probabilities, targets)
     "Test-time augmentation: `n` augmented passes combined by `how` ('mean' or 'vote')"
     passes,targs = tta_passes(learn, dl, n)
     return tta_combine(passes, how), targs
 
 # %% ../nbs/09_learner.ipynb #7b0583cb
-def evaluate(learn:Learner, dl=None, tta_n:int=0, how:str='mean', threshold:float=0.5)->dict:
+def evaluate(learn:Learner,       # the trained learner, with good/defect labels
+             dl=None,             # DataLoader to score; default: validation
+             tta_n:int=0,         # augmented passes; 0: one plain pass
+             how:str='mean',      # how TTA passes combine: 'mean' or 'vote'
+             threshold:float=0.5  # the operating point on the defect probability
+            )->dict:              # from `score_metrics`: accuracy, ROC AUC, F1, confusion matrix, ...
     "Accuracy, ROC AUC, F1 and confusion matrix of the defect class on `dl` (default: validation)"
     if list(learn.dls.vocab)!=['good','defect']: raise ValueError(f"evaluate needs good/defect labels, not {list(learn.dls.vocab)}")
     dl = ifnone(dl, learn.dls.valid)

@@ -27,7 +27,8 @@ __all__ = ['default_levels', 'extract_features', 'greedy_coreset', 'NormalityMod
            'score_images']
 
 # %% ../nbs/10_normality.ipynb #e8e2b6de
-def default_levels(arch:str)->list:
+def default_levels(arch:str # backbone name
+                  )->list:  # module names to take features from
     "Stages to take features from: the later blocks of EfficientNet, the four layers of a ResNet"
     if arch_source(arch)=='lite': return ['blocks.2','blocks.3','blocks.4','blocks.5','blocks.6','bn2']
     if arch.startswith('resnet') or arch.startswith('resnext') or arch.startswith('wide_resnet'): return ['layer1','layer2','layer3','layer4']
@@ -78,7 +79,10 @@ def extract_features(items,                # image paths, folders, or a DataFram
     return res
 
 # %% ../nbs/10_normality.ipynb #7a28eb22
-def greedy_coreset(X:np.ndarray, n:int, seed:int=0)->np.ndarray: # indices into X
+def greedy_coreset(X:np.ndarray, # (N, C) rows to choose from
+                   n:int,        # rows to keep
+                   seed:int=0    # picks the first row at random
+                  )->np.ndarray: # indices into X
     "k-centre greedy selection of `n` rows of `X` that cover it (PatchCore's coreset)"
     rng = np.random.default_rng(seed)
     idx = [int(rng.integers(len(X)))]
@@ -126,7 +130,9 @@ class NormalityModel(Scorer):
 
 # %% ../nbs/10_normality.ipynb #e65a0333
 @patch
-def fit(self:NormalityModel, ftrs:dict):
+def fit(self:NormalityModel,
+        ftrs:dict # good parts' features: level name -> (N, C) array; padim: (N, positions, C)
+       ):
     "Fit on features of good parts: level name -> (N, C) array"
     self.levels,self.state = list(ftrs),{}
     n = len(next(iter(ftrs.values())))
@@ -156,7 +162,9 @@ def fit(self:NormalityModel, ftrs:dict):
 
 # %% ../nbs/10_normality.ipynb #9b30cb5a
 @patch
-def score_levels(self:NormalityModel, ftrs:dict)->np.ndarray: # (N, levels)
+def score_levels(self:NormalityModel,
+                 ftrs:dict     # level name -> features, for at least the levels fitted on
+                )->np.ndarray: # (N, levels)
     "Normalised distance per level"
     missing = [l for l in self.levels if l not in ftrs]
     if missing: raise ValueError(f"features lack the levels {missing} the model was fitted on")
@@ -164,14 +172,19 @@ def score_levels(self:NormalityModel, ftrs:dict)->np.ndarray: # (N, levels)
     return np.stack([self._dist(l, np.asarray(ftrs[l], dtype=np.float64))/self.state[l]['norm'] for l in self.levels], 1)
 
 @patch
-def score_features(self:NormalityModel, ftrs:dict)->np.ndarray: # (N,) higher is more anomalous
+def score_features(self:NormalityModel,
+                   ftrs:dict     # level name -> features, for at least the levels fitted on
+                  )->np.ndarray: # (N,) higher is more anomalous
     "Anomaly score: distances summed over levels; after `calibrate`, on the scale of held-out good parts"
     s = self.score_levels(ftrs).sum(1)
     if 'calib' in self.state: s = (s-self.state['calib']['loc'])/self.state['calib']['scale']
     return s
 
 @patch
-def calibrate(self:NormalityModel, ftrs:dict, q:float=0.9):
+def calibrate(self:NormalityModel,
+              ftrs:dict,  # features of held-out good parts
+              q:float=0.9 # the quantile of their scores that becomes 1
+             ):
     "Put scores on the scale of held-out good parts `ftrs`: 0 at their median, 1 at their `q` quantile, so that models (e.g. one per product type) compare"
     self.state.pop('calib', None)
     s = self.score_features(ftrs)
@@ -181,7 +194,10 @@ def calibrate(self:NormalityModel, ftrs:dict, q:float=0.9):
 
 # %% ../nbs/10_normality.ipynb #5a97923f
 @patch
-def save(self:NormalityModel, path, **meta)->Path:
+def save(self:NormalityModel,
+         path, # the model folder, made if missing
+         **meta
+        )->Path: # `path`
     "Save as `normality.npz` (arrays) and `normality.json` (settings, `self.meta` and `meta`) in the folder `path`"
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     keys = list(self.state)
@@ -197,7 +213,9 @@ def save(self:NormalityModel, path, **meta)->Path:
     return path
 
 @patch(cls_method=True)
-def load(cls:NormalityModel, path):
+def load(cls:NormalityModel,
+         path # a folder written by `save`
+        ):
     "Load a model saved by `save`; arrays only, no pickles"
     path = Path(path)
     if not (path/'normality.json').is_file(): raise FileNotFoundError(f"{path} holds no normality.json: not a saved NormalityModel")
@@ -217,7 +235,9 @@ def load(cls:NormalityModel, path):
 
 
 # %% ../nbs/10_normality.ipynb #cfd8c8bb
-def good_quantile_threshold(good_scores, fpr:float=0.02)->float:
+def good_quantile_threshold(good_scores,    # scores of held-out good parts
+                            fpr:float=0.02 # share of them to flag, in [0, 1)
+                           )->float:       # the threshold on the score
     "The threshold that flags about a share `fpr` of held-out good parts"
     s = np.asarray(good_scores, dtype=float)
     if not len(s): raise ValueError("no held-out good scores to set a threshold from")
@@ -225,8 +245,18 @@ def good_quantile_threshold(good_scores, fpr:float=0.02)->float:
     return float(np.quantile(s, 1-fpr, method='higher'))
 
 # %% ../nbs/10_normality.ipynb #24555ab2
-def fit_normality(good_items, method:str='mahalanobis', arch:str='lite0', size:int=224, levels=None, pool:str=None,
-                  k:int=1, coreset:int=None, weights=None, bs:int=32, progress=True)->NormalityModel:
+def fit_normality(good_items,               # images of good parts: paths, folders, or a DataFrame with `path`
+                  method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn' or 'padim'
+                  arch:str='lite0',         # backbone
+                  size:int=224,             # image side
+                  levels=None,              # module names to take features from; default `default_levels` (padim: its first 4 for Lite, 3 else)
+                  pool:str=None,            # avg, max, avgmax or gridN; default avg (padim: grid14)
+                  k:int=1,                  # knn: neighbours averaged
+                  coreset:int=None,         # knn: keep this many good parts in the memory bank; None keeps all
+                  weights=None,             # the backbone's weights file, found offline when not given
+                  bs:int=32,                # batch size
+                  progress=True             # show a progress bar
+                 )->NormalityModel:         # fitted, with the feature settings in `meta`
     "Fit a `NormalityModel` on images of good parts (padim: a 14×14 grid of the first four default levels, unless told otherwise)"
     if method=='padim': levels,pool = ifnone(levels, default_levels(arch)[:4] if arch_source(arch)=='lite' else default_levels(arch)[:3]),ifnone(pool, 'grid14')
     pool = ifnone(pool, 'avg')
@@ -235,7 +265,11 @@ def fit_normality(good_items, method:str='mahalanobis', arch:str='lite0', size:i
     nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), n_good=len(next(iter(ftrs.values()))))
     return nm
 
-def score_images(nm:NormalityModel, items, bs:int=32, progress=True)->np.ndarray:
+def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its `meta` names the features
+                 items,             # image paths, folders, or a DataFrame with `path`
+                 bs:int=32,         # batch size
+                 progress=True      # show a progress bar
+                )->np.ndarray:      # (N,) anomaly scores
     "Anomaly scores of images with a fitted `NormalityModel`"
     m = nm.meta
     return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress))

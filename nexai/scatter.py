@@ -33,7 +33,7 @@ def scatter_features(items,            # image paths, folders, or a DataFrame wi
                      size:int=128,     # image side before the transform
                      grid:int=4,       # cells per side each coefficient map is averaged over
                      bs:int=64,        # batch size
-                     progress:bool=True
+                     progress:bool=True # show a progress bar
                     )->np.ndarray:     # (N, n_coefficients * grid**2)
     "Log wavelet-scattering features of grayscale images"
     paths = [str(p) for p in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
@@ -62,9 +62,15 @@ def _booster(booster:str, max_iter:int, learning_rate:float, seed:int, oversampl
 class ScatterBoost(Scorer):
     "Scattering features + gradient boosting: a defect classifier with no deep learning"
     kind = 'scatter'
-    def __init__(self, J:int=3, L:int=8, size:int=128, grid:int=4,  # the features (see `scatter_features`)
+    def __init__(self,
+                 J:int=3,                                           # scales: the transform averages over 2**J pixels (see `scatter_features`)
+                 L:int=8,                                           # orientations
+                 size:int=128,                                      # image side before the transform
+                 grid:int=4,                                        # cells per side each coefficient map is averaged over
                  oversample=True,                                   # weight the classes equally
-                 max_iter:int=300, learning_rate:float=0.1, seed:int=42,
+                 max_iter:int=300,                                  # boosting rounds
+                 learning_rate:float=0.1,                           # the booster's learning rate
+                 seed:int=42,                                       # the booster's random seed
                  booster:str='hist',                                # 'hist' (scikit-learn) or 'xgboost'
                  threshold:float=0.5):                              # the operating point on the defect probability
         store_attr(but='threshold')
@@ -73,17 +79,27 @@ class ScatterBoost(Scorer):
 
     def __repr__(self): return f"ScatterBoost(J={self.J}, L={self.L}, size={self.size}, grid={self.grid}, booster={self.booster!r}, threshold={self.threshold:.4g})"
     @property
-    def size(self)->int: return self.meta['size']
+    def size(self)->int: return self.meta['size'] # image side before the transform
     @size.setter
-    def size(self, v): self.meta = {**getattr(self, 'meta', {}), 'size':v}
+    def size(self,
+             v # image side before the transform
+            ): self.meta = {**getattr(self, 'meta', {}), 'size':v}
 
-    def features(self, items, progress=True)->np.ndarray:
+    def features(self,
+                 items,        # image paths, folders, or a DataFrame with `path`
+                 progress=True # show a progress bar
+                )->np.ndarray: # (N, n_features), see `scatter_features`
         "Scattering features of `items`"
         return scatter_features(items, self.J, self.L, self.size, self.grid, progress=progress)
 
 # %% ../nbs/11_scatter.ipynb #f563a592
 @patch
-def fit(self:ScatterBoost, items, lbls=None, X=None, progress=True):
+def fit(self:ScatterBoost,
+        items,         # a DataFrame with `path` and `label`, or image paths; None with `lbls` and `X`
+        lbls=None,     # 'good' or 'defect' per item; default `items['label']`
+        X=None,        # features of the items (from `features`), instead of computing them
+        progress=True  # show a progress bar
+       ):
     "Fit on items (a DataFrame with `path` and `label`, or paths with `lbls`); `X` reuses features"
     y = np.asarray(items['label'] if lbls is None else lbls)=='defect'
     if y.all() or not y.any(): raise ValueError("ScatterBoost needs good and defect examples")
@@ -96,7 +112,11 @@ def fit(self:ScatterBoost, items, lbls=None, X=None, progress=True):
     return self
 
 @patch
-def predict_proba(self:ScatterBoost, items=None, X=None, progress=True)->np.ndarray: # defect probability per item
+def predict_proba(self:ScatterBoost,
+                  items=None,   # image paths, folders, or a DataFrame with `path`; not needed with `X`
+                  X=None,       # features of the items (from `features`), instead of computing them
+                  progress=True # show a progress bar
+                 )->np.ndarray: # defect probability per item
     "Defect probability of each item"
     X = self.features(items, progress) if X is None else X
     return self.clf.predict_proba(X)[:,1]
@@ -115,7 +135,11 @@ def _score_paths(self:ScatterBoost, paths, tta=0, vote=False, bs=None, maps=Fals
 _SKOPS_TRUSTED = ['sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor']  # beyond what skops trusts by default
 
 @patch
-def save(self:ScatterBoost, path, threshold:float=None, metrics:dict=None)->Path:
+def save(self:ScatterBoost,
+         path,                 # the model directory, made if missing
+         threshold:float=None, # a new operating point to keep; None keeps the model's
+         metrics:dict=None     # figures to keep with the model
+        )->Path:               # `path`
     "Save as a model directory: `model.json` and `booster.json` (XGBoost) or `booster.skops` (scikit-learn)"
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     if threshold is not None: self.meta['threshold'] = float(threshold)
@@ -132,7 +156,9 @@ SCATTER_SCHEMA = dict(type='object', required=['kind','J','L','size','grid','boo
     weights_file=dict(enum=['booster.json','booster.skops']), weights_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))
 
 @patch(cls_method=True)
-def load(cls:ScatterBoost, path)->ScatterBoost:
+def load(cls:ScatterBoost,
+         path # a model directory written by `save`
+        )->ScatterBoost: # ready to score
     "Load a model directory written by `save`, checking `model.json` and the booster's checksum"
     path = Path(path)
     m = read_model_json(path/'model.json', SCATTER_SCHEMA)
