@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #6a786ab5
 from __future__ import annotations
-import sys, json
+import sys, json, math
 from pathlib import Path
 from typing import Annotated
 from fastcore.script import call_parse, store_true, parse_cli
@@ -145,12 +145,14 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                   shard:str=None,                    # i/n: score only part i (from 0) of n disjoint parts, for n parallel jobs
                   merge:store_true=False,            # join the CSVs of all shards (given in place of MODEL_DIR IMAGES) into OUT
                   trust_pickle:store_true=False,     # allow a fastai export.pkl, which runs code when loaded: only your own
+                  maps:str=None,                     # also write one PNG per image into this folder, its Grad-CAM or anomaly map over it; the CSV gains map_file and map_peak
                   debug:store_true=False             # show tracebacks
                  ):
     "Score images with a trained model; one row per input, errors included"
     dirs = [model_dir] if merge or Path(model_dir).exists() else [o for o in model_dir.split(',') if o]
-    _exists(*dirs, Path(out).parent, submission and Path(submission).parent); _any_exists(images)
+    _exists(*dirs, Path(out).parent, submission and Path(submission).parent, maps and Path(maps).resolve().parent); _any_exists(images)
     if not merge and not images: raise UsageError("no images given")
+    if threshold is not None and not math.isfinite(threshold): raise UsageError(f"--threshold {threshold}: give a finite number (every part would pass as good)")
     if shard: shard_files([], shard)  # a bad --shard fails before any work
     if merge: return _merge(model_dir, images, out, submission)
     from nexai.inference import load_scorer, Ensemble, to_submission
@@ -161,14 +163,25 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     if not files: raise FileNotFoundError(f"no image files in {' '.join(images)}")
     if shard: idx,files = shard_files(files, shard)
     for o in getattr(sc, 'members', [sc]): o.num_workers = workers
-    preds = sc.score(files, tta=tta, vote=vote, bs=bs, threshold=threshold)
+    preds = _score_maps(sc, files, maps, tta=tta, vote=vote, bs=bs, threshold=threshold) if maps else sc.score(files, tta=tta, vote=vote, bs=bs, threshold=threshold)
     if shard: preds = preds.assign(index=idx, shard=shard)
     atomic_csv(preds, out)
     if submission: to_submission(preds, submission)
     ok = preds.error==''
     thr = ifnone(threshold, sc.threshold_for(tta, vote))
-    print(f"nexai-predict: {f'shard {shard}: ' if shard else ''}{int(ok.sum())} scored, {int((~ok).sum())} errors; {int((preds.pred=='defect').sum())} defects at threshold {thr:.3g} -> {out}")
+    print(f"nexai-predict: {f'shard {shard}: ' if shard else ''}{int(ok.sum())} scored, {int((~ok).sum())} errors; {int((preds.pred=='defect').sum())} defects at threshold {thr:.3g} -> {out}" + (f"; maps in {maps}" if maps else ''))
     if len(preds) and not ok.any(): sys.exit(1)
+
+def _score_maps(sc, files, out, chunk=256, **kw):
+    "Score `files` with maps, writing the overlays into `out` chunk by chunk, so that memory doesn't grow with the files"
+    import pandas as pd
+    from nexai.interpret import save_overlays
+    parts = []
+    for i in range(0, len(files), chunk):
+        df,mp = sc.score(files[i:i+chunk], maps=True, **kw)
+        ov = save_overlays(df.path, mp, out)
+        parts.append(df.assign(map_file=[f if e=='' else '' for (f,_),e in zip(ov, df.error)], map_peak=[v if e=='' else float('nan') for (_,v),e in zip(ov, df.error)]))
+    return pd.concat(parts, ignore_index=True)
 
 def _merge(first, others, out, submission):
     "nexai-predict --merge: the shards' CSVs joined back into input order"

@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #bc6b7844
 from __future__ import annotations
-import re, warnings, math
+import re, os, warnings, math
 import numpy as np, pandas as pd
 import torch
 from pathlib import Path
@@ -21,8 +21,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'read_image', 'NexImage', 'image_problem', 'check_images', 'ImageItems', 'normalize', 'guess_good',
-           'find_images', 'from_folder', 'from_csv', 'split', 'elpv_path', 'from_elpv', 'oversample_wgts',
-           'defect_tfms', 'defect_vocab', 'defect_dls', 'set_seed']
+           'image_files', 'find_images', 'from_folder', 'from_csv', 'split', 'elpv_path', 'from_elpv',
+           'oversample_wgts', 'defect_tfms', 'defect_vocab', 'defect_dls', 'set_seed']
 
 # %% ../nbs/01_data.ipynb #19f84780
 _all_ = ['set_seed']
@@ -152,6 +152,7 @@ def guess_good(names,       # the class names; two are expected
 # %% ../nbs/01_data.ipynb #6ad419a8
 def _binary(df, good=None, col='cls'):
     "Label `df` good/defect from its class column `col`, with `good` the good class"
+    df = _clean_labels(df, col)
     names = sorted(df[col].astype(str).unique())
     if len(names)<2: raise ValueError(f"only one class found ({names}); defect finding needs good and defect examples")
     if len(names)>2: raise ValueError(f"{len(names)} classes found ({names}) where two (good and defect) are expected; merge them or pick two")
@@ -160,7 +161,45 @@ def _binary(df, good=None, col='cls'):
     df['label'] = np.where(df[col].astype(str)==good, 'good', 'defect')
     return df
 
+# %% ../nbs/01_data.ipynb #62908406
+def _clean_labels(df, col='cls'):
+    "Drop unlabelled rows and repeated files (warning); refuse a file with two labels"
+    empty = df[col].isna() | (df[col].astype(str).str.strip()=='')
+    if empty.any():
+        warnings.warn(f"nexai: dropped {int(empty.sum())} row(s) without a label, e.g. {list(df.path[empty][:3])}", stacklevel=3)
+        df = df[~empty].reset_index(drop=True)
+    real = df.path.map(lambda p: os.path.realpath(p))
+    two = df.assign(_r=real).groupby('_r')[col].nunique()
+    if (two > 1).any():
+        r = two[two>1].index[0]
+        raise ValueError(f"{r} is labelled two ways ({sorted(df[col][real==r].astype(str).unique())}); {int((two>1).sum())} file(s) like it; give each file one label")
+    dup = real.duplicated()
+    if dup.any():
+        warnings.warn(f"nexai: {int(dup.sum())} row(s) repeat a file already listed, kept once: e.g. {list(df.path[dup][:3])}", stacklevel=3)
+        df = df[~dup].reset_index(drop=True)
+    return df
+
 # %% ../nbs/01_data.ipynb #fc88c981
+def image_files(path,          # the folder to search
+                recurse=True   # search its subfolders too
+               )->list:        # image files, sorted; each real file once
+    "Image files under `path`; links followed, but no folder and no file counted twice"
+    dirs,files,res,loops,twice = set(),set(),[],[],0
+    for root,sub,fs in os.walk(path, followlinks=True):
+        real = os.path.realpath(root)
+        if real in dirs: loops.append(root); sub[:] = []; continue
+        dirs.add(real)
+        for f in fs:
+            if os.path.splitext(f)[1].lower() not in image_extensions: continue
+            fp = os.path.join(root, f); r = os.path.realpath(fp)
+            if r in files: twice += 1; continue
+            files.add(r); res.append(Path(fp))
+        if not recurse: break
+    if loops: warnings.warn(f"nexai: {len(loops)} folder(s) under {path} are links back to folders already read (a loop), so were read once: {loops[:3]}", stacklevel=2)
+    if twice: warnings.warn(f"nexai: {twice} link(s) under {path} lead to image files already listed; each file is counted once", stacklevel=2)
+    return sorted(res)
+
+# %% ../nbs/01_data.ipynb #614880b1
 def find_images(*paths,
                 recurse=True # search the folders' subfolders too
                )->list:      # image files, sorted, in the order given
@@ -168,17 +207,17 @@ def find_images(*paths,
     res = []
     for p in paths:
         p = Path(p)
-        if p.is_dir(): res += sorted(get_image_files(p, recurse=recurse)) or [p]
+        if p.is_dir(): res += image_files(p, recurse=recurse) or [p]
         else: res.append(p)
     return res
 
 def _class_items(path):
     "path/cls/file rows for each class folder of `path`"
     rows = [(str(f), d.name) for d in sorted(path.iterdir()) if d.is_dir()
-            for f in sorted(get_image_files(d))]
+            for f in image_files(d)]
     return pd.DataFrame(rows, columns=['path','cls'])
 
-# %% ../nbs/01_data.ipynb #1d57378c
+# %% ../nbs/01_data.ipynb #00d1953d
 def from_folder(path,             # a folder of class folders, or of images when `labeled=False`
                 good:str=None,    # the good class's folder name; guessed when not given
                 labeled:bool=True, # False: every image under `path`, unlabelled, for prediction
@@ -189,7 +228,7 @@ def from_folder(path,             # a folder of class folders, or of images when
     if not path.exists(): raise FileNotFoundError(f"no such folder: {path}")
     if not path.is_dir(): raise NotADirectoryError(f"{path} is a file; give the folder that holds the class folders")
     if not labeled:
-        df = pd.DataFrame({'path': [str(o) for o in get_image_files(path)]})
+        df = pd.DataFrame({'path': [str(o) for o in image_files(path)]})
         if not len(df): raise ValueError(f"no image files under {path} (looked for {', '.join(sorted(image_extensions)[:6])}, ...)")
         return _drop_bad(df, check)
     split_dirs = {o.name.lower(): o for o in path.iterdir() if o.is_dir()}
@@ -250,7 +289,16 @@ def split(df:pd.DataFrame,     # items
     _,vidx = train_test_split(np.arange(len(df)), test_size=valid_pct, random_state=seed, stratify=key)
     df['is_valid'] = False
     df.iloc[vidx, df.columns.get_loc('is_valid')] = True
+    if 'label' in df: _both_sides(df, seed)
     return df
+
+def _both_sides(df, seed):
+    "Move one item of a class that has two or more but is missing on one side of the split to that side"
+    rng = np.random.default_rng(seed)
+    for l,g in df.groupby('label'):
+        if len(g) < 2: continue
+        for side in (True, False):
+            if not (g.is_valid==side).any(): df.loc[rng.choice(g.index), 'is_valid'] = side
 
 # %% ../nbs/01_data.ipynb #94fbe8be
 def elpv_path()->Path: # the folder holding `labels.csv` and `images/`

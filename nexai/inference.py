@@ -70,8 +70,11 @@ def score_frame(paths,     # the inputs, in order
                 thr:float  # `pred` is 'defect' at a score of `thr` or more
                )->pd.DataFrame: # `path`, `score`, `pred`, `error`
     "The Scorer's table: no score where there is an error, `pred` at `thr`"
+    if not np.isfinite(thr): raise ValueError(f"threshold {thr}: a threshold must be a finite number")
     errs = np.array([str(o) for o in errors], dtype=object) if len(errors) else np.zeros(0, dtype=object)
     s = np.where(errs=='', np.asarray(scores, dtype=float), np.nan) if len(errs) else np.zeros(0)
+    if len(errs): errs = np.where((errs=='') & ~np.isfinite(s), 'the model gave no finite score (NaN or infinite): the model, not the image, is at fault', errs)  # never a silent 'good'
+    s = np.where(errs=='', s, np.nan) if len(errs) else s
     pred = np.where(errs=='', np.where(s>=thr, 'defect', 'good'), '') if len(errs) else np.zeros(0, dtype=object)
     return pd.DataFrame(dict(path=[str(o) for o in paths], score=s, pred=pred, error=errs))
 
@@ -186,7 +189,7 @@ def save_model_dir(learn:Learner,                  # a learner from `defect_lear
 MODEL_SCHEMA = dict(type='object', required=['format','format_version','arch','n_out','vocab','size','stats','threshold'], properties=dict(
     format=dict(const='nexai-model'), format_version=dict(type='integer', minimum=1, maximum=1), kind=dict(const='classifier'),
     arch=dict(type='string', minLength=1), n_out=dict(type='integer', minimum=1),
-    vocab=dict(type='array', minItems=1, items=dict(type='string')), size=dict(type='integer', minimum=8),
+    vocab=dict(type='array', minItems=1, items=dict(type='string')), size=dict(type='integer', minimum=8, maximum=4096),
     stats=dict(type='array', minItems=2, maxItems=2, items=dict(type='array', minItems=3, maxItems=3, items=dict(type='number'))),
     threshold=dict(type='number', minimum=0, maximum=1), tta_threshold=dict(type='number', minimum=0, maximum=1),
     aug=dict(type='object'), metrics=dict(type='object'), weights_file=dict(enum=['model.safetensors','model.pth']),
@@ -204,7 +207,17 @@ def read_model_json(fn,               # the `model.json` file
     err = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(meta))
     if err: raise ValueError(f"{fn} is not a nexai model description: {err.message}" + (f" (at {'/'.join(map(str, err.absolute_path))})" if err.absolute_path else ''))
     if 'vocab' in meta and 'n_out' in meta and len(meta['vocab'])!=meta['n_out']: raise ValueError(f"{fn} is not a nexai model description: {len(meta['vocab'])} classes in vocab but n_out is {meta['n_out']}")
+    bad = _non_finite(meta)
+    if bad: raise ValueError(f"{fn} is not a nexai model description: {bad[0]} is not a finite number (NaN or infinite)")
+    if 'stats' in meta and min(meta['stats'][1]) <= 0: raise ValueError(f"{fn} is not a nexai model description: a std in stats is {min(meta['stats'][1])}; it must be positive")
     return meta
+
+def _non_finite(o, at='')->list: # the fields holding NaN or infinity
+    "Where in a JSON value a number is NaN or infinite (JSON schema lets them through)"
+    if isinstance(o, float): return [] if np.isfinite(o) else [at.strip('/') or 'the value']
+    if isinstance(o, dict): return [b for k,v in o.items() for b in _non_finite(v, f'{at}/{k}')]
+    if isinstance(o, list): return [b for i,v in enumerate(o) for b in _non_finite(v, f'{at}/{i}')]
+    return []
 
 # %% ../nbs/07_inference.ipynb #b1631f34
 def _check_weights(sd, model:nn.Module, fn, arch:str):

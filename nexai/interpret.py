@@ -24,7 +24,7 @@ from .threshold import metrics_at, ppm_summary
 
 # %% auto #0
 __all__ = ['plot_history', 'plot_lr_find', 'plot_confusion', 'plot_roc_pr', 'plot_score_hist', 'top_losses', 'grad_cam',
-           'load_batch', 'show_cams', 'plot_top_losses']
+           'load_batch', 'show_cams', 'save_overlays', 'plot_top_losses']
 
 # %% ../nbs/04_interpret.ipynb #a9ddb3d4
 def _finish(fig, fn=None):
@@ -82,8 +82,8 @@ def plot_confusion(targs,     # 1 for defect, 0 for good
         for j in range(2):
             share = cm[i,j]/max(cm[i].sum(),1)
             ax.text(j, i, f'{cm[i,j]}\n{share:.1%}', ha='center', va='center', color='white' if share>.5 else 'black')
-    ax.set(xticks=[0,1], yticks=[0,1], xticklabels=['good','defect'], yticklabels=['good','defect'], xlabel='predicted', ylabel='actual',
-           title=ifnone(title, f'threshold {thr:.3g}: accuracy {m["accuracy"]:.1%}'))
+    ax.set(xticks=[0,1], yticks=[0,1], xticklabels=['good','defect'], yticklabels=['good','defect'], xlabel='predicted', ylabel='actual')
+    ax.set_title(ifnone(title, f'threshold {thr:.3g}: accuracy {m["accuracy"]:.1%}'), parse_math=False)
     return _finish(fig, fn)
 
 # %% ../nbs/04_interpret.ipynb #302b0688
@@ -184,8 +184,30 @@ def show_cams(paths,        # image files
         if size: im = im.resize((size,size))
         ax.imshow(im)
         if cams is not None: ax.imshow(np.asarray(Image.fromarray((cams[i]*255).astype(np.uint8)).resize(im.size, Image.BILINEAR))/255, cmap='jet', alpha=.4, vmin=0, vmax=1)
-        if titles is not None: ax.set_title(titles[i], fontsize=8)
+        if titles is not None: ax.set_title(titles[i], fontsize=8, parse_math=False)  # file names are text: a '$' is not maths
     return _finish(fig, fn)
+
+# %% ../nbs/04_interpret.ipynb #3db6bf4c
+def save_overlays(paths,        # image files
+                  maps,         # (N, H, W) maps, higher is more: Grad-CAM or anomaly maps
+                  out,          # the folder to write `<stem>.png` into
+                  alpha:float=.45 # opacity of the map
+                 )->list:       # (file written, peak of its map) per image; ('', nan) where there is no map
+    "One PNG per image: the image with its map laid over it"
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    cmap,seen,res = matplotlib.colormaps['jet'],set(),[]
+    for p,m in zip(paths, maps):
+        stem = Path(p).stem; name = stem; i = 1
+        while name in seen: name = f'{stem}_{i}'; i += 1
+        seen.add(name)
+        try: im = read_image(p).resize(m.shape[::-1], Image.BILINEAR)
+        except Exception: res.append(('', float('nan'))); continue
+        peak = float(m.max()); heat = cmap(m/peak if peak > 0 else m)[..., :3]
+        arr = (np.asarray(im, dtype=np.float32)/255*(1-alpha) + heat*alpha)*255
+        fn = out/f'{name}.png'
+        atomic_write(fn, lambda f: Image.fromarray(arr.round().clip(0, 255).astype(np.uint8)).save(f, format='png'))
+        res.append((str(fn), peak))
+    return res
 
 # %% ../nbs/04_interpret.ipynb #94cb3025
 def plot_top_losses(tl:pd.DataFrame, # rows from `top_losses`

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
 from sklearn.covariance import LedoitWolf
 from sklearn.neighbors import NearestNeighbors
 from fastcore.all import *
@@ -23,8 +24,8 @@ from .inference import Scorer, item_paths, write_model_json, read_model_json
 from .weights import create_backbone, backbone_stats, arch_source
 
 # %% auto #0
-__all__ = ['default_levels', 'extract_features', 'greedy_coreset', 'NormalityModel', 'good_quantile_threshold', 'fit_normality',
-           'score_images']
+__all__ = ['NORMALITY_SCHEMA', 'default_levels', 'extract_features', 'greedy_coreset', 'NormalityModel',
+           'good_quantile_threshold', 'fit_normality', 'score_images']
 
 # %% ../nbs/10_normality.ipynb #e8e2b6de
 def default_levels(arch:str # backbone name
@@ -111,10 +112,13 @@ class NormalityModel(Scorer):
         X = np.concatenate([np.asarray(ftrs[l], dtype=np.float32) for l in self.levels], 2)
         return X[:, :, self.state['grid']['idx']].astype(np.float64)
 
-    def _padim(self, X)->np.ndarray: # (N,) mean of the `top` largest per-position distances
+    def _pos_dist(self, X)->np.ndarray: # (N, positions) Mahalanobis distance at each position
         s = self.state['grid']
         d = X - s['mean'][None]
-        m = np.sqrt(np.maximum(np.einsum('npd,pde,npe->np', d, s['prec'], d), 0))
+        return np.sqrt(np.maximum(np.einsum('npd,pde,npe->np', d, s['prec'], d), 0))
+
+    def _padim(self, X)->np.ndarray: # (N,) mean of the `top` largest per-position distances
+        m = self._pos_dist(X)
         return np.sort(m, 1)[:, -min(self.top, m.shape[1]):].mean(1)
 
     def _dist(self, l, X, train=False):
@@ -222,15 +226,32 @@ def load(cls:NormalityModel,
     if (path/'model.json').is_file():
         mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
         if sha256(path/'normality.npz')!=mj['weights_sha256']: raise ValueError(f"{path/'normality.npz'} is not the file {path/'model.json'} was written with (its checksum differs)")
-    meta = json.loads((path/'normality.json').read_text())
+    meta = read_model_json(path/'normality.json', NORMALITY_SCHEMA)
     self = cls(meta['method'], meta['k'], meta['coreset'], meta['coreset_method'], meta['seed'], meta.get('dims', 120), meta.get('top', 10))
     self.levels,self.meta = meta['levels'],meta
     keys = meta.get('state_keys', self.levels)
-    z = np.load(path/'normality.npz', allow_pickle=False)
+    try: z = np.load(path/'normality.npz', allow_pickle=False)
+    except Exception as e: raise ValueError(f"{path/'normality.npz'} cannot be read as arrays: {e}") from None
     for key in z.files:
-        i,k = key.split('__', 1)
-        self.state.setdefault(keys[int(i)], {})[k] = z[key]
+        i,k = key.split('__', 1) if '__' in key else ('x', key)
+        if not i.isdigit() or int(i) >= len(keys): raise ValueError(f"{path/'normality.npz'}: array {key!r} belongs to no level of {path/'normality.json'}")
+        a = z[key]
+        if a.dtype.kind=='f' and not np.isfinite(a).all(): raise ValueError(f"{path/'normality.npz'}: {key} holds NaN or infinite values")
+        self.state.setdefault(keys[int(i)], {})[k] = a
+    _check_state(self, path)
     return self
+
+NORMALITY_SCHEMA = dict(type='object', required=['method','k','coreset','coreset_method','seed','levels'], properties=dict(
+    method=dict(enum=['mahalanobis','prototype','knn','padim']), k=dict(type='integer', minimum=1), coreset=dict(type=['integer','null'], minimum=1),
+    coreset_method=dict(enum=['greedy','random']), seed=dict(type='integer'), levels=dict(type='array', minItems=1, items=dict(type='string')),
+    state_keys=dict(type='array', items=dict(type='string')), threshold=dict(type='number'), size=dict(type='integer', minimum=8, maximum=4096)))
+
+def _check_state(nm, path):
+    "Name what a model's arrays lack: the arrays its method needs, for each level"
+    need = dict(mahalanobis=('mean','prec','norm'), prototype=('mean','norm'), knn=('bank','norm'), padim=('idx','mean','prec','norm'))[nm.method]
+    for l in (['grid'] if nm.method=='padim' else nm.levels):
+        miss = [k for k in need if k not in nm.state.get(l, {})]
+        if miss: raise ValueError(f"{path/'normality.npz'} lacks {', '.join(miss)} for level {l!r}, which a {nm.method} model needs")
 
 
 
@@ -275,11 +296,30 @@ def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its 
     return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress))
 
 @patch
+def anomaly_maps(self:NormalityModel,
+                 ftrs:dict,         # features per position, as `fit` took them
+                 size:int,          # side of the maps: the model's input size
+                 sigma:float=4.     # Gaussian blur, in pixels of the map
+                )->np.ndarray:      # (N, size, size) float32, higher is more anomalous
+    "Where each image differs from the good parts: padim's per-position distances, upsampled and smoothed"
+    if self.method!='padim': raise NotImplementedError(f"anomaly maps need distances per position: method='padim', not {self.method!r}, which pools positions away")
+    m = self._pos_dist(self._grid(ftrs))/self.state['grid']['norm']  # in units of the good parts' mean image score
+    g = int(round(np.sqrt(m.shape[1])))
+    t = F.interpolate(torch.from_numpy(m).float().view(-1, 1, g, g), size=(size, size), mode='bilinear', align_corners=False)
+    return gaussian_blur(t, 2*int(round(3*sigma))+1, sigma)[:, 0].numpy()
+
+@patch
 def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
-    "The Scorer's scores: anomaly scores of the readable images, an error for the others"
+    "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, padim's anomaly maps"
     if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-    if maps: raise NotImplementedError("anomaly maps of models of normality are not built yet; score without maps=True")
+    if maps and self.method!='padim': raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim', not {self.method!r}")
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
-    s = dict(zip(ok, score_images(self, ok, bs=ifnone(bs, 32), progress=progress))) if ok else {}
-    return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], None
+    m,sz = self.meta,self.meta['size']
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress) if ok else None
+    s = dict(zip(ok, self.score_features(ftrs))) if ok else {}
+    mp = None
+    if maps:
+        mp = np.zeros((len(paths), sz, sz), np.float32)
+        if ok: mp[[i for i,p in enumerate(paths) if p not in bad]] = self.anomaly_maps(ftrs, sz)
+    return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], mp

@@ -35,15 +35,22 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 td:first-child,th:first-child{text-align:left}img{max-width:100%}.op{background:#f6f8fa;padding:.8em 1em;border-left:4px solid #c33}"""
 
 # %% ../nbs/12_report.ipynb #db70c5b0
+def _num(v, default=float('nan'))->float:
+    "`v` as a float, or `default` when it is no number"
+    try: return float(v)
+    except (TypeError, ValueError): return default
+
 def _sec_model(d, meta, m)->list: # HTML parts: title, data, training
     "The model and how it was trained"
-    parts = [f"<h1>nexai report: {html.escape(meta['arch'])} at {meta['size']} px</h1>",
-             f"<p>Model directory <code>{html.escape(str(d))}</code>, nexai {meta['nexai_version']}, trained {meta['created']}.</p>"]
+    e = lambda v: html.escape(str(v))  # everything from a file is text, never markup
+    parts = [f"<h1>nexai report: {e(meta['arch'])} at {e(meta['size'])} px</h1>",
+             f"<p>Model directory <code>{e(d)}</code>, nexai {e(meta.get('nexai_version','?'))}, trained {e(meta.get('created','?'))}.</p>"]
     dat = meta.get('data', {})
     parts += ['<h2>Data</h2>', _table([[k, v] for k,v in dat.get('classes', {}).items()] + [['train', dat.get('n_train','')], ['validation', dat.get('n_valid','')], ['skipped files', m.get('n_skipped', 0)]], ['', 'images'])]
     parts.append('<h2>Training</h2>')
     tr = meta.get('training', {})
-    parts.append(f"<p>{tr.get('freeze_epochs','?')} epoch(s) on the head with the body frozen, then {tr.get('epochs','?')} unfrozen with learning rates slice({tr.get('lr',0)/tr.get('lr_mult',1):.1e}, {tr.get('lr',0):.1e}); the kept epoch is {tr.get('best_epoch')} (lowest {tr.get('monitor','valid_loss')}). Training took {m.get('train_seconds', float('nan'))/60:.1f} min.</p>")
+    lr,mult,secs = (_num(tr.get('lr')), _num(tr.get('lr_mult'), 1.), _num(m.get('train_seconds')))
+    parts.append(f"<p>{e(tr.get('freeze_epochs','?'))} epoch(s) on the head with the body frozen, then {e(tr.get('epochs','?'))} unfrozen with learning rates slice({lr/mult:.1e}, {lr:.1e}); the kept epoch is {e(tr.get('best_epoch'))} (lowest {e(tr.get('monitor','valid_loss'))}). Training took {secs/60:.1f} min.</p>")
     if (d/'history.csv').exists(): parts.append(_img(plot_history(d/'history.csv', best=tr.get('best_epoch'))))
     if 'lr_find' in tr: parts.append(_img(plot_lr_find(tr['lr_find']['lrs'], tr['lr_find']['losses'], tr.get('lr'))))
     return parts

@@ -23,7 +23,7 @@ from .distrib import distributed as distrib_training, ShardLog
 from .learner import defect_learner, fit_defects, tta_preds
 from .interpret import plot_history
 from .report import write_report
-from .normality import fit_normality, good_quantile_threshold
+from .normality import fit_normality, good_quantile_threshold, score_images
 
 # %% auto #0
 __all__ = ['read_data', 'parse_aug', 'train_model', 'fit_normality_dir']
@@ -196,6 +196,6 @@ def fit_normality_dir(good,                 # folders or files of good parts
     if ho.all() or not ho.any(): ho = np.arange(len(files)) < max(1, int(len(files)*holdout))
     fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
     nm = fit_normality(fit_files, method, arch, size, pool=pool, k=k, coreset=coreset, bs=bs)
-    thr = good_quantile_threshold(nm.score(held, bs=bs, threshold=np.inf, progress=False).score, fpr)
+    thr = good_quantile_threshold(score_images(nm, held, bs=bs, progress=False), fpr)
     dest = nm.save(out, threshold=thr, fpr=fpr, n_holdout=len(held), n_skipped=len(bad))
     return dict(dir=dest, method=method, n_fit=len(fit_files), n_holdout=len(held), n_skipped=len(bad), threshold=thr, fpr=fpr)
