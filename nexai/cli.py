@@ -198,11 +198,16 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
                  onnx:store_true=False,  # write an ONNX model (the only format so far)
                  out:str=None,           # the ONNX file; default MODEL_DIR/model.onnx
                  opset:int=18,           # ONNX opset
+                 resign:store_true=False, # accept a deliberate edit of model.json (and normality.json): record their checksums again
                  debug:store_true=False  # show tracebacks
                 ):
-    "Export a trained model: --onnx writes model.onnx and records its preprocessing in model.json"
-    if not onnx: raise UsageError("say which format: --onnx")
+    "Export a trained model: --onnx writes model.onnx and records its preprocessing in model.json; --resign accepts an edited model.json"
+    if not (onnx or resign): raise UsageError("say what to do: --onnx, or --resign")
     _exists(model_dir, out and Path(out).parent)
+    if resign:
+        from nexai.inference import sign_model_json
+        print(f"nexai-export: signed {sign_model_json(model_dir)}: its fields as they are now are the model's")
+        if not onnx: return
     from nexai.export import export_onnx
     info = export_onnx(model_dir, out, opset=opset)
     print(f"nexai-export: {info['file']} (opset {opset}): input {info['input']} N×3×{info['size']}×{info['size']} RGB in [0,1], output {info['output']}; "
@@ -213,7 +218,7 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
 def nexai_normality(cmd:str,                 # fit or score
                     paths:Annotated[str, "fit: folders or files of good parts; score: MODEL_DIR then images or folders", {'nargs':'+'}], # fit: folders or files of good parts; score: MODEL_DIR then images or folders
                     out:str=None,            # fit: model folder (default normality_model); score: CSV (default scores.csv)
-                    method:str='mahalanobis', # mahalanobis, prototype, knn or padim (per position)
+                    method:str='padim',      # padim (per position, with anomaly maps; best on ELPV), mahalanobis, prototype or knn
                     arch:str='lite0',        # backbone for the features
                     size:int=224,            # image side
                     pool:str=None,           # avg, max or avgmax; gridN for padim (default avg; padim: grid14)

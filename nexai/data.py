@@ -183,14 +183,15 @@ def _clean_labels(df, col='cls'):
 def image_files(path,          # the folder to search
                 recurse=True   # search its subfolders too
                )->list:        # image files, sorted; each real file once
-    "Image files under `path`; links followed, but no folder and no file counted twice"
+    "Image files under `path`; links followed, but no folder and no file counted twice; hidden ones skipped"
     dirs,files,res,loops,twice = set(),set(),[],[],0
     for root,sub,fs in os.walk(path, followlinks=True):
         real = os.path.realpath(root)
         if real in dirs: loops.append(root); sub[:] = []; continue
         dirs.add(real)
+        sub[:] = [o for o in sub if not o.startswith('.')]  # hidden folders and files (macOS's ._ files, .git) are skipped, as fastai does
         for f in fs:
-            if os.path.splitext(f)[1].lower() not in image_extensions: continue
+            if f.startswith('.') or os.path.splitext(f)[1].lower() not in image_extensions: continue
             fp = os.path.join(root, f); r = os.path.realpath(fp)
             if r in files: twice += 1; continue
             files.add(r); res.append(Path(fp))
@@ -261,6 +262,10 @@ def from_csv(fn,                   # a CSV file
     missing = [c for c in (path_col, label_col, split_col) if c is not None and c not in df]
     if missing: raise ValueError(f"{fn.name} has no column {', '.join(map(repr,missing))}; its columns are {list(df.columns)}. Name them with path_col=, label_col=, split_col=")
     df = df.rename(columns={path_col:'path', label_col:'cls'})
+    nop = df.path.isna() | (df.path.astype(str).str.strip()=='')
+    if nop.any():
+        warnings.warn(f"nexai: dropped {int(nop.sum())} row(s) of {fn.name} without a path (rows {[int(i)+2 for i in np.where(nop)[0][:3]]}, counting the header as row 1)", stacklevel=2)
+        df = df[~nop].reset_index(drop=True)
     df['path'] = [str(p if Path(p).is_absolute() else fn.parent/p) for p in df.path.astype(str)]
     if split_col is not None:
         words = df[split_col].astype(str).str.strip().str.lower()

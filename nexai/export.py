@@ -13,7 +13,7 @@ import torch
 from torch import nn, Tensor
 from fastcore.all import *
 from .core import *
-from .inference import DefectModel, load_scorer, read_model_json
+from .inference import DefectModel, load_scorer, read_model_json, _write_signed
 
 # %% auto #0
 __all__ = ['load_onnx', 'export_onnx', 'OnnxModel']
@@ -29,7 +29,7 @@ class _InGraph(nn.Module):
     def forward(self, image): return self.net((image-self.mean)/self.std).softmax(-1)
 
 # %% ../nbs/08_export.ipynb #afc024a9
-def export_onnx(model_dir,          # a model directory from `save_model` / `nexai-train`
+def export_onnx(model_dir,          # a model directory from `save_model_dir` / `nexai-train`
                 fn=None,            # the ONNX file; default MODEL_DIR/model.onnx
                 opset:int=18,       # ONNX opset version
                 check:bool=True     # score random images with both and report the largest difference
@@ -58,7 +58,7 @@ def export_onnx(model_dir,          # a model directory from `save_model` / `nex
         info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0]-ref).max())
     meta = read_model_json(model_dir/'model.json')
     meta['onnx'] = info
-    atomic_write(model_dir/'model.json', lambda f: f.write_text(json.dumps(meta, indent=2, default=str)))
+    _write_signed(model_dir/'model.json', meta)  # its own checksum again: the ONNX file is now part of what it says
     return info
 
 # %% ../nbs/08_export.ipynb #7180c34f

@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/inference.html.md"""
 
 # %% ../nbs/07_inference.ipynb #4ff4398d
 from __future__ import annotations
-import json, time, warnings, importlib
+import json, time, warnings, importlib, hashlib
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -22,8 +22,8 @@ from .interpret import grad_cam
 
 # %% auto #0
 __all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'item_paths', 'Scorer', 'score_frame', 'tta_combine', 'DefectModel', 'data_summary',
-           'write_model_json', 'save_model_dir', 'read_model_json', 'read_weights', 'load_scorer', 'Ensemble',
-           'as_scorer', 'predict', 'to_submission']
+           'write_model_json', 'sign_model_json', 'save_model_dir', 'read_model_json', 'read_weights', 'load_scorer',
+           'Ensemble', 'as_scorer', 'predict', 'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
 def item_paths(items # image paths, folders (searched recursively), or a DataFrame with `path`
@@ -162,7 +162,24 @@ def write_model_json(path,        # the model directory
     "Write `model.json` of the model directory `path` last, with the format, nexai's version and the SHA-256 of `weights`"
     meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
                 **meta, weights_file=Path(weights).name, weights_sha256=sha256(weights))
-    return atomic_write(Path(path)/'model.json', lambda f: f.write_text(json.dumps(to_plain(meta), indent=2, default=str)))
+    return _write_signed(Path(path)/'model.json', meta)
+
+def _json_digest(meta:dict)->str: # SHA-256 of every field but `json_sha256` itself
+    return hashlib.sha256(json.dumps({k:v for k,v in meta.items() if k!='json_sha256'}, sort_keys=True, default=str).encode()).hexdigest()
+
+def _write_signed(fn, meta:dict)->Path:
+    "Write `meta` to `fn` with `json_sha256`, the checksum of its own fields"
+    meta = to_plain(meta); meta['json_sha256'] = _json_digest(meta)
+    return atomic_write(fn, lambda f: f.write_text(json.dumps(meta, indent=2, default=str)))
+
+def sign_model_json(path # a model directory, or its `model.json`
+                   )->Path: # the `model.json` signed
+    "Accept a deliberate edit of `model.json` (and of a model of normality's `normality.json`): record their checksums again"
+    fn = Path(path)/'model.json' if Path(path).is_dir() else Path(path)
+    try: meta = json.loads(fn.read_text())
+    except (OSError, ValueError) as e: raise ValueError(f"{fn} can't be signed: {e}") from None
+    if (fn.parent/'normality.json').is_file(): meta['settings_sha256'] = sha256(fn.parent/'normality.json')
+    return _write_signed(fn, meta)
 
 # %% ../nbs/07_inference.ipynb #41ff68cf
 def save_model_dir(learn:Learner,                  # a learner from `defect_learner`, trained
@@ -202,6 +219,7 @@ def read_model_json(fn,               # the `model.json` file
     import jsonschema
     try: meta = json.loads(Path(fn).read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{fn} is not valid JSON: {e}") from None
+    except RecursionError: raise ValueError(f"{fn} is not a nexai model description: its JSON is nested too deep to read") from None
     if not isinstance(meta, dict): raise ValueError(f"{fn} is not a nexai model description: not a JSON object")
     schema = ifnone(schema, MODEL_SCHEMA)
     err = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(meta))
@@ -210,6 +228,9 @@ def read_model_json(fn,               # the `model.json` file
     bad = _non_finite(meta)
     if bad: raise ValueError(f"{fn} is not a nexai model description: {bad[0]} is not a finite number (NaN or infinite)")
     if 'stats' in meta and min(meta['stats'][1]) <= 0: raise ValueError(f"{fn} is not a nexai model description: a std in stats is {min(meta['stats'][1])}; it must be positive")
+    if 'json_sha256' in meta and _json_digest(meta)!=meta['json_sha256']:
+        raise ValueError(f"{fn} was edited after it was written (its own checksum differs), so its arch, classes, size, normalisation or threshold may no longer describe the weights. If the edit is deliberate, accept it with `nexai-export {Path(fn).parent} --resign`")
+    if 'json_sha256' not in meta and Path(fn).name=='model.json': warnings.warn(f"nexai: {fn} has no checksum of its own (an older nexai wrote it), so an edit to it can't be detected; `nexai-export {Path(fn).parent} --resign` adds one")
     return meta
 
 def _non_finite(o, at='')->list: # the fields holding NaN or infinity

@@ -20,7 +20,7 @@ from fastai.callback.hook import hook_outputs
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems, find_images, check_images, normalize
-from .inference import Scorer, item_paths, write_model_json, read_model_json
+from .inference import Scorer, item_paths, write_model_json, read_model_json, sign_model_json
 from .weights import create_backbone, backbone_stats, arch_source
 
 # %% auto #0
@@ -213,7 +213,7 @@ def save(self:NormalityModel,
             'coreset_method':self.coreset_method, 'seed':self.seed, 'levels':self.levels, 'dims':self.dims, 'top':self.top, 'state_keys':keys}
     atomic_write(path/'normality.json', lambda f: f.write_text(json.dumps(to_plain(info), indent=2, default=str)))
     m = {k:info[k] for k in ('arch','size','threshold','fpr') if k in info}
-    write_model_json(path, dict(kind='normality', method=self.method, **m), path/'normality.npz')  # last: what the Scorer loads by
+    write_model_json(path, dict(kind='normality', method=self.method, **m, settings_sha256=sha256(path/'normality.json')), path/'normality.npz')  # last: what the Scorer loads by
     return path
 
 @patch(cls_method=True)
@@ -226,6 +226,8 @@ def load(cls:NormalityModel,
     if (path/'model.json').is_file():
         mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
         if sha256(path/'normality.npz')!=mj['weights_sha256']: raise ValueError(f"{path/'normality.npz'} is not the file {path/'model.json'} was written with (its checksum differs)")
+        if 'settings_sha256' in mj and sha256(path/'normality.json')!=mj['settings_sha256']:
+            raise ValueError(f"{path/'normality.json'} was edited after it was written (its checksum differs from the one in model.json). If the edit is deliberate, accept it with `nexai-export {path} --resign`")
     meta = read_model_json(path/'normality.json', NORMALITY_SCHEMA)
     self = cls(meta['method'], meta['k'], meta['coreset'], meta['coreset_method'], meta['seed'], meta.get('dims', 120), meta.get('top', 10))
     self.levels,self.meta = meta['levels'],meta

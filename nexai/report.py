@@ -67,23 +67,39 @@ def _sec_metrics(m, thr)->list: # HTML parts: the metrics kept at training
         if 'vote' in tt: rows.append(f(f"with TTA (vote of {tt['n']})", tt['vote'], '0.5'))
     return ['<h2>Metrics</h2><p>On the validation set at training.</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold'])]
 
-def _sec_errors(dm, preds, thr, n_worst)->list: # HTML parts: the gallery of errors
-    "The worst errors and some defects caught, with Grad-CAM heat maps"
+def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fitted
+    "A model of normality: its method, features, good parts and threshold"
+    e = lambda v: html.escape(str(v))
+    return [f"<h1>nexai report: model of normality ({e(meta.get('method'))}, {e(meta.get('arch'))} features at {e(meta.get('size'))} px)</h1>",
+            f"<p>Model directory <code>{e(d)}</code>. Fitted on {e(meta.get('n_good','?'))} good parts, without a defect label. Scores are distances from the good parts, higher is more anomalous; they are not probabilities.</p>",
+            f"<p>Threshold {_num(meta.get('threshold')):.4g}: it flags {_num(meta.get('fpr')):.1%} of the {e(meta.get('n_holdout','?'))} good parts held out from the fit.</p>"]
+
+def _maps(sc, paths)->np.ndarray: # (N, size, size) maps scaled to their own peak; None when the model gives none
+    "The Scorer's maps of `paths`: Grad-CAM for a classifier, the anomaly map for padim"
+    try: _,mp = sc.score(list(paths), maps=True, progress=False)
+    except NotImplementedError: return None
+    pk = mp.reshape(len(mp), -1).max(1)[:, None, None]
+    return mp/np.where(pk > 0, pk, 1)
+
+def _sec_errors(sc, preds, thr, n_worst)->list: # HTML parts: the gallery of errors
+    "The worst errors and some defects caught, with the model's maps where it has them"
     wrong = preds[(preds.score>=thr) != (preds.label=='defect')]
     parts = ['<h2>The worst errors, with heat maps</h2>']
     if not len(wrong): return parts + ['<p>No errors at the operating point.</p>']
-    tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst)
-    cams = grad_cam(dm.model, load_batch(tl.path, dm.size, dm.stats), dm.i_defect)
-    parts.append('<p>Heat maps show where the evidence for "defect" lies (Grad-CAM on the last feature map).</p>')
-    parts.append(_img(show_cams(list(tl.path), cams, [f"{Path(p).name}\nactual {a}, p={q:.2f}" for p,a,q in zip(tl.path, tl.target, tl.p_defect)], size=dm.size)))
+    if sc.kind=='classifier': tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst).rename(columns={'p_defect':'score'})
+    else: tl = wrong.assign(target=wrong.label, m=(wrong.score-thr).abs()).sort_values('m', ascending=False).head(n_worst)  # the furthest on the wrong side
+    what = 'the evidence for "defect" lies (Grad-CAM on the last feature map)' if sc.kind=='classifier' else 'each part differs most from the good parts (the anomaly map)'
+    mp = _maps(sc, tl.path)
+    parts.append(f'<p>Heat maps show where {what}.</p>' if mp is not None else '<p>This model gives no maps (only padim does among models of normality).</p>')
+    parts.append(_img(show_cams(list(tl.path), mp, [f"{Path(p).name}\nactual {a}, score {q:.3g}" for p,a,q in zip(tl.path, tl.target, tl.score)], size=sc.size)))
     caught = preds[(preds.score>=thr) & (preds.label=='defect')].sort_values('score', ascending=False).head(4)
     if len(caught):
         parts.append('<p>Defects caught, for comparison:</p>')
-        parts.append(_img(show_cams(list(caught.path), grad_cam(dm.model, load_batch(caught.path, dm.size, dm.stats), dm.i_defect), [f"{Path(p).name}\np={q:.2f}" for p,q in zip(caught.path, caught.score)], size=dm.size)))
+        parts.append(_img(show_cams(list(caught.path), _maps(sc, caught.path), [f"{Path(p).name}\nscore {q:.3g}" for p,q in zip(caught.path, caught.score)], size=sc.size)))
     return parts
 
 # %% ../nbs/12_report.ipynb #64007b15
-def write_report(model_dir,             # a model directory from `nexai-train`
+def write_report(model_dir,             # a model directory: a classifier from `nexai-train`, or a model of normality
                  out=None,              # the HTML file; default MODEL_DIR/report.html
                  preds:pd.DataFrame=None, # scored labelled items (`path`, `label`, `score`); default valid_preds.csv
                  n_worst:int=8          # errors shown in the gallery
@@ -94,14 +110,16 @@ def write_report(model_dir,             # a model directory from `nexai-train`
     meta = dm.meta
     m = meta.get('metrics', {})
     given = preds is not None
+    if not given and not (d/'valid_preds.csv').is_file(): raise FileNotFoundError(f"{d} keeps no validation scores (valid_preds.csv, written by nexai-train): give labelled data to score, as `nexai-report {d} DATA`")
     preds = preds if given else pd.read_csv(d/'valid_preds.csv').rename(columns={'p_defect':'score'})  # nexai 0.1 wrote p_defect
     # the model's scores are float32: compare them with the threshold in float32, as at training, whatever precision the CSV kept
     preds = preds[preds.score.notna()].assign(score=lambda d: d.score.astype(np.float32))
     t,s,thr = (preds.label=='defect').astype(int).values, preds.score.values, meta['threshold']
     op = metrics_at(t, s, thr)
     src = 'the data given to nexai-report' if given else 'the validation set kept at training'
-    parts = _sec_model(d, meta, m) + _sec_metrics(m, thr)
-    parts += ['<h2>Operating point</h2>', f"<p>The figures and plots from here on are on {src}: {len(t)} parts, {int(t.sum())} of them defects.</p>", f"<p class='op'>Rule <b>{html.escape(str(m.get('threshold_rule','')))}</b> {html.escape(ppm_summary(op))}.</p>",
+    parts = _sec_model(d, meta, m) + _sec_metrics(m, thr) if dm.kind=='classifier' else _sec_normality(d, meta)
+    rule = m.get('threshold_rule', '') if dm.kind=='classifier' else f"fpr={_num(meta.get('fpr')):g} on held-out good parts"
+    parts += ['<h2>Operating point</h2>', f"<p>The figures and plots from here on are on {src}: {len(t)} parts, {int(t.sum())} of them defects.</p>", f"<p class='op'>Rule <b>{html.escape(str(rule))}</b> {html.escape(ppm_summary(op))}.</p>",
               _img(plot_confusion(t, s, thr)), _img(plot_roc_pr(t, s, thr)), _img(plot_score_hist(t, s, thr))]
     parts += _sec_errors(dm, preds, thr, n_worst)
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>nexai report</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"

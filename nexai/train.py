@@ -118,7 +118,9 @@ def _write_run(learn, out, res, vp, tta, report):
     save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **({'tta_threshold': res['tta']['threshold']} if tta else {}))
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
     plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
-    if report: write_report(out)
+    if not report: return
+    try: write_report(out)
+    except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); the model in {out} is complete and unchanged: `nexai-report {out}` tries again")
 
 # %% ../nbs/13_train.ipynb #1de65a91
 def train_model(data='elpv',          # 'elpv', a folder of class folders, or a CSV (see `read_data`)
@@ -176,7 +178,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
 # %% ../nbs/13_train.ipynb #a25a5613
 def fit_normality_dir(good,                 # folders or files of good parts
                       out='normality_model', # the model directory to write
-                      method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn' or 'padim' (see `NormalityModel`)
+                      method:str='padim',   # 'padim' (best measured on ELPV), 'mahalanobis', 'prototype' or 'knn' (see `NormalityModel`)
                       arch:str='lite0',     # the backbone whose features are modelled
                       size:int=224,         # image side in pixels
                       pool:str=None,        # how feature maps are pooled (see `extract_features`); padim: 'grid14'
@@ -195,6 +197,7 @@ def fit_normality_dir(good,                 # folders or files of good parts
     ho = np.random.default_rng(seed).random(len(files)) < holdout
     if ho.all() or not ho.any(): ho = np.arange(len(files)) < max(1, int(len(files)*holdout))
     fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
+    if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
     nm = fit_normality(fit_files, method, arch, size, pool=pool, k=k, coreset=coreset, bs=bs)
     thr = good_quantile_threshold(score_images(nm, held, bs=bs, progress=False), fpr)
     dest = nm.save(out, threshold=thr, fpr=fpr, n_holdout=len(held), n_skipped=len(bad))
