@@ -176,10 +176,10 @@ def _score_maps(sc, files, out, chunk=256, **kw):
     "Score `files` with maps, writing the overlays into `out` chunk by chunk, so that memory doesn't grow with the files"
     import pandas as pd
     from nexai.interpret import save_overlays
-    parts = []
+    parts,seen = [],set()
     for i in range(0, len(files), chunk):
         df,mp = sc.score(files[i:i+chunk], maps=True, **kw)
-        ov = save_overlays(df.path, mp, out)
+        ov = save_overlays(df.path, mp, out, seen=seen)
         parts.append(df.assign(map_file=[f if e=='' else '' for (f,_),e in zip(ov, df.error)], map_peak=[v if e=='' else float('nan') for (_,v),e in zip(ov, df.error)]))
     return pd.concat(parts, ignore_index=True)
 

@@ -38,7 +38,9 @@ class Scorer:
                  meta:dict # the model's description, as in `model.json`: `threshold`, `size`, ...
                 ): self.meta = meta
     @property
-    def threshold(self)->float: return self.meta['threshold'] # the operating point on the score
+    def threshold(self)->float: # the operating point on the score
+        if self.meta.get('threshold') is None: raise ValueError("this model has no threshold: give one (threshold=..., --threshold), or save the model with one")
+        return self.meta['threshold']
     @property
     def size(self)->int: return self.meta['size'] # image side the model scores at
     def threshold_for(self,

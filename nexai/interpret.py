@@ -191,11 +191,12 @@ def show_cams(paths,        # image files
 def save_overlays(paths,        # image files
                   maps,         # (N, H, W) maps, higher is more: Grad-CAM or anomaly maps
                   out,          # the folder to write `<stem>.png` into
-                  alpha:float=.45 # opacity of the map
+                  alpha:float=.45, # opacity of the map
+                  seen:set=None  # names already written by earlier calls into `out` (updated), so that batches don't overwrite each other
                  )->list:       # (file written, peak of its map) per image; ('', nan) where there is no map
     "One PNG per image: the image with its map laid over it"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    cmap,seen,res = matplotlib.colormaps['jet'],set(),[]
+    cmap,seen,res = matplotlib.colormaps['jet'],ifnone(seen, set()),[]
     for p,m in zip(paths, maps):
         stem = Path(p).stem; name = stem; i = 1
         while name in seen: name = f'{stem}_{i}'; i += 1

@@ -24,8 +24,8 @@ from .inference import *
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
-__all__ = ['defect_metrics', 'CPUBF16', 'auto_bf16', 'defect_learner', 'KeepBest', 'EpochLog', 'fit_defects', 'tta_passes',
-           'tta_preds', 'evaluate']
+__all__ = ['defect_metrics', 'CPUBF16', 'auto_bf16', 'gpu_half', 'defect_learner', 'KeepBest', 'EpochLog', 'fit_defects',
+           'tta_passes', 'tta_preds', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
 import nexai.core, nexai.data, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
@@ -65,6 +65,10 @@ def auto_bf16(bf16:bool=None # True or False: as told; None: chosen by the hardw
     if bf16 is not None: return bool(bf16)
     return torch.cuda.is_available() or cpu_has_bf16()
 
+def gpu_half()->str: # 'bf16' or 'fp16'
+    "The half precision a GPU trains in: bf16 where it has bf16 units (Ampere and later), fp16 on older ones (Kaggle's T4 and P100), where bf16 would only be emulated"
+    return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'
+
 # %% ../nbs/09_learner.ipynb #3dfe9457
 @delegates(vision_learner, but=['normalize','weights','pretrained','cut','splitter'])
 def defect_learner(dls,                    # from `defect_dls`
@@ -72,7 +76,7 @@ def defect_learner(dls,                    # from `defect_dls`
                    weights=None,           # a pretrained weights file; found offline when not given
                    pretrained:bool=True,   # False: random weights, trained from scratch
                    metrics=None,           # default `defect_metrics`
-                   bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 where it has no bf16
+                   bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 where it has no bf16 units (`gpu_half`)
                    channels_last:bool=True, # NHWC memory layout: about 1.5× faster training of Lite0 on the CPU
                    **kwargs)->Learner:
     "A `vision_learner` for defect finding, with pretrained weights found offline first"
@@ -85,9 +89,12 @@ def defect_learner(dls,                    # from `defect_dls`
     if channels_last: learn.add_cb(ChannelsLast())
     mp = auto_bf16(bf16)
     learn.nexai['bf16'] = mp
-    logging.getLogger('nexai').info(f"mixed precision {'on' if mp else 'off'}" + ('' if bf16 is not None else f" (chosen for this {'GPU' if torch.cuda.is_available() else 'CPU'}{'' if mp or torch.cuda.is_available() else ': no bf16 units'})"))
-    if mp and not torch.cuda.is_available(): learn.add_cb(CPUBF16())
-    if mp and torch.cuda.is_available(): learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
+    gpu = torch.cuda.is_available()
+    half = gpu_half() if mp and gpu else 'bf16'
+    logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}" + ('' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"))
+    if mp and not gpu: learn.add_cb(CPUBF16())
+    if mp and gpu: learn = learn.to_bf16() if half=='bf16' else learn.to_fp16()
+    learn.nexai['half'] = half if mp else None
     return learn
 
 # %% ../nbs/09_learner.ipynb #c1415698

@@ -73,18 +73,11 @@ class ScatterBoost(Scorer):
                  seed:int=42,                                       # the booster's random seed
                  booster:str='hist',                                # 'hist' (scikit-learn) or 'xgboost'
                  threshold:float=0.5):                              # the operating point on the defect probability
-        store_attr(but='threshold')
-        self.meta = dict(threshold=float(threshold), size=size)
+        store_attr(but='threshold,size')
+        self.meta = dict(threshold=float(threshold), size=size)  # `size` and `threshold` are the Scorer's, read from `meta`
         self.clf = _booster(booster, max_iter, learning_rate, seed, oversample)
 
     def __repr__(self): return f"ScatterBoost(J={self.J}, L={self.L}, size={self.size}, grid={self.grid}, booster={self.booster!r}, threshold={self.threshold:.4g})"
-    @property
-    def size(self)->int: return self.meta['size'] # image side before the transform
-    @size.setter
-    def size(self,
-             v # image side before the transform
-            ): self.meta = {**getattr(self, 'meta', {}), 'size':v}
-
     def features(self,
                  items,        # image paths, folders, or a DataFrame with `path`
                  progress=True # show a progress bar

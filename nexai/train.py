@@ -200,5 +200,6 @@ def fit_normality_dir(good,                 # folders or files of good parts
     if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
     nm = fit_normality(fit_files, method, arch, size, pool=pool, k=k, coreset=coreset, bs=bs)
     thr = good_quantile_threshold(score_images(nm, held, bs=bs, progress=False), fpr)
+    if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
     dest = nm.save(out, threshold=thr, fpr=fpr, n_holdout=len(held), n_skipped=len(bad))
     return dict(dir=dest, method=method, n_fit=len(fit_files), n_holdout=len(held), n_skipped=len(bad), threshold=thr, fpr=fpr)
