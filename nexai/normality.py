@@ -20,12 +20,13 @@ from fastai.callback.hook import hook_outputs
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems, find_images, check_images, normalize
-from .inference import Scorer, item_paths, write_model_json, read_model_json, sign_model_json
+from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json
 from .weights import create_backbone, backbone_stats, arch_source
 
 # %% auto #0
-__all__ = ['NORMALITY_SCHEMA', 'default_levels', 'extract_features', 'greedy_coreset', 'NormalityModel',
-           'good_quantile_threshold', 'fit_normality', 'score_images']
+__all__ = ['METHODS', 'PER_POSITION', 'NORMALITY_SCHEMA', 'GROUPS_SCHEMA', 'default_levels', 'patch_levels', 'extract_features',
+           'greedy_coreset', 'nearest', 'NormalityModel', 'good_quantile_threshold', 'fit_normality', 'score_images',
+           'extract_features_batch', 'OnnxNormality', 'NormalityGroups']
 
 # %% ../nbs/10_normality.ipynb #e8e2b6de
 def default_levels(arch:str # backbone name
@@ -35,13 +36,21 @@ def default_levels(arch:str # backbone name
     if arch.startswith('resnet') or arch.startswith('resnext') or arch.startswith('wide_resnet'): return ['layer1','layer2','layer3','layer4']
     raise ValueError(f"no default feature levels for {arch!r}; name its modules with levels=[...]")
 
+def patch_levels(arch:str # backbone name
+                )->list:  # two module names
+    "PatchCore's two mid-level stages: Lite's blocks 2 and 3 (strides 8 and 16), a ResNet's layers 2 and 3"
+    if arch_source(arch)=='lite': return ['blocks.2','blocks.3']
+    return [l for l in default_levels(arch) if l in ('layer2','layer3')]
+
 def _pool(a:torch.Tensor, how:str)->torch.Tensor:
     "Pool a feature map (B,C,H,W) to (B,C) or (B,2C)"
     if how=='avg': return a.mean((2,3))
     if how=='max': return a.amax((2,3))
     if how=='avgmax': return torch.cat([a.mean((2,3)), a.amax((2,3))], 1)
     if how.startswith('grid') and how[4:].isdigit(): return F.adaptive_avg_pool2d(a, int(how[4:])).flatten(2).transpose(1,2)  # (B, g*g, C)
-    raise ValueError(f"pool={how!r}: use avg, max, avgmax or gridN (an N×N grid of positions, for padim)")
+    if how.startswith('local') and how[5:].isdigit():  # PatchCore's locally aware patches: each position averaged with its 3×3 neighbourhood
+        return F.adaptive_avg_pool2d(F.avg_pool2d(a, 3, 1, 1, count_include_pad=False), int(how[5:])).flatten(2).transpose(1,2)
+    raise ValueError(f"pool={how!r}: use avg, max, avgmax, gridN (an N×N grid of positions, for padim) or localN (the same with 3×3 neighbourhoods, for patchcore)")
 
 # %% ../nbs/10_normality.ipynb #3fde0573
 def extract_features(items,                # image paths, folders, or a DataFrame with `path`
@@ -49,7 +58,7 @@ def extract_features(items,                # image paths, folders, or a DataFram
                      weights=None,         # its weights file, found offline when not given
                      size:int=224,         # image side
                      levels:list=None,     # module names to take features from; default `default_levels`
-                     pool:str='avg',       # avg, max or avgmax
+                     pool:str='avg',       # avg, max, avgmax; gridN or localN for features per position
                      bs:int=32,            # batch size
                      cache=None,           # an .npz file to reuse or write
                      progress:bool=True    # show a progress bar
@@ -80,31 +89,52 @@ def extract_features(items,                # image paths, folders, or a DataFram
     return res
 
 # %% ../nbs/10_normality.ipynb #7a28eb22
-def greedy_coreset(X:np.ndarray, # (N, C) rows to choose from
-                   n:int,        # rows to keep
-                   seed:int=0    # picks the first row at random
-                  )->np.ndarray: # indices into X
+def greedy_coreset(X:np.ndarray,       # (N, C) rows to choose from
+                   n:int,              # rows to keep
+                   seed:int=0,         # picks the first row at random
+                   progress:bool=False # show a progress bar
+                  )->np.ndarray:       # indices into X
     "k-centre greedy selection of `n` rows of `X` that cover it (PatchCore's coreset)"
-    rng = np.random.default_rng(seed)
-    idx = [int(rng.integers(len(X)))]
-    d = np.linalg.norm(X - X[idx[0]], axis=1)
-    for _ in range(min(n, len(X))-1):
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    sq = (X*X).sum(1)
+    def _d2(i): return (sq - 2*(X@X[i]) + sq[i]).clamp_min(0)  # squared distances to row i
+    idx = [int(np.random.default_rng(seed).integers(len(X)))]
+    d = _d2(idx[0])
+    steps = range(min(n, len(X))-1)
+    for _ in (progress_bar(steps, leave=False) if progress and len(steps)>100 else steps):
         i = int(d.argmax()); idx.append(i)
-        d = np.minimum(d, np.linalg.norm(X - X[i], axis=1))
+        d = torch.minimum(d, _d2(i))
     return np.array(idx)
 
+def nearest(Q:np.ndarray,     # (M, C) queries
+            B:np.ndarray,     # (K, C) memory bank
+            k:int=1,          # neighbours
+            chunk:int=2048    # queries at a time
+           )->tuple:          # distances and indices into B, each (M, k), nearest first
+    "Exact Euclidean `k` nearest rows of `B` for each row of `Q`, in chunks (a matrix product: fast on a CPU)"
+    Bt = torch.as_tensor(np.asarray(B, dtype=np.float32)); bsq = (Bt*Bt).sum(1)
+    k = min(k, len(Bt)); ds,ix = [],[]
+    for q in torch.as_tensor(np.asarray(Q, dtype=np.float32)).split(chunk):
+        d,i = ((q*q).sum(1, keepdim=True) - 2*(q@Bt.T) + bsq).clamp_min(0).topk(k, 1, largest=False)
+        ds.append(d.sqrt()); ix.append(i)
+    if not ds: return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return torch.cat(ds).numpy(), torch.cat(ix).numpy()
+
 # %% ../nbs/10_normality.ipynb #45bac7fd
+METHODS = ('mahalanobis','prototype','knn','padim','patchcore')
+PER_POSITION = ('padim','patchcore')  # the methods that take features per position, and give maps
+
 class NormalityModel(Scorer):
     "A model of normality fitted on good parts' features; scores are distances"
     kind = 'normality'
-    def __init__(self, method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn' or 'padim'
+    def __init__(self, method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn', 'padim' or 'patchcore'
                  k:int=1,                 # knn: neighbours averaged
-                 coreset:int=None,        # knn: keep this many good parts in the memory bank; None keeps all
+                 coreset:int=None,        # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %)
                  coreset_method:str='greedy', # 'greedy' (k-center, PatchCore's) or 'random'
                  seed:int=0,              # for the coreset's start and padim's channel choice
                  dims:int=120,            # padim: channels kept (chosen at random, as PaDiM does)
                  top:int=10):             # padim: the image score is the mean of the `top` largest position distances
-        if method not in ('mahalanobis','prototype','knn','padim'): raise ValueError(f"method={method!r}: use mahalanobis, prototype, knn or padim")
+        if method not in METHODS: raise ValueError(f"method={method!r}: use mahalanobis, prototype, knn, padim or patchcore")
         store_attr(); self.state,self.meta = {},{}
 
     def _grid(self, ftrs:dict)->np.ndarray: # (N, positions, dims)
@@ -112,14 +142,40 @@ class NormalityModel(Scorer):
         X = np.concatenate([np.asarray(ftrs[l], dtype=np.float32) for l in self.levels], 2)
         return X[:, :, self.state['grid']['idx']].astype(np.float64)
 
-    def _pos_dist(self, X)->np.ndarray: # (N, positions) Mahalanobis distance at each position
-        s = self.state['grid']
-        d = X - s['mean'][None]
-        return np.sqrt(np.maximum(np.einsum('npd,pde,npe->np', d, s['prec'], d), 0))
-
     def _padim(self, X)->np.ndarray: # (N,) mean of the `top` largest per-position distances
         m = self._pos_dist(X)
         return np.sort(m, 1)[:, -min(self.top, m.shape[1]):].mean(1)
+
+    def _overall(self, ftrs:dict)->np.ndarray: # (N, C) the levels' features averaged over positions, side by side
+        return np.concatenate([np.asarray(ftrs[l], dtype=np.float32).reshape(len(ftrs[l]), -1, np.shape(ftrs[l])[-1]).mean(1) for l in self.levels], 1)
+
+    def centroid_dist(self, ftrs:dict)->np.ndarray: # (N,) how unlike the good parts as a whole, channel by channel
+        "Distance of each part's overall features from the good parts' mean, in their standard deviations: a flaw moves it little, another product a lot"
+        c = self.state['centroid']
+        return np.sqrt((((self._overall(ftrs)-c['mean'])/c['std'])**2).mean(1))
+
+    def _patches(self, ftrs:dict)->np.ndarray: # (N, positions, C) float32
+        "patchcore: the levels' locally aware patch features side by side"
+        return np.concatenate([np.asarray(ftrs[l], dtype=np.float32) for l in self.levels], 2)
+
+    def _patch_nn(self, X)->tuple: # (N, positions) distance to the nearest patch of the bank, and its index
+        d,i = nearest(X.reshape(-1, X.shape[2]), self.state['patch']['bank'])
+        return d[:,0].reshape(X.shape[:2]), i[:,0].reshape(X.shape[:2])
+
+    def _patchcore(self, X, d=None, nn=None)->np.ndarray: # (N,) PatchCore's image score
+        "The largest patch distance, reweighted by how isolated its nearest bank patch is among its 9 neighbours (Roth et al. 2022, eq. 7)"
+        if d is None: d,nn = self._patch_nn(X)
+        s = self.state['patch']; r = np.arange(len(X))
+        j = d.argmax(1)
+        sup = s['bank'][s['nbr'][nn[r, j]]]                        # (N, b, C): the nearest bank patch and its neighbours
+        dist = torch.from_numpy(np.linalg.norm(X[r, j][:, None] - sup, axis=2))
+        return (1 - dist.softmax(1)[:, 0].numpy()) * d[r, j]
+
+    def _pos_dist(self, X)->np.ndarray: # (N, positions) distance at each position, padim or patchcore
+        if self.method=='patchcore': return self._patch_nn(X)[0]
+        s = self.state['grid']
+        d = X - s['mean'][None]
+        return np.sqrt(np.maximum(np.einsum('npd,pde,npe->np', d, s['prec'], d), 0))
 
     def _dist(self, l, X, train=False):
         "Raw distance of rows of `X` at level `l`"
@@ -135,14 +191,27 @@ class NormalityModel(Scorer):
 # %% ../nbs/10_normality.ipynb #e65a0333
 @patch
 def fit(self:NormalityModel,
-        ftrs:dict # good parts' features: level name -> (N, C) array; padim: (N, positions, C)
+        ftrs:dict,           # good parts' features: level name -> (N, C) array; padim, patchcore: (N, positions, C)
+        progress:bool=False  # show a progress bar (patchcore's coreset)
        ):
     "Fit on features of good parts: level name -> (N, C) array"
     self.levels,self.state = list(ftrs),{}
     n = len(next(iter(ftrs.values())))
     if n < 2: raise ValueError(f"a model of normality needs at least 2 good parts, got {n}")
+    V = self._overall(ftrs)
+    self.state['centroid'] = dict(mean=V.mean(0), std=V.std(0)+1e-6)  # what the good parts look like as a whole: it tells groups apart
+    if self.method in PER_POSITION and any(np.ndim(X)!=3 for X in ftrs.values()):
+        raise ValueError(f"{self.method} needs features per position, (N, positions, C): extract them with pool='{'grid' if self.method=='padim' else 'local'}14'")
+    if self.method=='patchcore':
+        X = self._patches(ftrs); flat = X.reshape(-1, X.shape[2])
+        keep = greedy_coreset(flat, ifnone(self.coreset, max(1, len(flat)//10)), self.seed, progress) if self.coreset_method=='greedy' else \
+               np.random.default_rng(self.seed).choice(len(flat), min(ifnone(self.coreset, max(1, len(flat)//10)), len(flat)), replace=False)
+        bank = flat[np.sort(keep)]
+        self.state['patch'] = dict(bank=bank, nbr=nearest(bank, bank, k=9)[1])  # each bank patch's 9 nearest, itself first
+        sub = X[np.random.default_rng(self.seed).permutation(n)[:256]]
+        self.state['patch']['norm'] = np.array(max(self._patchcore(sub).mean(), 1e-12))
+        return self
     if self.method=='padim':
-        if any(np.ndim(X)!=3 for X in ftrs.values()): raise ValueError("padim needs features per position, (N, positions, C): extract them with pool='grid14'")
         c = sum(np.shape(X)[2] for X in ftrs.values())
         self.state['grid'] = dict(idx=np.sort(np.random.default_rng(self.seed).choice(c, min(self.dims, c), replace=False)))
         X = self._grid(ftrs)
@@ -173,6 +242,7 @@ def score_levels(self:NormalityModel,
     missing = [l for l in self.levels if l not in ftrs]
     if missing: raise ValueError(f"features lack the levels {missing} the model was fitted on")
     if self.method=='padim': return (self._padim(self._grid(ftrs))/self.state['grid']['norm'])[:,None]
+    if self.method=='patchcore': return (self._patchcore(self._patches(ftrs))/self.state['patch']['norm'])[:,None]
     return np.stack([self._dist(l, np.asarray(ftrs[l], dtype=np.float64))/self.state[l]['norm'] for l in self.levels], 1)
 
 @patch
@@ -220,8 +290,9 @@ def save(self:NormalityModel,
 def load(cls:NormalityModel,
          path # a folder written by `save`
         ):
-    "Load a model saved by `save`; arrays only, no pickles"
+    "Load a model saved by `save` (or a `NormalityGroups`); arrays only, no pickles"
     path = Path(path)
+    if (path/'groups.json').is_file(): return NormalityGroups.load(path)
     if not (path/'normality.json').is_file(): raise FileNotFoundError(f"{path} holds no normality.json: not a saved NormalityModel")
     if (path/'model.json').is_file():
         mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
@@ -244,16 +315,20 @@ def load(cls:NormalityModel,
     return self
 
 NORMALITY_SCHEMA = dict(type='object', required=['method','k','coreset','coreset_method','seed','levels'], properties=dict(
-    method=dict(enum=['mahalanobis','prototype','knn','padim']), k=dict(type='integer', minimum=1), coreset=dict(type=['integer','null'], minimum=1),
+    method=dict(enum=list(METHODS)), k=dict(type='integer', minimum=1), coreset=dict(type=['integer','null'], minimum=1),
     coreset_method=dict(enum=['greedy','random']), seed=dict(type='integer'), levels=dict(type='array', minItems=1, items=dict(type='string')),
     state_keys=dict(type='array', items=dict(type='string')), threshold=dict(type='number'), size=dict(type='integer', minimum=8, maximum=4096)))
 
 def _check_state(nm, path):
     "Name what a model's arrays lack: the arrays its method needs, for each level"
-    need = dict(mahalanobis=('mean','prec','norm'), prototype=('mean','norm'), knn=('bank','norm'), padim=('idx','mean','prec','norm'))[nm.method]
-    for l in (['grid'] if nm.method=='padim' else nm.levels):
+    need = dict(mahalanobis=('mean','prec','norm'), prototype=('mean','norm'), knn=('bank','norm'), padim=('idx','mean','prec','norm'), patchcore=('bank','nbr','norm'))[nm.method]
+    for l in (['grid'] if nm.method=='padim' else ['patch'] if nm.method=='patchcore' else nm.levels):
         miss = [k for k in need if k not in nm.state.get(l, {})]
         if miss: raise ValueError(f"{path/'normality.npz'} lacks {', '.join(miss)} for level {l!r}, which a {nm.method} model needs")
+    if nm.method=='patchcore':
+        s = nm.state['patch']
+        if s['bank'].ndim!=2 or s['nbr'].ndim!=2 or s['nbr'].dtype.kind not in 'iu' or len(s['nbr'])!=len(s['bank']) or s['nbr'].min()<0 or s['nbr'].max()>=len(s['bank']):
+            raise ValueError(f"{path/'normality.npz'}: the memory bank and its neighbour table do not match ({s['bank'].shape}, {s['nbr'].shape})")
 
 
 
@@ -269,22 +344,23 @@ def good_quantile_threshold(good_scores,    # scores of held-out good parts
 
 # %% ../nbs/10_normality.ipynb #24555ab2
 def fit_normality(good_items,               # images of good parts: paths, folders, or a DataFrame with `path`
-                  method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn' or 'padim'
+                  method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn', 'padim' or 'patchcore'
                   arch:str='lite0',         # backbone
                   size:int=224,             # image side
-                  levels=None,              # module names to take features from; default `default_levels` (padim: its first 4 for Lite, 3 else)
-                  pool:str=None,            # avg, max, avgmax or gridN; default avg (padim: grid14)
+                  levels=None,              # module names to take features from; default `default_levels` (padim: its first 4 for Lite, 3 else; patchcore: `patch_levels`)
+                  pool:str=None,            # avg, max, avgmax, gridN or localN; default avg (padim: grid14, patchcore: local14)
                   k:int=1,                  # knn: neighbours averaged
-                  coreset:int=None,         # knn: keep this many good parts in the memory bank; None keeps all
+                  coreset:int=None,         # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %)
                   weights=None,             # the backbone's weights file, found offline when not given
                   bs:int=32,                # batch size
                   progress=True             # show a progress bar
                  )->NormalityModel:         # fitted, with the feature settings in `meta`
-    "Fit a `NormalityModel` on images of good parts (padim: a 14×14 grid of the first four default levels, unless told otherwise)"
+    "Fit a `NormalityModel` on images of good parts (padim: a 14×14 grid of the first four default levels; patchcore: 3×3 patches of the two levels `patch_levels` names)"
     if method=='padim': levels,pool = ifnone(levels, default_levels(arch)[:4] if arch_source(arch)=='lite' else default_levels(arch)[:3]),ifnone(pool, 'grid14')
+    if method=='patchcore': levels,pool = ifnone(levels, patch_levels(arch)),ifnone(pool, 'local14')
     pool = ifnone(pool, 'avg')
     ftrs = extract_features(good_items, arch, weights, size, levels, pool, bs, progress=progress)
-    nm = NormalityModel(method, k=k, coreset=coreset).fit(ftrs)
+    nm = NormalityModel(method, k=k, coreset=coreset).fit(ftrs, progress=progress)
     nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), n_good=len(next(iter(ftrs.values()))))
     return nm
 
@@ -298,30 +374,309 @@ def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its 
     return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress))
 
 @patch
+def score_maps(self:NormalityModel,
+               ftrs:dict,         # features per position, as `fit` took them
+               size:int,          # side of the maps: the model's input size
+               sigma:float=4.     # Gaussian blur, in pixels of the map
+              )->tuple:           # scores (N,) as `score_features`, and maps (N, size, size) float32
+    "Scores and where each image differs from the good parts: per-position distances (padim, patchcore), upsampled and smoothed"
+    if self.method not in PER_POSITION: raise NotImplementedError(f"anomaly maps need distances per position: method='padim' or 'patchcore', not {self.method!r}, which pools positions away")
+    if self.method=='padim':
+        st = self.state['grid']; m = self._pos_dist(self._grid(ftrs))
+        s = np.sort(m, 1)[:, -min(self.top, m.shape[1]):].mean(1)
+    else:
+        st = self.state['patch']; X = self._patches(ftrs); m,nn = self._patch_nn(X)
+        s = self._patchcore(X, m, nn)
+    s,m = s/st['norm'],m/st['norm']  # in units of the good parts' mean image score
+    if 'calib' in self.state: s = (s-self.state['calib']['loc'])/self.state['calib']['scale']
+    g = int(round(np.sqrt(m.shape[1])))
+    t = F.interpolate(torch.from_numpy(m).float().view(-1, 1, g, g), size=(size, size), mode='bilinear', align_corners=False)
+    return s, gaussian_blur(t, 2*int(round(3*sigma))+1, sigma)[:, 0].numpy()
+
+@patch
 def anomaly_maps(self:NormalityModel,
                  ftrs:dict,         # features per position, as `fit` took them
                  size:int,          # side of the maps: the model's input size
                  sigma:float=4.     # Gaussian blur, in pixels of the map
                 )->np.ndarray:      # (N, size, size) float32, higher is more anomalous
-    "Where each image differs from the good parts: padim's per-position distances, upsampled and smoothed"
-    if self.method!='padim': raise NotImplementedError(f"anomaly maps need distances per position: method='padim', not {self.method!r}, which pools positions away")
-    m = self._pos_dist(self._grid(ftrs))/self.state['grid']['norm']  # in units of the good parts' mean image score
-    g = int(round(np.sqrt(m.shape[1])))
-    t = F.interpolate(torch.from_numpy(m).float().view(-1, 1, g, g), size=(size, size), mode='bilinear', align_corners=False)
-    return gaussian_blur(t, 2*int(round(3*sigma))+1, sigma)[:, 0].numpy()
+    "Where each image differs from the good parts: per-position distances (padim, patchcore), upsampled and smoothed"
+    return self.score_maps(ftrs, size, sigma)[1]
 
 @patch
 def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
-    "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, padim's anomaly maps"
+    "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the anomaly maps (padim, patchcore)"
     if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-    if maps and self.method!='padim': raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim', not {self.method!r}")
+    if maps and self.method not in PER_POSITION: raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim' or 'patchcore', not {self.method!r}")
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
     m,sz = self.meta,self.meta['size']
     ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress) if ok else None
-    s = dict(zip(ok, self.score_features(ftrs))) if ok else {}
     mp = None
     if maps:
         mp = np.zeros((len(paths), sz, sz), np.float32)
-        if ok: mp[[i for i,p in enumerate(paths) if p not in bad]] = self.anomaly_maps(ftrs, sz)
+        if ok: sc,mp[[i for i,p in enumerate(paths) if p not in bad]] = self.score_maps(ftrs, sz)
+    elif ok: sc = self.score_features(ftrs)
+    s = dict(zip(ok, sc)) if ok else {}
     return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], mp
+
+# %% ../nbs/10_normality.ipynb #ec087472
+class _Trunk(nn.Module):
+    "The backbone's children in order, up to the last of `levels`, returning the outputs those name: how timm's EfficientNet and torchvision's ResNet run"
+    def __init__(self, model:nn.Module, levels:list):
+        super().__init__()
+        mods = []
+        for n,m in model.named_children():
+            if isinstance(m, nn.Sequential) and any(l.startswith(n+'.') for l in levels): mods += [(f'{n}.{i}', c) for i,c in m.named_children()]
+            else: mods.append((n, m))
+        names = [n for n,_ in mods]
+        missing = [l for l in levels if l not in names]
+        if missing: raise ValueError(f"levels {missing} are not stages of the backbone that run in order; ONNX export takes top-level children or the stages of a Sequential")
+        last = max(names.index(l) for l in levels)
+        self.names,self.levels,self.mods = names[:last+1],list(levels),nn.ModuleList([m for _,m in mods[:last+1]])
+    def forward(self, x):
+        out = {}
+        for n,m in zip(self.names, self.mods):
+            x = m(x)
+            if n in self.levels: out[n] = x
+        return [out[l] for l in self.levels]
+
+class _NormalityGraph(nn.Module):
+    "A fitted `NormalityModel` with its backbone as one module: [0,1] RGB in; score out, and the anomaly map for padim and patchcore"
+    def __init__(self, nm, model:nn.Module, sigma:float=4.):
+        super().__init__()
+        m,self.method,self.pool,self.size,self.top,self.k = nm.meta,nm.method,nm.meta['pool'],nm.meta['size'],nm.top,nm.k
+        self.trunk = _Trunk(model, nm.levels)
+        stats = backbone_stats(m['arch'])
+        buf = lambda n,v,dt=torch.float32: self.register_buffer(n, torch.as_tensor(np.asarray(v), dtype=dt))
+        buf('img_mean', np.array(stats[0]).reshape(1,3,1,1)); buf('img_std', np.array(stats[1]).reshape(1,3,1,1))
+        if self.method=='padim':
+            g = nm.state['grid']; buf('idx', g['idx'], torch.long); buf('mu', g['mean']); buf('prec', g['prec']); buf('norm', g['norm'])
+        elif self.method=='patchcore':
+            p = nm.state['patch']; buf('bank', p['bank']); buf('bsq', (p['bank'].astype(np.float32)**2).sum(1)); buf('nbr', p['nbr'], torch.long); buf('norm', p['norm'])
+        else:
+            for i,l in enumerate(nm.levels):
+                for k,v in nm.state[l].items(): buf(f'l{i}_{k}', v)
+        c = nm.state.get('calib', dict(loc=0., scale=1.)); buf('loc', c['loc']); buf('scale', c['scale'])
+        r = int(round(3*sigma)); x = torch.arange(-r, r+1, dtype=torch.float32); k1 = torch.exp(-x**2/(2*sigma**2)); k1 /= k1.sum()
+        self.register_buffer('blur', (k1[:,None]*k1[None]).view(1, 1, 2*r+1, 2*r+1)); self.r = r
+
+    def _map(self, m):
+        g = int(round(m.shape[1]**0.5))
+        t = F.interpolate(m.view(-1, 1, g, g), size=(self.size, self.size), mode='bilinear', align_corners=False)
+        return F.conv2d(F.pad(t, [self.r]*4, mode='reflect'), self.blur)[:, 0]  # torchvision's gaussian_blur, as a convolution
+
+    def forward(self, image):
+        fs = [_pool(f.float(), self.pool) for f in self.trunk((image-self.img_mean)/self.img_std)]
+        if self.method=='padim':
+            X = torch.cat(fs, 2)[:, :, self.idx]; d = X - self.mu[None]
+            m = torch.einsum('bpd,pde,bpe->bp', d, self.prec, d).clamp_min(0).sqrt()
+            s = m.topk(min(self.top, m.shape[1]), 1).values.mean(1)
+        elif self.method=='patchcore':
+            X = torch.cat(fs, 2); B,P,C = X.shape; flat = X.reshape(B*P, C)
+            d2,nn_ = ((flat*flat).sum(1, keepdim=True) - 2*(flat@self.bank.T) + self.bsq[None]).min(1)
+            m,nn_ = d2.clamp_min(0).sqrt().view(B, P),nn_.view(B, P)
+            j = m.argmax(1, keepdim=True)
+            f = X.gather(1, j[:, :, None].expand(B, 1, C))                        # (B, 1, C): the farthest patch
+            sup = self.bank[self.nbr[nn_.gather(1, j)[:, 0]]]                      # (B, 9, C): its nearest bank patch and that one's neighbours
+            w = 1 - (f - sup).norm(dim=2).softmax(1)[:, 0]
+            s = w * m.gather(1, j)[:, 0]
+        else:
+            s = 0
+            for i,X in enumerate(fs):
+                b = lambda k: getattr(self, f'l{i}_{k}')
+                if self.method=='mahalanobis': d = X - b('mean'); dist = torch.einsum('bi,ij,bj->b', d, b('prec'), d).clamp_min(0).sqrt()
+                elif self.method=='prototype': dist = (X - b('mean')).norm(dim=1)
+                else:
+                    bank = b('bank'); d2 = (X*X).sum(1, keepdim=True) - 2*(X@bank.T) + (bank*bank).sum(1)[None]
+                    dist = d2.clamp_min(0).topk(min(self.k, bank.shape[0]), 1, largest=False).values.sqrt().mean(1)
+                s = s + dist/b('norm')
+            return (s-self.loc)/self.scale
+        return ((s/self.norm)-self.loc)/self.scale, self._map(m/self.norm)
+
+@patch
+def to_onnx(self:NormalityModel,
+            fn,              # the `.onnx` file to write
+            opset:int=18,    # ONNX opset version
+            check:bool=True  # score random images with both and report the largest difference
+           )->dict:          # what `model.json` records under `onnx`
+    "Write the model and its backbone as one ONNX graph (see `export_onnx` in `nexai.export`, which calls it)"
+    import io, contextlib, warnings
+    m = self.meta
+    net = _NormalityGraph(self, create_backbone(m['arch'], weights=m.get('weights')).float().eval()).eval()
+    maps = self.method in PER_POSITION
+    x = torch.rand(2, 3, m['size'], m['size'])
+    def _write(f):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter('ignore')
+            torch.onnx.export(net, (x,), str(f), input_names=['image'], output_names=['score','map'] if maps else ['score'], opset_version=opset,
+                              dynamo=True, external_data=False, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},))
+    atomic_write(fn, _write)
+    info = dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='score', maps='map' if maps else None, dtype='float32', layout='NCHW',
+                channels='RGB', range=[0., 1.], size=m['size'], resize='squish: the whole image resized to size×size, bilinear',
+                normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(m['arch'])}", method=self.method, exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    if check:
+        xs = torch.rand(4, 3, m['size'], m['size'])
+        ref = self.score_features(extract_features_batch(xs, self, progress=False))
+        info['max_abs_diff'] = float(np.abs(_onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
+    return info
+
+def extract_features_batch(x:torch.Tensor, # N×3×size×size RGB in [0,1]
+                           nm:NormalityModel, # its `meta` names the features
+                           progress=False):
+    "The features `nm` was fitted on, of a batch of images already in memory"
+    m = nm.meta; model = create_backbone(m['arch'], weights=m.get('weights')).eval()
+    with hook_outputs([model.get_submodule(l) for l in m['levels']]) as hooks, torch.no_grad():
+        model(normalize(x, backbone_stats(m['arch'])))
+        return {l:_pool(h.float(), m['pool']).numpy() for l,h in zip(m['levels'], hooks.stored)}
+
+def _onnx_session(fn):
+    import onnxruntime as ort
+    so = ort.SessionOptions(); so.log_severity_level = 3
+    return ort.InferenceSession(str(fn), so, providers=['CPUExecutionProvider'])
+
+class OnnxNormality(Scorer):
+    "An exported model of normality scored by onnxruntime, with its `model.json`: a Scorer like the model it came from"
+    kind = 'onnx'
+    def __init__(self,
+                 fn,       # the `.onnx` file
+                 meta:dict # its model directory's `model.json`, with the `onnx` record
+                ): self.fn,self.meta,self.sess = Path(fn),meta,_onnx_session(fn)
+    def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size})"
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
+        if maps and not self.meta['onnx'].get('maps'): raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
+        sz = self.size; s,errs,mp = np.full(len(paths), np.nan),[],(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
+        dl = torch.utils.data.DataLoader(ImageItems(paths, sz), batch_size=ifnone(bs, 8))
+        i = 0
+        for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
+            out = self.sess.run(None, {'image': x.float().numpy()/255})
+            ok = np.array([e=='' for e in err])
+            s[i:i+len(err)] = np.where(ok, out[0], np.nan)
+            if maps: mp[i:i+len(err)][ok] = out[1][ok]
+            errs += list(err); i += len(err)
+        return s, errs, mp
+
+# %% ../nbs/10_normality.ipynb #7657f85a
+class NormalityGroups(Scorer):
+    "One model of normality per group of parts (a product, a cell type), on one scale: each calibrated on its own held-out good parts"
+    kind = 'normality'
+    def __init__(self,
+                 members:dict,   # group name -> a fitted and calibrated `NormalityModel`; all on the same features
+                 meta:dict=None  # threshold, group_col, ...
+                ):
+        if not members: raise ValueError("NormalityGroups needs at least one group")
+        ms = list(members.values()); keys = ('arch','size','levels','pool','weights')
+        feats = [{k:m.meta.get(k) for k in keys} for m in ms]
+        if any(f!=feats[0] for f in feats): raise ValueError(f"the groups' models must share their features ({', '.join(keys)}); they differ: {feats}")
+        if any('calib' not in m.state for m in ms): raise ValueError("calibrate each group's model on its own held-out good parts first (NormalityModel.calibrate), so that their scores compare")
+        self.members,self.method = {str(k):v for k,v in members.items()},ms[0].method
+        self.meta = {**feats[0], 'method':self.method, **(meta or {}), 'groups':list(self.members)}
+    def __repr__(self): return f"NormalityGroups({self.method}, groups={list(self.members)})"
+
+    def group_of(self,
+                 paths,       # image paths
+                 groups=None  # a group name per path (None or '' where unknown)
+                )->list:      # a known group name, or None, per path
+        "The group each part belongs to: given, else named by its folder, else None (decided by the scores)"
+        groups = [None]*len(paths) if groups is None else [None if g is None or (isinstance(g, float) and np.isnan(g)) or str(g)=='' else str(g) for g in groups]
+        if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
+        unknown = sorted({g for g in groups if g is not None and g not in self.members})
+        if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.members)}")
+        return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.members else None) for p,g in zip(paths, groups)]
+
+    def score_features(self,
+                       ftrs:dict,     # features of the parts, as the members were fitted on
+                       groups=None,   # a group name per part, or None where unknown
+                       size:int=None  # with a size: also anomaly maps at it
+                      ):              # scores (N,) and the group that scored each; with `size`, maps too
+        "Calibrated scores of each part by its group's model; where the group is unknown, by the model of the group it resembles most as a whole"
+        names = list(self.members)
+        res = [m.score_maps(ftrs, size) if size else (m.score_features(ftrs), None) for m in self.members.values()]
+        S = np.stack([r[0] for r in res], 1)
+        n = len(S); groups = [None]*n if groups is None else groups
+        # the nearest group centroid: a flaw is local and barely moves it (the smallest score instead could send a flawed part to a model it looks less flawed to)
+        A = np.stack([m.centroid_dist(ftrs) for m in self.members.values()], 1) if all('centroid' in m.state for m in self.members.values()) else S
+        j = np.array([names.index(g) if g is not None else int(np.nanargmin(A[i])) if np.isfinite(A[i]).any() else 0 for i,g in enumerate(groups)], dtype=int)
+        s,g = S[np.arange(n), j],[names[i] for i in j]
+        if not size: return s, g
+        return s, g, np.stack([res[jj][1][i] for i,jj in enumerate(j)]) if n else np.zeros((0, size, size), np.float32)
+
+    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True):
+        bad = dict(zip(*check_images(paths).values.T)) if paths else {}
+        keep = [i for i,p in enumerate(paths) if p not in bad]
+        m,sz = self.meta,self.meta['size']
+        scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
+        if keep:
+            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress)
+            r = self.score_features(ftrs, [self.group_of(paths, groups)[i] for i in keep], sz if maps else None)
+            scores[keep] = r[0]
+            for i,g in zip(keep, r[1]): grp[i] = g
+            if maps: mp[keep] = r[2]
+        return scores, [bad.get(p, '') for p in paths], mp, grp
+
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
+        return self._score_groups(paths, None, bs, maps, progress)[:3]
+
+    def score(self,
+              items,                # image paths, folders, or a DataFrame with `path` (and the group column, `meta['group_col']`)
+              tta:int=0,            # must be 0: a model of normality scores each image once
+              bs:int=None,          # batch size
+              maps:bool=False,      # also return the (N, size, size) anomaly maps
+              vote:bool=False,      # unused: for classifiers
+              threshold:float=None, # default: the model's
+              progress:bool=True,   # show a progress bar
+              groups=None           # a group name per item; default: the DataFrame's group column, else folder names, else the scores
+             ):
+        "The Scorer's table, with the `group` whose model scored each part"
+        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
+        col = self.meta.get('group_col')
+        if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
+        paths = item_paths(items)
+        s,errs,mp,grp = self._score_groups(paths, groups, bs, maps, progress)
+        df = score_frame(paths, s, errs, ifnone(threshold, self.threshold))
+        df['group'] = grp
+        return (df, mp) if maps else df
+
+# %% ../nbs/10_normality.ipynb #abfa5ed2
+GROUPS_SCHEMA = dict(type='object', required=['format','groups'], properties=dict(
+    format=dict(const='nexai-normality-groups'), group_col=dict(type=['string','null']), threshold=dict(type='number'),
+    groups=dict(type='array', minItems=1, items=dict(type='object', required=['name','dir','model_sha256'], properties=dict(
+        name=dict(type='string', minLength=1), dir=dict(type='string', pattern=r'^group_[0-9]+$'), model_sha256=dict(type='string'))))))
+
+@patch
+def save(self:NormalityGroups,
+         path,   # the model folder, made if missing
+         **meta  # more to record: threshold, fpr, group_col, ...
+        )->Path: # `path`
+    "Save each group's model in `path/group_N/`, `groups.json` naming them with their checksums, and `model.json` last"
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    self.meta.update(meta)
+    ent = []
+    for i,(g,m) in enumerate(self.members.items()):
+        m.save(path/f'group_{i}', group=g)
+        ent.append(dict(name=g, dir=f'group_{i}', model_sha256=sha256(path/f'group_{i}'/'model.json')))
+    info = {**self.meta, 'format':'nexai-normality-groups', 'groups':ent}
+    atomic_write(path/'groups.json', lambda f: f.write_text(json.dumps(to_plain(info), indent=2, default=str)))
+    mj = {k:self.meta[k] for k in ('arch','size','threshold','fpr','group_col') if self.meta.get(k) is not None}
+    write_model_json(path, dict(kind='normality', method=self.method, groups=list(self.members), **mj), path/'groups.json')
+    return path
+
+@patch(cls_method=True)
+def load(cls:NormalityGroups,
+         path # a folder written by `NormalityGroups.save`
+        ):
+    "Load the groups' models, each checked against the checksum `groups.json` records, and `groups.json` against `model.json`"
+    path = Path(path)
+    mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
+    if sha256(path/'groups.json')!=mj['weights_sha256']:
+        raise ValueError(f"{path/'groups.json'} was edited after it was written (its checksum differs from the one in model.json): restore it, or fit the model again")
+    info = read_model_json(path/'groups.json', GROUPS_SCHEMA)
+    members = {}
+    for e in info['groups']:
+        d = path/e['dir']
+        if not (d/'model.json').is_file(): raise FileNotFoundError(f"{d} is missing: the model of group {e['name']!r}")
+        if sha256(d/'model.json')!=e['model_sha256']: raise ValueError(f"{d/'model.json'} is not the file {path/'groups.json'} was written with (its checksum differs)")
+        members[e['name']] = NormalityModel.load(d)
+    meta = {k:v for k,v in info.items() if k not in ('format','groups')}
+    return cls(members, meta)
