@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/export.html.md"""
 
 # %% ../nbs/08_export.ipynb #9d6258e5
 from __future__ import annotations
-import json, os, io, time, contextlib, warnings
+import json, os, io, time, contextlib, warnings, importlib
 import numpy as np
 from pathlib import Path
 import torch
@@ -16,7 +16,7 @@ from .core import *
 from .inference import DefectModel, load_scorer, read_model_json, _write_signed
 
 # %% auto #0
-__all__ = ['load_onnx', 'export_onnx', 'OnnxModel']
+__all__ = ['load_onnx', 'ONNX_SCORERS', 'export_onnx', 'OnnxModel']
 
 # %% ../nbs/08_export.ipynb #da699f01
 class _InGraph(nn.Module):
@@ -37,8 +37,14 @@ def export_onnx(model_dir,          # a model directory from `save_model_dir` / 
     "Export a model directory to ONNX, record its preprocessing in `model.json`, and check it against PyTorch"
     model_dir = Path(model_dir)
     dm = load_scorer(model_dir)
-    if not isinstance(dm, DefectModel): raise ValueError(f"{model_dir}: only classifiers export to ONNX so far, not a model of kind {dm.kind!r}")
     fn = Path(ifnone(fn, model_dir/'model.onnx'))
+    if not isinstance(dm, DefectModel):
+        if not hasattr(dm, 'to_onnx'): raise ValueError(f"{model_dir}: a model of kind {dm.kind!r} ({type(dm).__name__}) does not export to ONNX; classifiers and models of normality (one group each) do")
+        info = dm.to_onnx(fn, opset=opset, check=check)  # a model of normality writes its own graph
+        info['file'] = os.path.relpath(fn, model_dir) if fn.parent.resolve()==model_dir.resolve() else str(fn.resolve())
+        meta = read_model_json(model_dir/'model.json', _OTHER_KIND); meta['onnx'] = info
+        _write_signed(model_dir/'model.json', meta)
+        return info
     net = _InGraph(dm.model.float().cpu().eval(), dm.stats).eval()
     x = torch.rand(2, 3, dm.size, dm.size)
     def _write(f):
@@ -93,11 +99,17 @@ class OnnxModel(DefectModel):
         path = Path(path)
         d = path.parent if path.suffix=='.onnx' else path
         if not (d/'model.json').is_file(): raise FileNotFoundError(f"{d} has no model.json to go with the ONNX file")
-        meta = read_model_json(d/'model.json')
+        kind = read_model_json(d/'model.json', _OTHER_KIND).get('kind', 'classifier')
+        meta = read_model_json(d/'model.json', _OTHER_KIND if kind in ONNX_SCORERS else None)
         if 'onnx' not in meta: raise ValueError(f"{d} has no exported ONNX model; run nexai-export {d} --onnx")
         fn = path if path.suffix=='.onnx' else d/meta['onnx']['file']
         if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing")
         if sha256(fn)!=meta['onnx']['sha256']: raise ValueError(f"{fn} is not the file exported with {d/'model.json'} (its checksum differs); export it again")
+        if meta.get('kind') in ONNX_SCORERS:  # another kind's exported graph: its module says how to score it
+            mod,name = ONNX_SCORERS[meta['kind']].split(':')
+            return getattr(importlib.import_module(mod), name)(fn, meta)
         return cls(fn, meta)
 
 load_onnx = OnnxModel.load
+ONNX_SCORERS = dict(normality='nexai.normality:OnnxNormality')  # by name, as `SCORER_KINDS`: this module imports none of them
+_OTHER_KIND = dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(type='string'), onnx=dict(type='object', required=['file','sha256','input','output','size'])))

@@ -75,7 +75,7 @@ def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fit
             f"<p>Threshold {_num(meta.get('threshold')):.4g}: it flags {_num(meta.get('fpr')):.1%} of the {e(meta.get('n_holdout','?'))} good parts held out from the fit.</p>"]
 
 def _maps(sc, paths)->np.ndarray: # (N, size, size) maps scaled to their own peak; None when the model gives none
-    "The Scorer's maps of `paths`: Grad-CAM for a classifier, the anomaly map for padim"
+    "The Scorer's maps of `paths`: Grad-CAM for a classifier, the anomaly map for padim and patchcore"
     try: _,mp = sc.score(list(paths), maps=True, progress=False)
     except NotImplementedError: return None
     pk = mp.reshape(len(mp), -1).max(1)[:, None, None]
@@ -90,7 +90,7 @@ def _sec_errors(sc, preds, thr, n_worst)->list: # HTML parts: the gallery of err
     else: tl = wrong.assign(target=wrong.label, m=(wrong.score-thr).abs()).sort_values('m', ascending=False).head(n_worst)  # the furthest on the wrong side
     what = 'the evidence for "defect" lies (Grad-CAM on the last feature map)' if sc.kind=='classifier' else 'each part differs most from the good parts (the anomaly map)'
     mp = _maps(sc, tl.path)
-    parts.append(f'<p>Heat maps show where {what}.</p>' if mp is not None else '<p>This model gives no maps (only padim does among models of normality).</p>')
+    parts.append(f'<p>Heat maps show where {what}.</p>' if mp is not None else '<p>This model gives no maps (among models of normality, padim and patchcore do).</p>')
     parts.append(_img(show_cams(list(tl.path), mp, [f"{Path(p).name}\nactual {a}, score {q:.3g}" for p,a,q in zip(tl.path, tl.target, tl.score)], size=sc.size)))
     caught = preds[(preds.score>=thr) & (preds.label=='defect')].sort_values('score', ascending=False).head(4)
     if len(caught):
