@@ -22,7 +22,7 @@ from .learner import *
 
 # %% auto #0
 __all__ = ['bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench', 'bench_report',
-           'nexai_bench', 'bench_gpu_preloaded']
+           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded']
 
 # %% ../nbs/15_bench.ipynb #90e37f5f
 def bench_images(path,         # folder to write into, made if missing
@@ -259,6 +259,55 @@ def nexai_bench(arch:str='lite0',      # backbone
     res = run_bench(arch, weights, size, bs, n_train, n_predict, tta, ns, mem_size, onnx=not no_onnx, compile=compile)
     if out: atomic_write(out, lambda f: f.write_text(json.dumps(res, indent=2, default=str)))
     print(bench_report(res))
+
+# %% ../nbs/15_bench.ipynb #e49aa479
+def _per_image(ds, n)->float:
+    "Seconds per item to read the first `n` items of `ds` one by one"
+    t0 = time.perf_counter()
+    for i in range(n): ds[i]
+    return (time.perf_counter()-t0)/max(n, 1)
+
+def bench_store(model_dir,         # a model directory (of kind classifier)
+                files:list,        # images to score
+                bs:int=16,         # batch size
+                tta:int=8,         # TTA passes
+                folder=None,       # where the store goes; default a new temporary folder
+                rounds:int=3       # alternate the timings this many times and keep the medians
+               )->dict:            # seconds per image (`decode_s`, `build_s`, `read_s`), per pass (`one_pass_decode_s`, `one_pass_store_s`, `tta_store_s`), and ratios
+    "Decoding against the image store: per image, and for a plain pass and a TTA pass of `predict`"
+    dm = load_scorer(model_dir)
+    folder = Path(ifnone(folder, tempfile.mkdtemp()))
+    n = len(files)
+    t0 = time.perf_counter(); st = image_store(files, dm.size, folder, progress=False); build = (time.perf_counter()-t0)/n
+    res = dict(n=n, size=dm.size, decode_s=_per_image(ImageItems(files, dm.size), n), build_s=build, read_s=_per_image(st.items(files), n))
+    predict(dm, files[:bs], bs=bs, progress=False)  # warm up
+    a,b,c = [],[],[]
+    for _ in range(rounds):
+        for lst,kw in ((a,{}), (b,dict(cache=st)), (c,dict(cache=st, tta=tta))):
+            t0 = time.perf_counter(); predict(dm, files, bs=bs, progress=False, **kw); lst.append(time.perf_counter()-t0)
+    res.update(one_pass_decode_s=float(np.median(a)), one_pass_store_s=float(np.median(b)), tta_store_s=float(np.median(c)), tta=tta)
+    res.update(decode_vs_read=res['decode_s']/res['read_s'], tta_vs_one_pass_store=res['tta_store_s']/res['one_pass_store_s'],
+               tta_store_vs_one_pass_decode=res['tta_store_s']/res['one_pass_decode_s'])
+    return res
+
+def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
+                      arch:str='lite0',  # backbone
+                      size:int=224,      # image side
+                      bs:int=32,         # batch size
+                      folder=None,       # where the store goes; default a new temporary folder
+                      weights=None       # the backbone's weights file, where needed
+                     )->dict:            # seconds of one training epoch: `decode`, `store`; and `build` of the store
+    "Seconds of one training epoch (fp32, body unfrozen) decoding every item, and reading them from an image store"
+    folder = Path(ifnone(folder, tempfile.mkdtemp()))
+    t0 = time.perf_counter(); st = image_store(df, size, folder, progress=False); res = dict(build=time.perf_counter()-t0)
+    for k,c in (('decode', None), ('store', st)):
+        dls = defect_dls(df, size=size, bs=bs, oversample=False, cache=c)
+        learn = defect_learner(dls, arch, weights=weights, bf16=False); learn.unfreeze()
+        t0 = time.perf_counter()
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
+        res[k] = time.perf_counter()-t0
+    res['speedup'] = res['decode']/res['store']
+    return res
 
 # %% ../nbs/15_bench.ipynb #355b8e31
 def bench_gpu_preloaded(arch:str='resnet34', # backbone

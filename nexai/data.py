@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #bc6b7844
 from __future__ import annotations
-import re, os, warnings, math
+import re, os, warnings, math, logging
 import numpy as np, pandas as pd
 import torch
 from pathlib import Path
@@ -357,6 +357,13 @@ def _check_items(df):
     if missing: raise ValueError(f"items need columns 'path' and 'label'; missing {missing}")
     if df.label.nunique()<2: raise ValueError(f"only one class in the items ({df.label.unique().tolist()}); defect finding needs good and defect examples")
 
+def _in_store(df, cache, size):
+    "The rows of `df` that the image store `cache` holds; it has warned of the others"
+    if getattr(cache, 'size', None)!=size: raise ValueError(f"the image store holds images at {getattr(cache, 'size', None)} px, but the DataLoaders are for {size} px: make it with image_store(df, {size})")
+    ok = cache.readable(df.path)
+    if not ok.all(): logging.getLogger('nexai').info(f"{int((~ok).sum())} item(s) the image store can't read are left out")
+    return df[ok].reset_index(drop=True)
+
 def defect_vocab(lbls    # the items' labels
                 )->list: # class names, good first
     "Class order: `good`, `defect` for binary labels, else sorted"
@@ -373,19 +380,21 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
                aug:dict=None,    # keyword arguments for `defect_tfms` (e.g. `dict(max_rotate=45)`)
                tfms:list=None,   # batch transforms, instead of `defect_tfms(**aug)`
                num_workers:int=0, # DataLoader workers
+               cache=None,       # an image store holding the items at `size` (`nexai.store.image_store(df, size)`): read, not decoded; None: decode every epoch
                **kwargs):
     "fastai `DataLoaders` for defect finding, with an oversampled training set"
     _check_items(df)
     df = split(df, valid_pct, seed).reset_index(drop=True)
+    if cache is not None: df = _in_store(df, cache, size)
     if df.is_valid.all() or not df.is_valid.any(): raise ValueError("the split leaves no training or no validation items; give more items or another valid_pct")
     set_seed(seed)
-    dblock = DataBlock(blocks=(ImageBlock(cls=NexImage), CategoryBlock(vocab=defect_vocab(df.label), sort=False)),
+    dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if cache is None else cache.block(), CategoryBlock(vocab=defect_vocab(df.label), sort=False)),
                        get_x=ColReader('path'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'),
-                       item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
+                       item_tfms=Resize(size, method=ResizeMethod.Squish) if cache is None else None, batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
     if oversample is False or oversample is None or oversample==0:
         dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, **kwargs)
     else:
         p = 1. if oversample is True else float(oversample)
         dls = dblock.weighted_dataloaders(df, wgts=oversample_wgts(df.label.tolist(), p), bs=bs, num_workers=num_workers, **kwargs)
-    dls.items, dls.size, dls.aug = df, size, (None if tfms is not None else ifnone(aug, {}))
+    dls.items, dls.size, dls.aug, dls.cache = df, size, (None if tfms is not None else ifnone(aug, {})), cache
     return dls

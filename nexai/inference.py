@@ -19,6 +19,7 @@ from .core import *
 from .data import *
 from .weights import *
 from .interpret import grad_cam
+from .store import image_items
 
 # %% auto #0
 __all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'item_paths', 'Scorer', 'score_frame', 'tta_combine', 'DefectModel', 'data_summary',
@@ -135,7 +136,7 @@ def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False
     dev = self.device
     bs = ifnone(bs, 64 if torch.device(dev).type=='cuda' else 16)
     aug = Pipeline(defect_tfms(**(self.meta.get('aug') or {})), split_idx=0) if tta else None
-    dl = torch.utils.data.DataLoader(ImageItems(paths, self.size), batch_size=bs, num_workers=getattr(self, "num_workers", 0))
+    dl = torch.utils.data.DataLoader(image_items(paths, self.size, getattr(self, 'cache', None)), batch_size=bs, num_workers=getattr(self, "num_workers", 0))
     probs,errs,cams = [],[],[]
     for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
         x = TensorImage(x.to(dev).float()/255)
@@ -374,12 +375,13 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
             progress:bool=True,   # show a progress bar
             bf16:bool=False,      # bf16 autocast: faster on CPUs with bf16 units and on GPUs; probabilities move by a few hundredths
             compile:bool=False,   # torch.compile the network first: pays off over a few thousand images (see `15_bench`)
-            num_workers:int=0     # processes that read and decode images while the network scores
+            num_workers:int=0,    # processes that read and decode images while the network scores
+            cache=None            # read the images through an image store (`nexai.store`), decoded once across calls: True for the one in `nexai_home()/'cache'`, or a folder; None: decode them
            )->pd.DataFrame:       # `path`, `score`, `pred`, `error`
     "Score images with a trained model: one row per input, in order"
     sc = as_scorer(model)
     for o in getattr(sc, 'members', [sc]):
-        o.num_workers = num_workers
+        o.num_workers,o.cache = num_workers,cache
         if hasattr(o, 'bf16'): o.bf16,o.compile = bf16,compile
     return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress)
 

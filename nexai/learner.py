@@ -18,6 +18,7 @@ from fastai.callback.channelslast import ChannelsLast
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import *
+from .store import *
 from .weights import *
 from .threshold import *
 from .inference import *
@@ -28,8 +29,8 @@ __all__ = ['defect_metrics', 'CPUBF16', 'auto_bf16', 'gpu_half', 'defect_learner
            'tta_passes', 'tta_preds', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
-import nexai.core, nexai.data, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
-_reexport = [o for m in (nexai.core, nexai.data, nexai.weights, nexai.threshold, nexai.inference) for o in m.__all__] + ['last_checkpoint']
+import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
+_reexport = [o for m in (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference) for o in m.__all__] + ['last_checkpoint']
 
 # %% ../nbs/09_learner.ipynb #7a025997
 def _set_norm(dls, stats):
@@ -132,10 +133,18 @@ class EpochLog(Callback):
 assert Checkpoint.order > max(KeepBest.order, EpochLog.order)  # a checkpoint is taken after the best epoch and the log are updated
 
 # %% ../nbs/09_learner.ipynb #9e299243
+def _lr_iters(n_batches:int, # training batches per epoch
+              epochs:int=5,  # at most this many epochs' worth
+              lo:int=20,     # but at least this many batches
+              hi:int=100     # and at most fastai's default
+             )->int:         # `num_it` for `lr_find`
+    return int(min(hi, max(lo, epochs*n_batches)))
+
 def _find_lr(learn)->tuple: # (lr, the lr_find curve, kept for the report)
-    "`lr_find`'s valley, without its plot"
-    with learn.no_logging(): lr = float(learn.lr_find(show_plot=False).valley)
-    logging.getLogger('nexai').info(f"learning rate {lr:.2e} (lr_find valley)")
+    "`lr_find`'s valley, without its plot, over at most five epochs' worth of batches"
+    n = _lr_iters(len(learn.dls.train))
+    with learn.no_logging(): lr = float(learn.lr_find(num_it=n, show_plot=False).valley)
+    logging.getLogger('nexai').info(f"learning rate {lr:.2e} (lr_find valley, {n} batches)")
     return lr,dict(lrs=[float(o) for o in learn.recorder.lrs], losses=[float(o) for o in learn.recorder.losses])
 
 def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs already done
