@@ -48,6 +48,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 resume:store_true=False,  # continue a killed run in OUT from its last checkpoint, with that run's options
                 distributed:store_true=False, # train on every process `accelerate launch` started (needs --lr)
                 keep_checkpoints:store_true=False, # keep OUT/checkpoints after training ends
+                cache:str=None,           # decode each image once into an image store that every epoch reads: a folder, or 'home' for NEXAI_HOME/cache
+                gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
                 debug:store_true=False    # show tracebacks
                ):
     "Train a defect classifier with the study's schedule and write a model directory"
@@ -55,13 +57,14 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if str(data).lower()!='elpv' and not Path(data).exists(): raise FileNotFoundError(f"no such folder: {data}")
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
-              threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None)
+              threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug)
     run = Path(out)/'checkpoints'/'run.json'
     if resume and run.is_file():
         kw = json.loads(run.read_text())['args'] | dict(out=out)
         print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
     from nexai.train import train_model
-    m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed)
+    m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
+                    cache=True if cache=='home' else cache)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     print(f"nexai-train: {m['n_train']} train / {m['n_valid']} valid images, {m['train_seconds']:.0f}s; "
@@ -146,6 +149,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                   merge:store_true=False,            # join the CSVs of all shards (given in place of MODEL_DIR IMAGES) into OUT
                   trust_pickle:store_true=False,     # allow a fastai export.pkl, which runs code when loaded: only your own
                   maps:str=None,                     # also write one PNG per image into this folder, its Grad-CAM or anomaly map over it; the CSV gains map_file and map_peak
+                  cache:str=None,                    # classifiers: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
                   debug:store_true=False             # show tracebacks
                  ):
     "Score images with a trained model; one row per input, errors included"
@@ -162,7 +166,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     files = find_images(*images)
     if not files: raise FileNotFoundError(f"no image files in {' '.join(images)}")
     if shard: idx,files = shard_files(files, shard)
-    for o in getattr(sc, 'members', [sc]): o.num_workers = workers
+    for o in getattr(sc, 'members', [sc]): o.num_workers,o.cache = workers,(True if cache=='home' else cache)
     preds = _score_maps(sc, files, maps, tta=tta, vote=vote, bs=bs, threshold=threshold) if maps else sc.score(files, tta=tta, vote=vote, bs=bs, threshold=threshold)
     if shard: preds = preds.assign(index=idx, shard=shard)
     atomic_csv(preds, out)
@@ -218,14 +222,18 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
 def nexai_normality(cmd:str,                 # fit or score
                     paths:Annotated[str, "fit: folders or files of good parts; score: MODEL_DIR then images or folders", {'nargs':'+'}], # fit: folders or files of good parts; score: MODEL_DIR then images or folders
                     out:str=None,            # fit: model folder (default normality_model); score: CSV (default scores.csv)
-                    method:str='padim',      # padim (per position, with anomaly maps; best on ELPV), mahalanobis, prototype or knn
+                    method:str='padim',      # padim or patchcore (per position, with anomaly maps), mahalanobis, prototype or knn; vae or ganomaly (reconstruction)
                     arch:str='lite0',        # backbone for the features
-                    size:int=224,            # image side
-                    pool:str=None,           # avg, max or avgmax; gridN for padim (default avg; padim: grid14)
+                    size:int=None,           # image side (default 224; vae, ganomaly: 64)
+                    pool:str=None,           # avg, max or avgmax; gridN for padim, localN for patchcore (default avg; padim: grid14; patchcore: local14)
                     k:int=1,                 # neighbours for knn
-                    coreset:int=None,        # knn memory bank size
+                    coreset:int=None,        # knn: memory bank size; patchcore: patches kept (default 10 %)
                     fpr:float=0.02,          # share of held-out good parts the threshold flags
                     holdout:float=0.2,       # share of good parts held out to set the threshold
+                    group:str=None,          # fit one model per group: a column of the CSV of good parts, or 'folder' for one per sub-folder
+                    defects:str=None,        # fit: a folder of labelled defects, to set the threshold by --how instead of --fpr
+                    how:str='f1',            # with --defects: f1, youden, recall=R, fpr=F or cost=ESCAPE,SCRAP
+                    epochs:int=20,           # vae, ganomaly: training epochs
                     bs:int=32,               # batch size
                     seed:int=42,             # random seed of the hold-out
                     debug:store_true=False   # show tracebacks
@@ -233,11 +241,14 @@ def nexai_normality(cmd:str,                 # fit or score
     "Fit a model of normality on good parts, or score images with one"
     if cmd not in ('fit','score'): raise UsageError(f"unknown command {cmd!r}: use fit or score")
     if cmd=='score' and len(paths) < 2: raise UsageError("score needs MODEL_DIR and at least one image or folder")
-    _exists(paths[0] if cmd=='score' else None, out and Path(out).parent); _any_exists(paths if cmd=='fit' else paths[1:])
+    _exists(paths[0] if cmd=='score' else None, out and Path(out).parent, defects); _any_exists(paths if cmd=='fit' else paths[1:])
     if cmd=='fit':
         from nexai.train import fit_normality_dir
-        r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout, bs=bs, seed=seed)
-        return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images ({r['n_skipped']} skipped), threshold {r['threshold']:.4g} flags {fpr:.1%} of {r['n_holdout']} held out -> {r['dir']}")
+        r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout, bs=bs, seed=seed,
+                              group=group, defects=defects, how=how, epochs=epochs)
+        grp = f" in {len(r['groups'])} groups ({', '.join(r['groups'])})" if 'groups' in r else ''
+        rule = f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, {r['recall']:.1%} of the defects" if 'how' in r else f"flags {fpr:.1%} of {r['n_holdout']} held out"
+        return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images{grp} ({r['n_skipped']} skipped), threshold {r['threshold']:.4g}: {rule} -> {r['dir']}")
     from nexai.inference import load_scorer
     from nexai.data import find_images
     nm = load_scorer(paths[0])

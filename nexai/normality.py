@@ -569,9 +569,9 @@ class NormalityGroups(Scorer):
         feats = [{k:m.meta.get(k) for k in keys} for m in ms]
         if any(f!=feats[0] for f in feats): raise ValueError(f"the groups' models must share their features ({', '.join(keys)}); they differ: {feats}")
         if any('calib' not in m.state for m in ms): raise ValueError("calibrate each group's model on its own held-out good parts first (NormalityModel.calibrate), so that their scores compare")
-        self.members,self.method = {str(k):v for k,v in members.items()},ms[0].method
-        self.meta = {**feats[0], 'method':self.method, **(meta or {}), 'groups':list(self.members)}
-    def __repr__(self): return f"NormalityGroups({self.method}, groups={list(self.members)})"
+        self.models,self.method = {str(k):v for k,v in members.items()},ms[0].method
+        self.meta = {**feats[0], 'method':self.method, **(meta or {}), 'groups':list(self.models)}
+    def __repr__(self): return f"NormalityGroups({self.method}, groups={list(self.models)})"
 
     def group_of(self,
                  paths,       # image paths
@@ -580,9 +580,9 @@ class NormalityGroups(Scorer):
         "The group each part belongs to: given, else named by its folder, else None (decided by the scores)"
         groups = [None]*len(paths) if groups is None else [None if g is None or (isinstance(g, float) and np.isnan(g)) or str(g)=='' else str(g) for g in groups]
         if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
-        unknown = sorted({g for g in groups if g is not None and g not in self.members})
-        if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.members)}")
-        return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.members else None) for p,g in zip(paths, groups)]
+        unknown = sorted({g for g in groups if g is not None and g not in self.models})
+        if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.models)}")
+        return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.models else None) for p,g in zip(paths, groups)]
 
     def score_features(self,
                        ftrs:dict,     # features of the parts, as the members were fitted on
@@ -590,12 +590,12 @@ class NormalityGroups(Scorer):
                        size:int=None  # with a size: also anomaly maps at it
                       ):              # scores (N,) and the group that scored each; with `size`, maps too
         "Calibrated scores of each part by its group's model; where the group is unknown, by the model of the group it resembles most as a whole"
-        names = list(self.members)
-        res = [m.score_maps(ftrs, size) if size else (m.score_features(ftrs), None) for m in self.members.values()]
+        names = list(self.models)
+        res = [m.score_maps(ftrs, size) if size else (m.score_features(ftrs), None) for m in self.models.values()]
         S = np.stack([r[0] for r in res], 1)
         n = len(S); groups = [None]*n if groups is None else groups
         # the nearest group centroid: a flaw is local and barely moves it (the smallest score instead could send a flawed part to a model it looks less flawed to)
-        A = np.stack([m.centroid_dist(ftrs) for m in self.members.values()], 1) if all('centroid' in m.state for m in self.members.values()) else S
+        A = np.stack([m.centroid_dist(ftrs) for m in self.models.values()], 1) if all('centroid' in m.state for m in self.models.values()) else S
         j = np.array([names.index(g) if g is not None else int(np.nanargmin(A[i])) if np.isfinite(A[i]).any() else 0 for i,g in enumerate(groups)], dtype=int)
         s,g = S[np.arange(n), j],[names[i] for i in j]
         if not size: return s, g
@@ -634,7 +634,7 @@ class NormalityGroups(Scorer):
         if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
         paths = item_paths(items)
         s,errs,mp,grp = self._score_groups(paths, groups, bs, maps, progress)
-        df = score_frame(paths, s, errs, ifnone(threshold, self.threshold))
+        df = score_frame(paths, s, errs, self.threshold if threshold is None else threshold)
         df['group'] = grp
         return (df, mp) if maps else df
 
@@ -653,13 +653,13 @@ def save(self:NormalityGroups,
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     self.meta.update(meta)
     ent = []
-    for i,(g,m) in enumerate(self.members.items()):
+    for i,(g,m) in enumerate(self.models.items()):
         m.save(path/f'group_{i}', group=g)
         ent.append(dict(name=g, dir=f'group_{i}', model_sha256=sha256(path/f'group_{i}'/'model.json')))
     info = {**self.meta, 'format':'nexai-normality-groups', 'groups':ent}
     atomic_write(path/'groups.json', lambda f: f.write_text(json.dumps(to_plain(info), indent=2, default=str)))
     mj = {k:self.meta[k] for k in ('arch','size','threshold','fpr','group_col') if self.meta.get(k) is not None}
-    write_model_json(path, dict(kind='normality', method=self.method, groups=list(self.members), **mj), path/'groups.json')
+    write_model_json(path, dict(kind='normality', method=self.method, groups=list(self.models), **mj), path/'groups.json')
     return path
 
 @patch(cls_method=True)

@@ -23,7 +23,8 @@ from .distrib import distributed as distrib_training, ShardLog
 from .learner import defect_learner, fit_defects, tta_preds
 from .interpret import plot_history
 from .report import write_report
-from .normality import fit_normality, good_quantile_threshold, score_images
+from .store import image_store
+from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
 __all__ = ['read_data', 'parse_aug', 'train_model', 'fit_normality_dir']
@@ -64,7 +65,7 @@ def parse_aug(aug)->dict:
     return res
 
 # %% ../nbs/13_train.ipynb #c02cd664
-def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank):
+def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0):
     "Items of `data`, checked, and their DataLoaders; bad files listed in `out/skipped.csv`"
     df = read_data(data, good=good, split_col=split_col)
     skipped = df.attrs.get('skipped', [])
@@ -72,8 +73,12 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     cnt = df.label.value_counts() if len(df) else pd.Series(dtype=int)
     if len(cnt) < 2 or cnt.min() < 2:
         raise ValueError(f"too few readable images to train: {', '.join(f'{n} {c}' for c,n in cnt.items()) or 'none'} after skipping {len(skipped)} bad file(s), listed in {out/'skipped.csv'}; need at least 2 of each class")
+    if gan_aug:  # GAN-made defects join the training part; the GAN sees only its defects (see `add_gan_defects`)
+        from nexai.generative import add_gan_defects
+        df = add_gan_defects(split(df, valid_pct, seed), gan_aug, out/'gan_defects', seed=seed, progress=not rank)
     set_seed(seed)
-    dls = defect_dls(df, size=size, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers)
+    st = image_store(df, size, folder=None if cache is True else cache, progress=None if not rank else False) if cache else None  # decoded once: each epoch reads it
+    dls = defect_dls(df, size=size, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st)
     if list(dls.vocab)!=['good','defect']: raise ValueError(f"training needs good/defect labels, got {list(dls.vocab)}")
     return dls, len(skipped)
 
@@ -142,10 +147,12 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 report=False,         # also write report.html
                 resume=False,         # go on from the last checkpoint in `out`
                 keep_checkpoints=False, # keep `out/checkpoints` after training
-                distributed=False     # train across the processes `accelerate launch` started
+                distributed=False,    # train across the processes `accelerate launch` started
+                cache=None,           # an image store (`nexai.store`): True for the one in `nexai_home()/'cache'`, or a folder; None: decode every epoch
+                gan_aug:int=0         # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
                )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
-    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed')}
+    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache')}
     rank,world = rank_distrib(),max(num_distrib(), 1)
     if distributed and lr is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
     if distributed and world==1: warnings.warn("--distributed, but not started by `accelerate launch` (or torchrun): training in one process")
@@ -153,7 +160,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     if epochs < 0 or freeze_epochs < 0 or epochs+freeze_epochs < 1: raise UsageError(f"nothing to train: --epochs {epochs} --freeze-epochs {freeze_epochs}")
     out,t0 = Path(out),time.time()
     if not rank: out.mkdir(parents=True, exist_ok=True)
-    dls,n_skipped = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank)
+    dls,n_skipped = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug)
     ck = _resume_point(out, dls, args, resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, path=out)
     shards = ShardLog() if distributed and world > 1 else None
@@ -176,30 +183,92 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     return res
 
 # %% ../nbs/13_train.ipynb #a25a5613
-def fit_normality_dir(good,                 # folders or files of good parts
+def _good_files(good, group)->tuple: # (readable files, their groups or Nones, number unreadable)
+    "The good images to fit on, and their groups: from a CSV column, from sub-folders, or none"
+    if group is None: files,grp = find_images(*listify(good)),None
+    elif group=='folder':
+        subs = sorted({d for g in listify(good) for d in Path(g).iterdir() if d.is_dir() and not d.name.startswith('.')}) if all(Path(g).is_dir() for g in listify(good)) else []
+        if not subs: raise ValueError(f"group='folder' fits one model per sub-folder, but {', '.join(map(str, listify(good)))} holds no sub-folders")
+        pairs = [(f, d.name) for d in subs for f in find_images(d)]
+        files,grp = [f for f,_ in pairs],[g for _,g in pairs]
+    else:
+        src = listify(good)
+        if len(src)!=1 or Path(src[0]).suffix.lower()!='.csv': raise ValueError(f"group={group!r} names a column: give one CSV file of good parts with the columns path and {group}, or use group='folder'")
+        fn = Path(src[0]); d = pd.read_csv(fn)
+        if 'path' not in d or group not in d: raise ValueError(f"{fn.name} needs the columns path and {group!r}; its columns are {list(d.columns)}")
+        if 'label' in d: d = d[d.label.astype(str).str.lower()=='good']  # a model of normality is fitted on good parts only
+        d = d[d.path.notna() & d[group].notna()]
+        files,grp = [Path(p if Path(p).is_absolute() else fn.parent/p) for p in d.path.astype(str)],d[group].astype(str).tolist()
+    bad = set(check_images(files).path)
+    keep = [i for i,f in enumerate(files) if str(f) not in bad]
+    return [files[i] for i in keep], None if grp is None else [grp[i] for i in keep], len(bad)
+
+def _holdout(n, holdout, seed)->np.ndarray: # True where held out
+    ho = np.random.default_rng(seed).random(n) < holdout
+    if ho.all() or not ho.any(): ho = np.arange(n) < max(1, int(n*holdout))
+    return ho
+
+def fit_normality_dir(good,                 # folders or files of good parts; with a group column, one CSV file
                       out='normality_model', # the model directory to write
-                      method:str='padim',   # 'padim' (best measured on ELPV), 'mahalanobis', 'prototype' or 'knn' (see `NormalityModel`)
+                      method:str='padim',   # 'padim' or 'patchcore' (with anomaly maps), 'mahalanobis', 'prototype', 'knn' (see `NormalityModel`); 'vae' or 'ganomaly' (see `fit_generative`)
                       arch:str='lite0',     # the backbone whose features are modelled
-                      size:int=224,         # image side in pixels
-                      pool:str=None,        # how feature maps are pooled (see `extract_features`); padim: 'grid14'
+                      size:int=None,        # image side in pixels; default 224 (vae, ganomaly: 64)
+                      pool:str=None,        # how feature maps are pooled (see `extract_features`); padim: 'grid14', patchcore: 'local14'
                       k:int=1,              # knn: neighbours averaged
-                      coreset:int=None,     # knn: good parts kept in the memory bank
+                      coreset:int=None,     # knn: good parts kept in the memory bank; patchcore: patches kept (default 10 %)
                       fpr:float=0.02,       # share of held-out good parts the threshold flags
-                      holdout:float=0.2,    # share of good parts held out to set the threshold
+                      holdout:float=0.2,    # share of good parts held out to set the threshold (and, per group, the common scale)
                       bs:int=32,            # batch size of the feature extraction
-                      seed:int=42           # the hold-out split's seed
+                      seed:int=42,          # the hold-out split's seed
+                      group:str=None,       # one model per group: a column of the CSV `good`, or 'folder' for one per sub-folder
+                      defects=None,         # folders or files of labelled defects, to set the threshold by `how`
+                      how:str='f1',         # with `defects`: the rule of `pick_threshold` (f1, youden, recall=R, fpr=F, cost=A,B)
+                      epochs:int=20         # vae, ganomaly: training epochs
                      )->dict:               # fit summary: counts, threshold, the directory
-    "Fit a model of normality on good parts, with a threshold from held-out good parts, and write it to `out`"
-    files = find_images(*listify(good))
-    bad = check_images(files)
-    files = [f for f in files if str(f) not in set(bad.path)]
+    "Fit a model of normality on good parts, with a threshold from held-out good parts (and labelled defects, if given), and write it to `out`"
+    files,grp,n_bad = _good_files(good, group)
     if len(files) < 4: raise ValueError(f"too few readable good images to fit on: {len(files)}")
-    ho = np.random.default_rng(seed).random(len(files)) < holdout
-    if ho.all() or not ho.any(): ho = np.arange(len(files)) < max(1, int(len(files)*holdout))
-    fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
-    if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
-    nm = fit_normality(fit_files, method, arch, size, pool=pool, k=k, coreset=coreset, bs=bs)
-    thr = good_quantile_threshold(score_images(nm, held, bs=bs, progress=False), fpr)
+    if method in ('vae','ganomaly'):  # a reconstruction model, trained by fastai on the images themselves
+        if grp is not None or defects is not None: raise ValueError(f"{method} takes neither groups nor labelled defects yet: fit it on one set of good parts, its threshold from held-out ones (fpr)")
+        from nexai.generative import fit_generative
+        gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=bs, holdout=holdout, fpr=fpr, seed=seed)
+        nh = gm.meta.get('n_holdout', 0)
+        if len(files)-nh < 20 or nh < 20: warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
+        return dict(dir=gm.save(out), method=method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=n_bad, threshold=gm.meta.get('threshold'), fpr=fpr)
+    size = ifnone(size, 224)
+    kw = dict(pool=pool, k=k, coreset=coreset, bs=bs)
+    if grp is None:
+        ho = _holdout(len(files), holdout, seed)
+        fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
+        if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
+        model = fit_normality(fit_files, method, arch, size, **kw)
+        hs = score_images(model, held, bs=bs, progress=False)
+        counts = dict(n_fit=len(fit_files), n_holdout=len(held))
+    else:
+        members,hs,counts = {},[],dict(groups={})
+        for g in sorted(set(grp)):
+            fg = [f for f,gg in zip(files, grp) if gg==g]
+            ho = _holdout(len(fg), holdout, seed)
+            fit_files,held = [f for f,h in zip(fg, ho) if not h],[f for f,h in zip(fg, ho) if h]
+            if len(fit_files) < 2: raise ValueError(f"group {g!r} has {len(fg)} readable good image(s): too few to fit and hold out")
+            if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: group {g!r} has {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, its model and the common scale are unreliable")
+            logging.getLogger('nexai').info(f"fitting group {g!r}: {len(fit_files)} good images")
+            m = fit_normality(fit_files, method, arch, size, **kw)
+            m.calibrate(extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], bs, progress=False))
+            hs.append(score_images(m, held, bs=bs, progress=False))
+            members[g] = m; counts['groups'][g] = dict(n_fit=len(fit_files), n_holdout=len(held))
+        model,hs = NormalityGroups(members, dict(group_col=None if group=='folder' else group)),np.concatenate(hs)
+        counts.update(n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
+    rule = dict(fpr=fpr)
+    if defects is not None:
+        dfiles = find_images(*listify(defects))
+        ds = model.score(dfiles, threshold=0., progress=False)
+        ds = ds.score[ds.error==''].values
+        if not len(ds): raise ValueError(f"no readable defect images in {', '.join(map(str, listify(defects)))}")
+        if len(ds) < 10: warnings.warn(f"nexai: a threshold chosen on {len(ds)} labelled defects is unreliable: with fewer than about 10, prefer fpr")
+        op = pick_threshold(np.r_[np.zeros(len(hs)), np.ones(len(ds))], np.r_[hs, ds], how)
+        thr,rule = op['threshold'],dict(how=str(how), n_defects=len(ds), recall=op['recall'], fpr=op['fpr'])
+    else: thr = good_quantile_threshold(hs, fpr)
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
-    dest = nm.save(out, threshold=thr, fpr=fpr, n_holdout=len(held), n_skipped=len(bad))
-    return dict(dir=dest, method=method, n_fit=len(fit_files), n_holdout=len(held), n_skipped=len(bad), threshold=thr, fpr=fpr)
+    dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
+    return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule)
