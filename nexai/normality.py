@@ -22,6 +22,7 @@ from .core import *
 from .data import ImageItems, find_images, check_images, normalize
 from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json
 from .weights import create_backbone, backbone_stats, arch_source
+from .export import _session
 
 # %% auto #0
 __all__ = ['METHODS', 'PER_POSITION', 'NORMALITY_SCHEMA', 'GROUPS_SCHEMA', 'default_levels', 'patch_levels', 'extract_features',
@@ -517,7 +518,7 @@ def to_onnx(self:NormalityModel,
     if check:
         xs = torch.rand(4, 3, m['size'], m['size'])
         ref = self.score_features(extract_features_batch(xs, self, progress=False))
-        info['max_abs_diff'] = float(np.abs(_onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
+        info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
     return info
 
 def extract_features_batch(x:torch.Tensor, # N×3×size×size RGB in [0,1]
@@ -529,18 +530,13 @@ def extract_features_batch(x:torch.Tensor, # N×3×size×size RGB in [0,1]
         model(normalize(x, backbone_stats(m['arch'])))
         return {l:_pool(h.float(), m['pool']).numpy() for l,h in zip(m['levels'], hooks.stored)}
 
-def _onnx_session(fn):
-    import onnxruntime as ort
-    so = ort.SessionOptions(); so.log_severity_level = 3
-    return ort.InferenceSession(str(fn), so, providers=['CPUExecutionProvider'])
-
 class OnnxNormality(Scorer):
     "An exported model of normality scored by onnxruntime, with its `model.json`: a Scorer like the model it came from"
     kind = 'onnx'
     def __init__(self,
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record
-                ): self.fn,self.meta,self.sess = Path(fn),meta,_onnx_session(fn)
+                ): self.fn,self.meta,self.sess = Path(fn),meta,_session(fn)
     def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size})"
     def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
         if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
