@@ -27,7 +27,7 @@ from .export import _session
 # %% auto #0
 __all__ = ['METHODS', 'PER_POSITION', 'NORMALITY_SCHEMA', 'GROUPS_SCHEMA', 'default_levels', 'patch_levels', 'extract_features',
            'greedy_coreset', 'nearest', 'NormalityModel', 'good_quantile_threshold', 'fit_normality', 'score_images',
-           'extract_features_batch', 'OnnxNormality', 'NormalityGroups']
+           'OnnxNormality', 'NormalityGroups']
 
 # %% ../nbs/10_normality.ipynb #e8e2b6de
 def default_levels(arch:str # backbone name
@@ -517,14 +517,12 @@ def to_onnx(self:NormalityModel,
                 normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(m['arch'])}", method=self.method, exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
     if check:
         xs = torch.rand(4, 3, m['size'], m['size'])
-        ref = self.score_features(extract_features_batch(xs, self, progress=False))
+        ref = self.score_features(_tensor_features(xs, self))
         info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
     return info
 
-def extract_features_batch(x:torch.Tensor, # N×3×size×size RGB in [0,1]
-                           nm:NormalityModel, # its `meta` names the features
-                           progress=False):
-    "The features `nm` was fitted on, of a batch of images already in memory"
+def _tensor_features(x:torch.Tensor, nm)->dict:
+    "The features `nm` was fitted on, of a batch `x` (N×3×size×size RGB in [0,1]) already in memory: `to_onnx`'s reference"
     m = nm.meta; model = create_backbone(m['arch'], weights=m.get('weights')).eval()
     with hook_outputs([model.get_submodule(l) for l in m['levels']]) as hooks, torch.no_grad():
         model(normalize(x, backbone_stats(m['arch'])))
