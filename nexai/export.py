@@ -39,7 +39,7 @@ def export_onnx(model_dir,          # a model directory from `save_model_dir` / 
     dm = load_scorer(model_dir)
     fn = Path(ifnone(fn, model_dir/'model.onnx'))
     if not isinstance(dm, DefectModel):
-        if not hasattr(dm, 'to_onnx'): raise ValueError(f"{model_dir}: a model of kind {dm.kind!r} ({type(dm).__name__}) does not export to ONNX; classifiers and models of normality (one group each) do")
+        if not hasattr(dm, 'to_onnx'): raise ValueError(f"{model_dir}: a model of kind {dm.kind!r} ({type(dm).__name__}) does not export to ONNX; classifiers and models of normality (with or without groups) do")
         info = dm.to_onnx(fn, opset=opset, check=check)  # a model of normality writes its own graph
         info['file'] = os.path.relpath(fn, model_dir) if fn.parent.resolve()==model_dir.resolve() else str(fn.resolve())
         meta = read_model_json(model_dir/'model.json', _OTHER_KIND); meta['onnx'] = info

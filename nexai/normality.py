@@ -443,10 +443,10 @@ class _Trunk(nn.Module):
 
 class _NormalityGraph(nn.Module):
     "A fitted `NormalityModel` with its backbone as one module: [0,1] RGB in; score out, and the anomaly map for padim and patchcore"
-    def __init__(self, nm, model:nn.Module, sigma:float=4.):
+    def __init__(self, nm, model:nn.Module=None, sigma:float=4.): # without `model`, the head alone, on features `_GroupsGraph` gives it
         super().__init__()
         m,self.method,self.pool,self.size,self.top,self.k = nm.meta,nm.method,nm.meta['pool'],nm.meta['size'],nm.top,nm.k
-        self.trunk = _Trunk(model, nm.levels)
+        self.trunk = _Trunk(model, nm.levels) if model is not None else None
         stats = backbone_stats(m['arch'])
         buf = lambda n,v,dt=torch.float32: self.register_buffer(n, torch.as_tensor(np.asarray(v), dtype=dt))
         buf('img_mean', np.array(stats[0]).reshape(1,3,1,1)); buf('img_std', np.array(stats[1]).reshape(1,3,1,1))
@@ -457,6 +457,7 @@ class _NormalityGraph(nn.Module):
         else:
             for i,l in enumerate(nm.levels):
                 for k,v in nm.state[l].items(): buf(f'l{i}_{k}', v)
+        if 'centroid' in nm.state: c = nm.state['centroid']; buf('c_mean', c['mean']); buf('c_std', c['std'])
         c = nm.state.get('calib', dict(loc=0., scale=1.)); buf('loc', c['loc']); buf('scale', c['scale'])
         r = int(round(3*sigma)); x = torch.arange(-r, r+1, dtype=torch.float32); k1 = torch.exp(-x**2/(2*sigma**2)); k1 /= k1.sum()
         self.register_buffer('blur', (k1[:,None]*k1[None]).view(1, 1, 2*r+1, 2*r+1)); self.r = r
@@ -466,8 +467,14 @@ class _NormalityGraph(nn.Module):
         t = F.interpolate(m.view(-1, 1, g, g), size=(self.size, self.size), mode='bilinear', align_corners=False)
         return F.conv2d(F.pad(t, [self.r]*4, mode='reflect'), self.blur)[:, 0]  # torchvision's gaussian_blur, as a convolution
 
-    def forward(self, image):
-        fs = [_pool(f.float(), self.pool) for f in self.trunk((image-self.img_mean)/self.img_std)]
+    def features(self, image, trunk=None): # the pooled features of each level
+        return [_pool(f.float(), self.pool) for f in ifnone(trunk, self.trunk)((image-self.img_mean)/self.img_std)]
+
+    def centroid_dist(self, fs): # as `NormalityModel.centroid_dist`
+        o = torch.cat([f.reshape(f.shape[0], -1, f.shape[-1]).mean(1) for f in fs], 1)
+        return (((o-self.c_mean)/self.c_std)**2).mean(1).sqrt()
+
+    def head(self, fs): # score, and the map for padim and patchcore
         if self.method=='padim':
             X = torch.cat(fs, 2)[:, :, self.idx]; d = X - self.mu[None]
             m = torch.einsum('bpd,pde,bpe->bp', d, self.prec, d).clamp_min(0).sqrt()
@@ -494,6 +501,25 @@ class _NormalityGraph(nn.Module):
             return (s-self.loc)/self.scale
         return ((s/self.norm)-self.loc)/self.scale, self._map(m/self.norm)
 
+    def forward(self, image): return self.head(self.features(image))
+
+def _write_onnx(net, fn, size:int, outputs:list, opset:int):
+    "Export `net` (one input, `image`, any batch size) to `fn`, crash-safe"
+    import io, contextlib, warnings
+    x = torch.rand(2, 3, size, size)
+    def _write(f):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter('ignore')
+            torch.onnx.export(net, (x,), str(f), input_names=['image'], output_names=outputs, opset_version=opset,
+                              dynamo=True, external_data=False, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},))
+    atomic_write(fn, _write)
+
+def _onnx_info(fn, meta:dict, method:str, opset:int)->dict:
+    "What `model.json` records of an exported model of normality"
+    return dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='score', maps='map' if method in PER_POSITION else None, dtype='float32',
+                layout='NCHW', channels='RGB', range=[0., 1.], size=meta['size'], resize='squish: the whole image resized to size×size, bilinear',
+                normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(meta['arch'])}", method=method, exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+
 @patch
 def to_onnx(self:NormalityModel,
             fn,              # the `.onnx` file to write
@@ -501,20 +527,10 @@ def to_onnx(self:NormalityModel,
             check:bool=True  # score random images with both and report the largest difference
            )->dict:          # what `model.json` records under `onnx`
     "Write the model and its backbone as one ONNX graph (see `export_onnx` in `nexai.export`, which calls it)"
-    import io, contextlib, warnings
     m = self.meta
     net = _NormalityGraph(self, create_backbone(m['arch'], weights=m.get('weights')).float().eval()).eval()
-    maps = self.method in PER_POSITION
-    x = torch.rand(2, 3, m['size'], m['size'])
-    def _write(f):
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter('ignore')
-            torch.onnx.export(net, (x,), str(f), input_names=['image'], output_names=['score','map'] if maps else ['score'], opset_version=opset,
-                              dynamo=True, external_data=False, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},))
-    atomic_write(fn, _write)
-    info = dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='score', maps='map' if maps else None, dtype='float32', layout='NCHW',
-                channels='RGB', range=[0., 1.], size=m['size'], resize='squish: the whole image resized to size×size, bilinear',
-                normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(m['arch'])}", method=self.method, exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    _write_onnx(net, fn, m['size'], ['score','map'] if self.method in PER_POSITION else ['score'], opset)
+    info = _onnx_info(fn, m, self.method, opset)
     if check:
         xs = torch.rand(4, 3, m['size'], m['size'])
         ref = self.score_features(_tensor_features(xs, self))
@@ -528,30 +544,77 @@ def _tensor_features(x:torch.Tensor, nm)->dict:
         model(normalize(x, backbone_stats(m['arch'])))
         return {l:_pool(h.float(), m['pool']).numpy() for l,h in zip(m['levels'], hooks.stored)}
 
-class OnnxNormality(Scorer):
-    "An exported model of normality scored by onnxruntime, with its `model.json`: a Scorer like the model it came from"
+class _ByGroup:
+    "Scoring by group, shared by `NormalityGroups` and its ONNX export: `_score_groups` gives scores, errors, maps and the group that scored each part"
+    names = []  # the groups, in the order of the models
+    def group_of(self,
+                 paths,       # image paths
+                 groups=None  # a group name per path (None or '' where unknown)
+                )->list:      # a known group name, or None, per path
+        "The group each part belongs to: given, else named by its folder, else None (decided by the features)"
+        groups = [None]*len(paths) if groups is None else [None if g is None or (isinstance(g, float) and np.isnan(g)) or str(g)=='' else str(g) for g in groups]
+        if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
+        unknown = sorted({g for g in groups if g is not None and g not in self.names})
+        if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.names)}")
+        return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.names else None) for p,g in zip(paths, groups)]
+
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
+        return self._score_groups(paths, None, bs, maps, progress)[:3]
+
+    def score(self,
+              items,                # image paths, folders, or a DataFrame with `path` (and the group column, `meta['group_col']`)
+              tta:int=0,            # must be 0: a model of normality scores each image once
+              bs:int=None,          # batch size
+              maps:bool=False,      # also return the (N, size, size) anomaly maps
+              vote:bool=False,      # unused: for classifiers
+              threshold:float=None, # default: the model's
+              progress:bool=True,   # show a progress bar
+              groups=None           # a group name per item; default: the DataFrame's group column, else folder names, else the nearest group
+             ):
+        "The Scorer's table; for a model with groups, with the `group` whose model scored each part"
+        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
+        if not self.names:
+            if groups is not None: raise ValueError("this model has no groups: give no groups=")
+            return Scorer.score(self, items, bs=bs, maps=maps, threshold=threshold, progress=progress)
+        col = self.meta.get('group_col')
+        if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
+        paths = item_paths(items)
+        s,errs,mp,grp = self._score_groups(paths, groups, bs, maps, progress)
+        df = score_frame(paths, s, errs, self.threshold if threshold is None else threshold)
+        df['group'] = grp
+        return (df, mp) if maps else df
+
+class OnnxNormality(_ByGroup, Scorer):
+    "An exported model of normality (one model, or one per group) scored by onnxruntime, with its `model.json`: a Scorer like the model it came from"
     kind = 'onnx'
     def __init__(self,
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record
-                ): self.fn,self.meta,self.sess = Path(fn),meta,_session(fn)
-    def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size})"
-    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
-        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
+                ): self.fn,self.meta,self.sess,self.names = Path(fn),meta,_session(fn),list(meta['onnx'].get('groups') or [])
+    def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size}{', groups='+str(self.names) if self.names else ''})"
+    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True):
         if maps and not self.meta['onnx'].get('maps'): raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
-        sz = self.size; s,errs,mp = np.full(len(paths), np.nan),[],(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
+        known = self.group_of(paths, groups) if self.names else None
+        sz = self.size; s,errs,grp = np.full(len(paths), np.nan),[],['']*len(paths)
+        mp = np.zeros((len(paths), sz, sz), np.float32) if maps else None
         dl = torch.utils.data.DataLoader(ImageItems(paths, sz), batch_size=ifnone(bs, 8))
         i = 0
         for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
             out = self.sess.run(None, {'image': x.float().numpy()/255})
-            ok = np.array([e=='' for e in err])
-            s[i:i+len(err)] = np.where(ok, out[0], np.nan)
-            if maps: mp[i:i+len(err)][ok] = out[1][ok]
-            errs += list(err); i += len(err)
-        return s, errs, mp
+            n,ok = len(err),np.array([e=='' for e in err])
+            if self.names:  # score (B, G), centroid distance (B, G)[, map (B, G, H, W)]: each part's own group, else the nearest
+                j = np.array([self.names.index(known[i+b]) if known[i+b] is not None else int(np.argmin(out[1][b])) for b in range(n)], dtype=int)
+                sc,m = out[0][np.arange(n), j],(out[2][np.arange(n), j] if maps else None)
+                for b in np.flatnonzero(ok): grp[i+b] = self.names[j[b]]
+            else: sc,m = out[0],(out[1] if maps else None)
+            s[i:i+n] = np.where(ok, sc, np.nan)
+            if maps: mp[i:i+n][ok] = m[ok]
+            errs += list(err); i += n
+        return s, errs, mp, grp
 
 # %% ../nbs/10_normality.ipynb #7657f85a
-class NormalityGroups(Scorer):
+class NormalityGroups(_ByGroup, Scorer):
     "One model of normality per group of parts (a product, a cell type), on one scale: each calibrated on its own held-out good parts"
     kind = 'normality'
     def __init__(self,
@@ -564,19 +627,9 @@ class NormalityGroups(Scorer):
         if any(f!=feats[0] for f in feats): raise ValueError(f"the groups' models must share their features ({', '.join(keys)}); they differ: {feats}")
         if any('calib' not in m.state for m in ms): raise ValueError("calibrate each group's model on its own held-out good parts first (NormalityModel.calibrate), so that their scores compare")
         self.models,self.method = {str(k):v for k,v in members.items()},ms[0].method
-        self.meta = {**feats[0], 'method':self.method, **(meta or {}), 'groups':list(self.models)}
+        self.names = list(self.models)
+        self.meta = {**feats[0], 'method':self.method, **(meta or {}), 'groups':self.names}
     def __repr__(self): return f"NormalityGroups({self.method}, groups={list(self.models)})"
-
-    def group_of(self,
-                 paths,       # image paths
-                 groups=None  # a group name per path (None or '' where unknown)
-                )->list:      # a known group name, or None, per path
-        "The group each part belongs to: given, else named by its folder, else None (decided by the scores)"
-        groups = [None]*len(paths) if groups is None else [None if g is None or (isinstance(g, float) and np.isnan(g)) or str(g)=='' else str(g) for g in groups]
-        if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
-        unknown = sorted({g for g in groups if g is not None and g not in self.models})
-        if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.models)}")
-        return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.models else None) for p,g in zip(paths, groups)]
 
     def score_features(self,
                        ftrs:dict,     # features of the parts, as the members were fitted on
@@ -584,7 +637,7 @@ class NormalityGroups(Scorer):
                        size:int=None  # with a size: also anomaly maps at it
                       ):              # scores (N,) and the group that scored each; with `size`, maps too
         "Calibrated scores of each part by its group's model; where the group is unknown, by the model of the group it resembles most as a whole"
-        names = list(self.models)
+        names = self.names
         res = [m.score_maps(ftrs, size) if size else (m.score_features(ftrs), None) for m in self.models.values()]
         S = np.stack([r[0] for r in res], 1)
         n = len(S); groups = [None]*n if groups is None else groups
@@ -602,35 +655,12 @@ class NormalityGroups(Scorer):
         scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
         if keep:
             ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress)
-            r = self.score_features(ftrs, [self.group_of(paths, groups)[i] for i in keep], sz if maps else None)
+            known = self.group_of(paths, groups)
+            r = self.score_features(ftrs, [known[i] for i in keep], sz if maps else None)
             scores[keep] = r[0]
             for i,g in zip(keep, r[1]): grp[i] = g
             if maps: mp[keep] = r[2]
         return scores, [bad.get(p, '') for p in paths], mp, grp
-
-    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
-        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-        return self._score_groups(paths, None, bs, maps, progress)[:3]
-
-    def score(self,
-              items,                # image paths, folders, or a DataFrame with `path` (and the group column, `meta['group_col']`)
-              tta:int=0,            # must be 0: a model of normality scores each image once
-              bs:int=None,          # batch size
-              maps:bool=False,      # also return the (N, size, size) anomaly maps
-              vote:bool=False,      # unused: for classifiers
-              threshold:float=None, # default: the model's
-              progress:bool=True,   # show a progress bar
-              groups=None           # a group name per item; default: the DataFrame's group column, else folder names, else the scores
-             ):
-        "The Scorer's table, with the `group` whose model scored each part"
-        if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-        col = self.meta.get('group_col')
-        if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
-        paths = item_paths(items)
-        s,errs,mp,grp = self._score_groups(paths, groups, bs, maps, progress)
-        df = score_frame(paths, s, errs, self.threshold if threshold is None else threshold)
-        df['group'] = grp
-        return (df, mp) if maps else df
 
 # %% ../nbs/10_normality.ipynb #abfa5ed2
 GROUPS_SCHEMA = dict(type='object', required=['format','groups'], properties=dict(
@@ -674,3 +704,37 @@ def load(cls:NormalityGroups,
         members[e['name']] = NormalityModel.load(d)
     meta = {k:v for k,v in info.items() if k not in ('format','groups')}
     return cls(members, meta)
+
+# %% ../nbs/10_normality.ipynb #f1106d13
+class _GroupsGraph(nn.Module):
+    "A `NormalityGroups` as one module: one backbone pass, then every group's model and centroid distance on the same features"
+    def __init__(self, ng:NormalityGroups, model:nn.Module, sigma:float=4.):
+        super().__init__()
+        ms = list(ng.models.values())
+        if any('centroid' not in m.state for m in ms): raise ValueError("these groups' models keep no centroid (fitted by an older nexai): fit them again to export them")
+        self.trunk,self.maps = _Trunk(model, ms[0].levels),ng.method in PER_POSITION
+        self.heads = nn.ModuleList([_NormalityGraph(m, None, sigma) for m in ms])
+    def forward(self, image):
+        fs = self.heads[0].features(image, self.trunk)
+        outs = [h.head(fs) for h in self.heads]
+        cd = torch.stack([h.centroid_dist(fs) for h in self.heads], 1)
+        if not self.maps: return torch.stack(outs, 1), cd
+        return torch.stack([o[0] for o in outs], 1), cd, torch.stack([o[1] for o in outs], 1)
+
+@patch
+def to_onnx(self:NormalityGroups,
+            fn,              # the `.onnx` file to write
+            opset:int=18,    # ONNX opset version
+            check:bool=True  # score random images with both and report the largest difference
+           )->dict:          # what `model.json` records under `onnx`
+    "Write the groups' models and their shared backbone as one ONNX graph, a column per group (see `export_onnx` in `nexai.export`, which calls it)"
+    m = self.meta
+    net = _GroupsGraph(self, create_backbone(m['arch'], weights=m.get('weights')).float().eval()).eval()
+    _write_onnx(net, fn, m['size'], ['score','centroid'] + (['map'] if net.maps else []), opset)
+    info = dict(_onnx_info(fn, m, self.method, opset), groups=self.names, group_output='centroid', group_col=m.get('group_col'))
+    if check:
+        xs = torch.rand(4, 3, m['size'], m['size'])
+        f = _tensor_features(xs, next(iter(self.models.values())))
+        ref = np.stack([g.score_features(f) for g in self.models.values()], 1)
+        info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
+    return info
