@@ -295,17 +295,23 @@ def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
                       size:int=224,      # image side
                       bs:int=32,         # batch size
                       folder=None,       # where the store goes; default a new temporary folder
-                      weights=None       # the backbone's weights file, where needed
-                     )->dict:            # seconds of one training epoch: `decode`, `store`; and `build` of the store
-    "Seconds of one training epoch (fp32, body unfrozen) decoding every item, and reading them from an image store"
+                      weights=None,      # the backbone's weights file, where needed
+                      rounds:int=2       # epochs timed per arm, in the order decode, store, store, decode, ... (the first epoch of a process runs slow)
+                     )->dict:            # seconds of one training epoch (median): `decode`, `store`; and `build` of the store
+    "Seconds of one training epoch (fp32, body unfrozen) decoding every item, and reading them from an image store, after a warm-up epoch"
     folder = Path(ifnone(folder, tempfile.mkdtemp()))
     t0 = time.perf_counter(); st = image_store(df, size, folder, progress=False); res = dict(build=time.perf_counter()-t0)
-    for k,c in (('decode', None), ('store', st)):
+    def epoch(c):
         dls = defect_dls(df, size=size, bs=bs, oversample=False, cache=c)
         learn = defect_learner(dls, arch, weights=weights, bf16=False); learn.unfreeze()
         t0 = time.perf_counter()
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
-        res[k] = time.perf_counter()-t0
+        return time.perf_counter()-t0
+    epoch(st)  # warm-up: the first epoch pays for the allocator's and oneDNN's first calls
+    times = dict(decode=[], store=[])
+    for r in range(rounds):
+        for k in (('decode','store') if r%2==0 else ('store','decode')): times[k].append(epoch(st if k=='store' else None))
+    res.update({k:float(np.median(v)) for k,v in times.items()}, rounds=rounds)
     res['speedup'] = res['decode']/res['store']
     return res
 

@@ -227,7 +227,7 @@ def nexai_normality(cmd:str,                 # fit or score
                     size:int=None,           # image side (default 224; vae, ganomaly: 64)
                     pool:str=None,           # avg, max or avgmax; gridN for padim, localN for patchcore (default avg; padim: grid14; patchcore: local14)
                     k:int=1,                 # neighbours for knn
-                    coreset:int=None,        # knn: memory bank size; patchcore: patches kept (default 10 %)
+                    coreset:float=None,      # knn: memory bank size; patchcore: patches kept (default 10 %); a count, or a share below 1 (0.01: 1 %)
                     fpr:float=0.02,          # share of held-out good parts the threshold flags
                     holdout:float=0.2,       # share of good parts held out to set the threshold
                     group:str=None,          # fit one model per group: a column of the CSV of good parts, or 'folder' for one per sub-folder

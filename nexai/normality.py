@@ -125,17 +125,22 @@ def nearest(Q:np.ndarray,     # (M, C) queries
 METHODS = ('mahalanobis','prototype','knn','padim','patchcore')
 PER_POSITION = ('padim','patchcore')  # the methods that take features per position, and give maps
 
+def _n_keep(coreset:float, n:int)->int:
+    "Rows a coreset keeps of `n`: `coreset` is a count (1 or more) or a share (below 1)"
+    return max(1, min(n, int(round(coreset*n)) if coreset < 1 else int(coreset)))
+
 class NormalityModel(Scorer):
     "A model of normality fitted on good parts' features; scores are distances"
     kind = 'normality'
     def __init__(self, method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn', 'padim' or 'patchcore'
                  k:int=1,                 # knn: neighbours averaged
-                 coreset:int=None,        # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %)
+                 coreset:float=None,      # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
                  coreset_method:str='greedy', # 'greedy' (k-center, PatchCore's) or 'random'
                  seed:int=0,              # for the coreset's start and padim's channel choice
                  dims:int=120,            # padim: channels kept (chosen at random, as PaDiM does)
                  top:int=10):             # padim: the image score is the mean of the `top` largest position distances
         if method not in METHODS: raise ValueError(f"method={method!r}: use mahalanobis, prototype, knn, padim or patchcore")
+        if coreset is not None and not coreset > 0: raise ValueError(f"coreset={coreset}: a count of at least 1, or a share in (0, 1)")
         store_attr(); self.state,self.meta = {},{}
 
     def _grid(self, ftrs:dict)->np.ndarray: # (N, positions, dims)
@@ -205,8 +210,8 @@ def fit(self:NormalityModel,
         raise ValueError(f"{self.method} needs features per position, (N, positions, C): extract them with pool='{'grid' if self.method=='padim' else 'local'}14'")
     if self.method=='patchcore':
         X = self._patches(ftrs); flat = X.reshape(-1, X.shape[2])
-        keep = greedy_coreset(flat, ifnone(self.coreset, max(1, len(flat)//10)), self.seed, progress) if self.coreset_method=='greedy' else \
-               np.random.default_rng(self.seed).choice(len(flat), min(ifnone(self.coreset, max(1, len(flat)//10)), len(flat)), replace=False)
+        nk = _n_keep(ifnone(self.coreset, .1), len(flat))
+        keep = greedy_coreset(flat, nk, self.seed, progress) if self.coreset_method=='greedy' else np.random.default_rng(self.seed).choice(len(flat), nk, replace=False)
         bank = flat[np.sort(keep)]
         self.state['patch'] = dict(bank=bank, nbr=nearest(bank, bank, k=9)[1])  # each bank patch's 9 nearest, itself first
         sub = X[np.random.default_rng(self.seed).permutation(n)[:256]]
@@ -228,8 +233,9 @@ def fit(self:NormalityModel,
         elif self.method=='prototype': self.state[l] = dict(mean=X.mean(0))
         else:
             keep = np.arange(len(X))
-            if self.coreset and self.coreset < len(X):
-                keep = greedy_coreset(X, self.coreset, self.seed) if self.coreset_method=='greedy' else np.random.default_rng(self.seed).choice(len(X), self.coreset, replace=False)
+            nk = _n_keep(self.coreset, len(X)) if self.coreset else len(X)
+            if nk < len(X):
+                keep = greedy_coreset(X, nk, self.seed) if self.coreset_method=='greedy' else np.random.default_rng(self.seed).choice(len(X), nk, replace=False)
             self.state[l] = dict(bank=X[keep])
         self.state[l]['norm'] = np.array(max(self._dist(l, X, train=True).mean(), 1e-12))
     return self
@@ -316,7 +322,7 @@ def load(cls:NormalityModel,
     return self
 
 NORMALITY_SCHEMA = dict(type='object', required=['method','k','coreset','coreset_method','seed','levels'], properties=dict(
-    method=dict(enum=list(METHODS)), k=dict(type='integer', minimum=1), coreset=dict(type=['integer','null'], minimum=1),
+    method=dict(enum=list(METHODS)), k=dict(type='integer', minimum=1), coreset=dict(type=['number','null'], exclusiveMinimum=0),
     coreset_method=dict(enum=['greedy','random']), seed=dict(type='integer'), levels=dict(type='array', minItems=1, items=dict(type='string')),
     state_keys=dict(type='array', items=dict(type='string')), threshold=dict(type='number'), size=dict(type='integer', minimum=8, maximum=4096)))
 
@@ -351,7 +357,7 @@ def fit_normality(good_items,               # images of good parts: paths, folde
                   levels=None,              # module names to take features from; default `default_levels` (padim: its first 4 for Lite, 3 else; patchcore: `patch_levels`)
                   pool:str=None,            # avg, max, avgmax, gridN or localN; default avg (padim: grid14, patchcore: local14)
                   k:int=1,                  # knn: neighbours averaged
-                  coreset:int=None,         # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %)
+                  coreset:float=None,       # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
                   weights=None,             # the backbone's weights file, found offline when not given
                   bs:int=32,                # batch size
                   progress=True             # show a progress bar

@@ -215,7 +215,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       size:int=None,        # image side in pixels; default 224 (vae, ganomaly: 64)
                       pool:str=None,        # how feature maps are pooled (see `extract_features`); padim: 'grid14', patchcore: 'local14'
                       k:int=1,              # knn: neighbours averaged
-                      coreset:int=None,     # knn: good parts kept in the memory bank; patchcore: patches kept (default 10 %)
+                      coreset:float=None,   # knn: good parts kept in the memory bank; patchcore: patches kept (default 10 %); a count, or a share below 1
                       fpr:float=0.02,       # share of held-out good parts the threshold flags
                       holdout:float=0.2,    # share of good parts held out to set the threshold (and, per group, the common scale)
                       bs:int=32,            # batch size of the feature extraction
