@@ -149,7 +149,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                   merge:store_true=False,            # join the CSVs of all shards (given in place of MODEL_DIR IMAGES) into OUT
                   trust_pickle:store_true=False,     # allow a fastai export.pkl, which runs code when loaded: only your own
                   maps:str=None,                     # also write one PNG per image into this folder, its Grad-CAM or anomaly map over it; the CSV gains map_file and map_peak
-                  cache:str=None,                    # classifiers: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
+                  cache:str=None,                    # classifiers and models of normality: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
                   debug:store_true=False             # show tracebacks
                  ):
     "Score images with a trained model; one row per input, errors included"
@@ -234,6 +234,7 @@ def nexai_normality(cmd:str,                 # fit or score
                     defects:str=None,        # fit: a folder of labelled defects, to set the threshold by --how instead of --fpr
                     how:str='f1',            # with --defects: f1, youden, recall=R, fpr=F or cost=ESCAPE,SCRAP
                     epochs:int=20,           # vae, ganomaly: training epochs
+                    cache:str=None,          # padim, patchcore, ...: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
                     bs:int=32,               # batch size
                     seed:int=42,             # random seed of the hold-out
                     debug:store_true=False   # show tracebacks
@@ -245,13 +246,14 @@ def nexai_normality(cmd:str,                 # fit or score
     if cmd=='fit':
         from nexai.train import fit_normality_dir
         r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout, bs=bs, seed=seed,
-                              group=group, defects=defects, how=how, epochs=epochs)
+                              group=group, defects=defects, how=how, epochs=epochs, cache=True if cache=='home' else cache)
         grp = f" in {len(r['groups'])} groups ({', '.join(r['groups'])})" if 'groups' in r else ''
         rule = f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, {r['recall']:.1%} of the defects" if 'how' in r else f"flags {fpr:.1%} of {r['n_holdout']} held out"
         return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images{grp} ({r['n_skipped']} skipped), threshold {r['threshold']:.4g}: {rule} -> {r['dir']}")
     from nexai.inference import load_scorer
     from nexai.data import find_images
     nm = load_scorer(paths[0])
+    nm.cache = True if cache=='home' else cache
     files = find_images(*paths[1:])
     if not files: raise FileNotFoundError(f"no image files in {' '.join(paths[1:])}")
     df = nm.score(files, bs=bs)

@@ -20,6 +20,7 @@ from fastai.callback.hook import hook_outputs
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems, find_images, check_images, normalize
+from .store import image_items
 from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json
 from .weights import create_backbone, backbone_stats, arch_source
 from .export import _session
@@ -62,7 +63,8 @@ def extract_features(items,                # image paths, folders, or a DataFram
                      pool:str='avg',       # avg, max, avgmax; gridN or localN for features per position
                      bs:int=32,            # batch size
                      cache=None,           # an .npz file to reuse or write
-                     progress:bool=True    # show a progress bar
+                     progress:bool=True,   # show a progress bar
+                     store=None            # read the images through an image store, decoded once across calls (see `image_items`): True, a folder, or an `ImageStore`
                     )->dict:               # level name -> (N, C) float32 array
     "Pooled features of a pretrained backbone at several depths, for every image"
     paths = [str(p) for p in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
@@ -74,7 +76,7 @@ def extract_features(items,                # image paths, folders, or a DataFram
     model = create_backbone(arch, weights=weights).eval()
     mods = [model.get_submodule(l) for l in levels]
     stats = backbone_stats(arch)
-    dl = torch.utils.data.DataLoader(ImageItems(paths, size), batch_size=bs)
+    dl = torch.utils.data.DataLoader(image_items(paths, size, store), batch_size=bs)
     res,seen = {l:[] for l in levels},0
     with hook_outputs(mods) as hooks, torch.no_grad():
         for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
@@ -360,13 +362,14 @@ def fit_normality(good_items,               # images of good parts: paths, folde
                   coreset:float=None,       # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
                   weights=None,             # the backbone's weights file, found offline when not given
                   bs:int=32,                # batch size
-                  progress=True             # show a progress bar
+                  progress=True,            # show a progress bar
+                  store=None                # read the images through an image store (see `image_items`): True, a folder, or an `ImageStore`
                  )->NormalityModel:         # fitted, with the feature settings in `meta`
     "Fit a `NormalityModel` on images of good parts (padim: a 14×14 grid of the first four default levels; patchcore: 3×3 patches of the two levels `patch_levels` names)"
     if method=='padim': levels,pool = ifnone(levels, default_levels(arch)[:4] if arch_source(arch)=='lite' else default_levels(arch)[:3]),ifnone(pool, 'grid14')
     if method=='patchcore': levels,pool = ifnone(levels, patch_levels(arch)),ifnone(pool, 'local14')
     pool = ifnone(pool, 'avg')
-    ftrs = extract_features(good_items, arch, weights, size, levels, pool, bs, progress=progress)
+    ftrs = extract_features(good_items, arch, weights, size, levels, pool, bs, progress=progress, store=store)
     nm = NormalityModel(method, k=k, coreset=coreset).fit(ftrs, progress=progress)
     nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), n_good=len(next(iter(ftrs.values()))))
     return nm
@@ -374,11 +377,12 @@ def fit_normality(good_items,               # images of good parts: paths, folde
 def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its `meta` names the features
                  items,             # image paths, folders, or a DataFrame with `path`
                  bs:int=32,         # batch size
-                 progress=True      # show a progress bar
+                 progress=True,     # show a progress bar
+                 store=None         # read the images through an image store (see `image_items`)
                 )->np.ndarray:      # (N,) anomaly scores
     "Anomaly scores of images with a fitted `NormalityModel`"
     m = nm.meta
-    return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress))
+    return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress, store=store))
 
 @patch
 def score_maps(self:NormalityModel,
@@ -417,7 +421,7 @@ def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=Fa
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
     m,sz = self.meta,self.meta['size']
-    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress) if ok else None
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress, store=getattr(self, 'cache', None)) if ok else None  # `predict(cache=)` sets `cache`
     mp = None
     if maps:
         mp = np.zeros((len(paths), sz, sz), np.float32)
@@ -660,7 +664,7 @@ class NormalityGroups(_ByGroup, Scorer):
         m,sz = self.meta,self.meta['size']
         scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
         if keep:
-            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress)
+            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress, store=getattr(self, 'cache', None))
             known = self.group_of(paths, groups)
             r = self.score_features(ftrs, [known[i] for i in keep], sz if maps else None)
             scores[keep] = r[0]

@@ -223,7 +223,8 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       group:str=None,       # one model per group: a column of the CSV `good`, or 'folder' for one per sub-folder
                       defects=None,         # folders or files of labelled defects, to set the threshold by `how`
                       how:str='f1',         # with `defects`: the rule of `pick_threshold` (f1, youden, recall=R, fpr=F, cost=A,B)
-                      epochs:int=20         # vae, ganomaly: training epochs
+                      epochs:int=20,        # vae, ganomaly: training epochs
+                      cache=None            # read the images through an image store, decoded once across runs (`nexai.store`): True for NEXAI_HOME/cache, or a folder
                      )->dict:               # fit summary: counts, threshold, the directory
     "Fit a model of normality on good parts, with a threshold from held-out good parts (and labelled defects, if given), and write it to `out`"
     files,grp,n_bad = _good_files(good, group)
@@ -236,13 +237,13 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
         if len(files)-nh < 20 or nh < 20: warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
         return dict(dir=gm.save(out), method=method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=n_bad, threshold=gm.meta.get('threshold'), fpr=fpr)
     size = ifnone(size, 224)
-    kw = dict(pool=pool, k=k, coreset=coreset, bs=bs)
+    kw = dict(pool=pool, k=k, coreset=coreset, bs=bs, store=cache)
     if grp is None:
         ho = _holdout(len(files), holdout, seed)
         fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
         if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
         model = fit_normality(fit_files, method, arch, size, **kw)
-        hs = score_images(model, held, bs=bs, progress=False)
+        hs = score_images(model, held, bs=bs, progress=False, store=cache)
         counts = dict(n_fit=len(fit_files), n_holdout=len(held))
     else:
         members,hs,counts = {},[],dict(groups={})
@@ -254,14 +255,15 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
             if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: group {g!r} has {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, its model and the common scale are unreliable")
             logging.getLogger('nexai').info(f"fitting group {g!r}: {len(fit_files)} good images")
             m = fit_normality(fit_files, method, arch, size, **kw)
-            m.calibrate(extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], bs, progress=False))
-            hs.append(score_images(m, held, bs=bs, progress=False))
+            fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], bs, progress=False, store=cache)
+            hs.append(m.calibrate(fh).score_features(fh))
             members[g] = m; counts['groups'][g] = dict(n_fit=len(fit_files), n_holdout=len(held))
         model,hs = NormalityGroups(members, dict(group_col=None if group=='folder' else group)),np.concatenate(hs)
         counts.update(n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
     rule = dict(fpr=fpr)
     if defects is not None:
         dfiles = find_images(*listify(defects))
+        model.cache = cache
         ds = model.score(dfiles, threshold=0., progress=False)
         ds = ds.score[ds.error==''].values
         if not len(ds): raise ValueError(f"no readable defect images in {', '.join(map(str, listify(defects)))}")
