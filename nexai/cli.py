@@ -202,7 +202,7 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
                  onnx:store_true=False,  # write an ONNX model (the only format so far)
                  out:str=None,           # the ONNX file; default MODEL_DIR/model.onnx
                  opset:int=18,           # ONNX opset
-                 resign:store_true=False, # accept a deliberate edit of model.json (and normality.json): record their checksums again
+                 resign:store_true=False, # accept a deliberate edit of model.json (and normality.json, generative.json or groups.json): record their checksums again
                  debug:store_true=False  # show tracebacks
                 ):
     "Export a trained model: --onnx writes model.onnx and records its preprocessing in model.json; --resign accepts an edited model.json"

@@ -355,7 +355,7 @@ def load(cls:GenerativeModel,
     for f in (fn, sf):
         if not f.is_file(): raise FileNotFoundError(f"{f} is missing: the model directory is incomplete")
     if sha256(fn)!=mj['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): a write was cut short, or the files were mixed; save or copy the model again")
-    if sha256(sf)!=mj['settings_sha256']: raise ValueError(f"{sf} was edited after it was written (its checksum differs from the one in {path/'model.json'}); save the model again")
+    if sha256(sf)!=mj['settings_sha256']: raise ValueError(f"{sf} was edited after it was written (its checksum differs from the one in {path/'model.json'}); save the model again or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
     m = read_model_json(sf, GENERATIVE_SCHEMA)
     self = cls(**{k:m[k] for k in _SETTINGS if k in m}, size=m['size'], threshold=mj.get('threshold'))
     sd = read_weights(fn)

@@ -177,11 +177,12 @@ def _write_signed(fn, meta:dict)->Path:
 
 def sign_model_json(path # a model directory, or its `model.json`
                    )->Path: # the `model.json` signed
-    "Accept a deliberate edit of `model.json` (and of a model of normality's `normality.json`): record their checksums again"
+    "Accept a deliberate edit of `model.json` (and of the settings it vouches for: `normality.json`, `generative.json` or `groups.json`): record their checksums again"
     fn = Path(path)/'model.json' if Path(path).is_dir() else Path(path)
     try: meta = json.loads(fn.read_text())
     except (OSError, ValueError) as e: raise ValueError(f"{fn} can't be signed: {e}") from None
-    if (fn.parent/'normality.json').is_file(): meta['settings_sha256'] = sha256(fn.parent/'normality.json')
+    for f,k in (('normality.json','settings_sha256'), ('generative.json','settings_sha256'), ('groups.json','weights_sha256')):  # the file each kind's model.json vouches for
+        if (fn.parent/f).is_file(): meta[k] = sha256(fn.parent/f)
     return _write_signed(fn, meta)
 
 # %% ../nbs/07_inference.ipynb #41ff68cf

@@ -704,7 +704,7 @@ def load(cls:NormalityGroups,
     path = Path(path)
     mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
     if sha256(path/'groups.json')!=mj['weights_sha256']:
-        raise ValueError(f"{path/'groups.json'} was edited after it was written (its checksum differs from the one in model.json): restore it, or fit the model again")
+        raise ValueError(f"{path/'groups.json'} was edited after it was written (its checksum differs from the one in model.json): restore it, fit the model again, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
     info = read_model_json(path/'groups.json', GROUPS_SCHEMA)
     members = {}
     for e in info['groups']:
