@@ -235,7 +235,7 @@ def nexai_normality(cmd:str,                 # fit or score
                     how:str='f1',            # with --defects: f1, youden, recall=R, fpr=F or cost=ESCAPE,SCRAP
                     epochs:int=20,           # vae, ganomaly: training epochs
                     cache:str=None,          # padim, patchcore, ...: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
-                    bs:int=32,               # batch size
+                    bs:int=None,             # batch size (default 16 for features, 32 to train vae and ganomaly)
                     seed:int=42,             # random seed of the hold-out
                     debug:store_true=False   # show tracebacks
                    ):

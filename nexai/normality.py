@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/normality.html.md"""
 
 # %% ../nbs/10_normality.ipynb #313ea91f
 from __future__ import annotations
-import json, hashlib, time
+import json, hashlib, time, contextlib
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -55,13 +55,33 @@ def _pool(a:torch.Tensor, how:str)->torch.Tensor:
     raise ValueError(f"pool={how!r}: use avg, max, avgmax, gridN (an N×N grid of positions, for padim) or localN (the same with 3×3 neighbourhoods, for patchcore)")
 
 # %% ../nbs/10_normality.ipynb #3fde0573
+class _Trunk(nn.Module):
+    "The backbone's children in order, up to the last of `levels`, returning the outputs those name: how timm's EfficientNet and torchvision's ResNet run"
+    def __init__(self, model:nn.Module, levels:list):
+        super().__init__()
+        mods = []
+        for n,m in model.named_children():
+            if isinstance(m, nn.Sequential) and any(l.startswith(n+'.') for l in levels): mods += [(f'{n}.{i}', c) for i,c in m.named_children()]
+            else: mods.append((n, m))
+        names = [n for n,_ in mods]
+        missing = [l for l in levels if l not in names]
+        if missing: raise ValueError(f"levels {missing} are not stages of the backbone that run in order; ONNX export takes top-level children or the stages of a Sequential")
+        last = max(names.index(l) for l in levels)
+        self.names,self.levels,self.mods = names[:last+1],list(levels),nn.ModuleList([m for _,m in mods[:last+1]])
+    def forward(self, x):
+        out = {}
+        for n,m in zip(self.names, self.mods):
+            x = m(x)
+            if n in self.levels: out[n] = x
+        return [out[l] for l in self.levels]
+
 def extract_features(items,                # image paths, folders, or a DataFrame with `path`
                      arch:str='lite0',     # backbone
                      weights=None,         # its weights file, found offline when not given
                      size:int=224,         # image side
                      levels:list=None,     # module names to take features from; default `default_levels`
                      pool:str='avg',       # avg, max, avgmax; gridN or localN for features per position
-                     bs:int=32,            # batch size
+                     bs:int=16,            # batch size (16 was fastest on 2 CPU cores: 23 ms an image at 224 px, against 27 at 32)
                      cache=None,           # an .npz file to reuse or write
                      progress:bool=True,   # show a progress bar
                      store=None            # read the images through an image store, decoded once across calls (see `image_items`): True, a folder, or an `ImageStore`
@@ -73,18 +93,20 @@ def extract_features(items,                # image paths, folders, or a DataFram
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if str(z['key'])==key: return {l:z[f'f_{i}'] for i,l in enumerate(levels)}
-    model = create_backbone(arch, weights=weights).eval()
-    mods = [model.get_submodule(l) for l in levels]
+    model = create_backbone(arch, weights=weights).eval().to(memory_format=torch.channels_last)  # NHWC: about 2× faster on the CPU (oneDNN's depthwise convolutions)
+    try: trunk = _Trunk(model, levels)  # the backbone run only as far as its last level: the head's layers are never computed
+    except ValueError: trunk = None     # levels inside a stage: the whole network, with hooks
     stats = backbone_stats(arch)
     dl = torch.utils.data.DataLoader(image_items(paths, size, store), batch_size=bs)
     res,seen = {l:[] for l in levels},0
-    with hook_outputs(mods) as hooks, torch.no_grad():
+    with (hook_outputs([model.get_submodule(l) for l in levels]) if trunk is None else contextlib.nullcontext()) as hooks, torch.no_grad():
         for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
             bad = [(p,e) for p,e in zip(paths[seen:seen+len(err)], err) if e]
             seen += len(err)
             if bad: raise ValueError(f"cannot read {bad[0][0]}: {bad[0][1]} (check the images with nexai.data.check_images)")
-            model(normalize(x, stats))
-            for l,h in zip(levels, hooks.stored): res[l].append(_pool(h.float(), pool).numpy())
+            x = normalize(x, stats).contiguous(memory_format=torch.channels_last)
+            outs = trunk(x) if trunk is not None else (model(x), hooks.stored)[1]
+            for l,h in zip(levels, outs): res[l].append(_pool(h.float(), pool).numpy())
     res = {l:np.concatenate(v) if v else np.zeros((0,0), np.float32) for l,v in res.items()}
     def _savez(f):
         with open(f, 'wb') as fh: np.savez(fh, key=np.array(key), **{f'f_{i}':res[l] for i,l in enumerate(levels)})
@@ -361,7 +383,7 @@ def fit_normality(good_items,               # images of good parts: paths, folde
                   k:int=1,                  # knn: neighbours averaged
                   coreset:float=None,       # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
                   weights=None,             # the backbone's weights file, found offline when not given
-                  bs:int=32,                # batch size
+                  bs:int=16,                # batch size
                   progress=True,            # show a progress bar
                   store=None                # read the images through an image store (see `image_items`): True, a folder, or an `ImageStore`
                  )->NormalityModel:         # fitted, with the feature settings in `meta`
@@ -376,7 +398,7 @@ def fit_normality(good_items,               # images of good parts: paths, folde
 
 def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its `meta` names the features
                  items,             # image paths, folders, or a DataFrame with `path`
-                 bs:int=32,         # batch size
+                 bs:int=16,         # batch size
                  progress=True,     # show a progress bar
                  store=None         # read the images through an image store (see `image_items`)
                 )->np.ndarray:      # (N,) anomaly scores
@@ -421,7 +443,7 @@ def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=Fa
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
     m,sz = self.meta,self.meta['size']
-    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress, store=getattr(self, 'cache', None)) if ok else None  # `predict(cache=)` sets `cache`
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None)) if ok else None  # `predict(cache=)` sets `cache`
     mp = None
     if maps:
         mp = np.zeros((len(paths), sz, sz), np.float32)
@@ -431,26 +453,6 @@ def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=Fa
     return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], mp
 
 # %% ../nbs/10_normality.ipynb #ec087472
-class _Trunk(nn.Module):
-    "The backbone's children in order, up to the last of `levels`, returning the outputs those name: how timm's EfficientNet and torchvision's ResNet run"
-    def __init__(self, model:nn.Module, levels:list):
-        super().__init__()
-        mods = []
-        for n,m in model.named_children():
-            if isinstance(m, nn.Sequential) and any(l.startswith(n+'.') for l in levels): mods += [(f'{n}.{i}', c) for i,c in m.named_children()]
-            else: mods.append((n, m))
-        names = [n for n,_ in mods]
-        missing = [l for l in levels if l not in names]
-        if missing: raise ValueError(f"levels {missing} are not stages of the backbone that run in order; ONNX export takes top-level children or the stages of a Sequential")
-        last = max(names.index(l) for l in levels)
-        self.names,self.levels,self.mods = names[:last+1],list(levels),nn.ModuleList([m for _,m in mods[:last+1]])
-    def forward(self, x):
-        out = {}
-        for n,m in zip(self.names, self.mods):
-            x = m(x)
-            if n in self.levels: out[n] = x
-        return [out[l] for l in self.levels]
-
 class _NormalityGraph(nn.Module):
     "A fitted `NormalityModel` with its backbone as one module: [0,1] RGB in; score out, and the anomaly map for padim and patchcore"
     def __init__(self, nm, model:nn.Module=None, sigma:float=4.): # without `model`, the head alone, on features `_GroupsGraph` gives it
@@ -646,17 +648,25 @@ class NormalityGroups(_ByGroup, Scorer):
                        groups=None,   # a group name per part, or None where unknown
                        size:int=None  # with a size: also anomaly maps at it
                       ):              # scores (N,) and the group that scored each; with `size`, maps too
-        "Calibrated scores of each part by its group's model; where the group is unknown, by the model of the group it resembles most as a whole"
-        names = self.names
-        res = [m.score_maps(ftrs, size) if size else (m.score_features(ftrs), None) for m in self.models.values()]
-        S = np.stack([r[0] for r in res], 1)
-        n = len(S); groups = [None]*n if groups is None else groups
-        # the nearest group centroid: a flaw is local and barely moves it (the smallest score instead could send a flawed part to a model it looks less flawed to)
-        A = np.stack([m.centroid_dist(ftrs) for m in self.models.values()], 1) if all('centroid' in m.state for m in self.models.values()) else S
-        j = np.array([names.index(g) if g is not None else int(np.nanargmin(A[i])) if np.isfinite(A[i]).any() else 0 for i,g in enumerate(groups)], dtype=int)
-        s,g = S[np.arange(n), j],[names[i] for i in j]
-        if not size: return s, g
-        return s, g, np.stack([res[jj][1][i] for i,jj in enumerate(j)]) if n else np.zeros((0, size, size), np.float32)
+        "Calibrated scores of each part by its group's model only; where the group is unknown, by the model of the group it resembles most as a whole"
+        names,ms = self.names,list(self.models.values())
+        n = len(next(iter(ftrs.values())))
+        groups = [None]*n if groups is None else list(groups)
+        j = np.array([names.index(g) if g is not None else -1 for g in groups], dtype=int)
+        if (j<0).any():  # the nearest group centroid: a flaw is local and barely moves it (the smallest score instead could send a flawed part to a model it looks less flawed to)
+            u = np.flatnonzero(j<0); fu = {l:v[u] for l,v in ftrs.items()}
+            if all('centroid' in m.state for m in ms): A = np.stack([m.centroid_dist(fu) for m in ms], 1)
+            else: A = np.stack([m.score_features(fu) for m in ms], 1)  # models fitted by an older nexai keep no centroid
+            j[u] = [int(np.nanargmin(a)) if np.isfinite(a).any() else 0 for a in A]
+        s,mp = np.full(n, np.nan),(np.zeros((n, size, size), np.float32) if size else None)
+        for k,m in enumerate(ms):
+            idx = np.flatnonzero(j==k)
+            if not len(idx): continue
+            fk = {l:v[idx] for l,v in ftrs.items()}
+            if size: s[idx],mp[idx] = m.score_maps(fk, size)
+            else: s[idx] = m.score_features(fk)
+        g = [names[k] for k in j]
+        return (s, g, mp) if size else (s, g)
 
     def _score_groups(self, paths, groups, bs=None, maps=False, progress=True):
         bad = dict(zip(*check_images(paths).values.T)) if paths else {}
@@ -664,7 +674,7 @@ class NormalityGroups(_ByGroup, Scorer):
         m,sz = self.meta,self.meta['size']
         scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
         if keep:
-            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 32), progress=progress, store=getattr(self, 'cache', None))
+            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None))
             known = self.group_of(paths, groups)
             r = self.score_features(ftrs, [known[i] for i in keep], sz if maps else None)
             scores[keep] = r[0]

@@ -218,7 +218,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       coreset:float=None,   # knn: good parts kept in the memory bank; patchcore: patches kept (default 10 %); a count, or a share below 1
                       fpr:float=0.02,       # share of held-out good parts the threshold flags
                       holdout:float=0.2,    # share of good parts held out to set the threshold (and, per group, the common scale)
-                      bs:int=32,            # batch size of the feature extraction
+                      bs:int=None,          # batch size: of the feature extraction (default 16), of vae and ganomaly's training (default 32)
                       seed:int=42,          # the hold-out split's seed
                       group:str=None,       # one model per group: a column of the CSV `good`, or 'folder' for one per sub-folder
                       defects=None,         # folders or files of labelled defects, to set the threshold by `how`
@@ -232,11 +232,11 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     if method in ('vae','ganomaly'):  # a reconstruction model, trained by fastai on the images themselves
         if grp is not None or defects is not None: raise ValueError(f"{method} takes neither groups nor labelled defects yet: fit it on one set of good parts, its threshold from held-out ones (fpr)")
         from nexai.generative import fit_generative
-        gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=bs, holdout=holdout, fpr=fpr, seed=seed)
+        gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
         nh = gm.meta.get('n_holdout', 0)
         if len(files)-nh < 20 or nh < 20: warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
         return dict(dir=gm.save(out), method=method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=n_bad, threshold=gm.meta.get('threshold'), fpr=fpr)
-    size = ifnone(size, 224)
+    size,bs = ifnone(size, 224),ifnone(bs, 16)
     kw = dict(pool=pool, k=k, coreset=coreset, bs=bs, store=cache)
     if grp is None:
         ho = _holdout(len(files), holdout, seed)
