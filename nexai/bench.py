@@ -296,18 +296,19 @@ def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
                       bs:int=32,         # batch size
                       folder=None,       # where the store goes; default a new temporary folder
                       weights=None,      # the backbone's weights file, where needed
-                      rounds:int=2       # epochs timed per arm, in the order decode, store, store, decode, ... (the first epoch of a process runs slow)
+                      rounds:int=2,      # epochs timed per arm, in the order decode, store, store, decode, ... (the first epoch of a process runs slow)
+                      bf16:bool=False    # bf16 autocast on the CPU; None: where the machine has bf16 units, as `nexai-train` chooses
                      )->dict:            # seconds of one training epoch (median): `decode`, `store`; and `build` of the store
-    "Seconds of one training epoch (fp32, body unfrozen) decoding every item, and reading them from an image store, after a warm-up epoch"
+    "Seconds of one training epoch (body unfrozen) decoding every item, and reading them from an image store, after a warm-up epoch on a few items"
     folder = Path(ifnone(folder, tempfile.mkdtemp()))
     t0 = time.perf_counter(); st = image_store(df, size, folder, progress=False); res = dict(build=time.perf_counter()-t0)
-    def epoch(c):
-        dls = defect_dls(df, size=size, bs=bs, oversample=False, cache=c)
-        learn = defect_learner(dls, arch, weights=weights, bf16=False); learn.unfreeze()
+    def epoch(c, d=df):
+        dls = defect_dls(d, size=size, bs=bs, oversample=False, cache=c)
+        learn = defect_learner(dls, arch, weights=weights, bf16=bf16); learn.unfreeze()
         t0 = time.perf_counter()
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
         return time.perf_counter()-t0
-    epoch(st)  # warm-up: the first epoch pays for the allocator's and oneDNN's first calls
+    epoch(st, df.groupby('is_valid').head(2*bs))  # warm-up: the first epoch of a process pays for the allocator's and oneDNN's first calls
     times = dict(decode=[], store=[])
     for r in range(rounds):
         for k in (('decode','store') if r%2==0 else ('store','decode')): times[k].append(epoch(st if k=='store' else None))
