@@ -105,7 +105,8 @@ def extract_features(items,                # image paths, folders, or a DataFram
             seen += len(err)
             if bad: raise ValueError(f"cannot read {bad[0][0]}: {bad[0][1]} (check the images with nexai.data.check_images)")
             x = normalize(x, stats).contiguous(memory_format=torch.channels_last)
-            outs = trunk(x) if trunk is not None else (model(x), hooks.stored)[1]
+            if trunk is not None: outs = trunk(x)
+            else: model(x); outs = hooks.stored
             for l,h in zip(levels, outs): res[l].append(_pool(h.float(), pool).numpy())
     res = {l:np.concatenate(v) if v else np.zeros((0,0), np.float32) for l,v in res.items()}
     def _savez(f):

@@ -232,6 +232,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     if method in ('vae','ganomaly'):  # a reconstruction model, trained by fastai on the images themselves
         if grp is not None or defects is not None: raise ValueError(f"{method} takes neither groups nor labelled defects yet: fit it on one set of good parts, its threshold from held-out ones (fpr)")
         from nexai.generative import fit_generative
+        if cache is not None: warnings.warn(f"nexai: {method} decodes its good parts once into memory itself: the image store (cache) is not used")
         gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
         nh = gm.meta.get('n_holdout', 0)
         if len(files)-nh < 20 or nh < 20: warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
