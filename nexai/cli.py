@@ -48,7 +48,10 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 resume:store_true=False,  # continue a killed run in OUT from its last checkpoint, with that run's options
                 distributed:store_true=False, # train on every process `accelerate launch` started (needs --lr)
                 keep_checkpoints:store_true=False, # keep OUT/checkpoints after training ends
-                cache:str=None,           # decode each image once into an image store that every epoch reads: a folder, or 'home' for NEXAI_HOME/cache
+                cache:str='home',         # the image store every epoch reads, each image decoded once: 'home' for NEXAI_HOME/cache, or a folder
+                no_cache:store_true=False, # decode every image in every epoch instead
+                early_size:int=None,      # progressive resizing: the first --early-epochs epochs at this smaller size
+                early_epochs:int=0,       # how many epochs, frozen ones first, train at --early-size
                 gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
                 debug:store_true=False    # show tracebacks
                ):
@@ -57,14 +60,15 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if str(data).lower()!='elpv' and not Path(data).exists(): raise FileNotFoundError(f"no such folder: {data}")
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
-              threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug)
+              threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
+              early_size=early_size, early_epochs=early_epochs)
     run = Path(out)/'checkpoints'/'run.json'
     if resume and run.is_file():
         kw = json.loads(run.read_text())['args'] | dict(out=out)
         print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
     from nexai.train import train_model
     m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
-                    cache=True if cache=='home' else cache)
+                    cache=None if no_cache else True if cache=='home' else cache)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     print(f"nexai-train: {m['n_train']} train / {m['n_valid']} valid images, {m['train_seconds']:.0f}s; "

@@ -38,13 +38,17 @@ def plot_history(history:pd.DataFrame, # `learn.history`, or the `history.csv` o
                  fn=None,              # file to save the figure to
                  best:int=None         # the kept epoch, marked
                 ):
-    "Loss and metric curves of a training run, frozen phase shaded"
+    "Loss and metric curves of a training run, frozen phase shaded, epochs at a smaller size hatched"
     h = history if isinstance(history, pd.DataFrame) else pd.read_csv(history)
-    mets = [c for c in h.columns if c not in ('epoch','train_loss','valid_loss','time','phase')]
+    mets = [c for c in h.columns if c not in ('epoch','train_loss','valid_loss','time','phase','size')]
+    sizes = h['size'].dropna() if 'size' in h else pd.Series(dtype=float)
     fig,axs = plt.subplots(1, 2, figsize=(10,3.6))
     for ax in axs:
         fr = h.epoch[h.phase=='frozen'] if 'phase' in h else []
         if len(fr): ax.axvspan(fr.min()-.5, fr.max()+.5, color='0.92', label='body frozen')
+        for sz in sorted(set(sizes))[:-1]:
+            ep = h.epoch[h['size']==sz]
+            ax.axvspan(ep.min()-.5, ep.max()+.5, fill=False, hatch='//', ec='0.75', lw=0, label=f'at {int(sz)} px')
         if best is not None: ax.axvline(best, color='0.4', ls=':', label=f'kept: epoch {best}')
     axs[0].plot(h.epoch, h.train_loss, 'o-', label='train'); axs[0].plot(h.epoch, h.valid_loss, 'o-', label='valid')
     axs[0].set(xlabel='epoch', ylabel='loss', title='loss')

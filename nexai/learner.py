@@ -25,8 +25,8 @@ from .inference import *
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
-__all__ = ['defect_metrics', 'CPUBF16', 'auto_bf16', 'gpu_half', 'defect_learner', 'KeepBest', 'EpochLog', 'fit_defects',
-           'tta_passes', 'tta_preds', 'evaluate']
+__all__ = ['defect_metrics', 'CPUBF16', 'auto_bf16', 'gpu_half', 'defect_learner', 'KeepBest', 'EpochLog', 'ProgressiveResize',
+           'fit_defects', 'tta_passes', 'tta_preds', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
 import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
@@ -108,6 +108,7 @@ class KeepBest(TrackerCallback):
                 ): super().__init__(monitor=monitor, comp=comp, reset_on_fit=False); self.state,self.n = None,0
     def after_epoch(self):
         if skipped_epoch(self): return
+        if getattr(self.learn, 'nexai_early', False): self.n += 1; return  # progressive resizing: only epochs at the final size compete
         super().after_epoch()
         if self.new_best: self.state,self.best_epoch = {k:v.detach().clone() for k,v in bare_model(self.learn).state_dict().items()},self.n
         self.n += 1
@@ -127,8 +128,22 @@ class EpochLog(Callback):
         if skipped_epoch(self): return
         row = dict(zip(self.recorder.metric_names, self.recorder.log))
         row.update(epoch=len(self.rows), phase=self.phase)
+        if getattr(self.dls, 'size', None): row['size'] = self.dls.size
         self.rows.append({k:(v.item() if hasattr(v,'item') else v) for k,v in row.items()})
         if self.fname and not rank_distrib(): atomic_csv(pd.DataFrame(self.rows), self.fname)
+
+class ProgressiveResize(Callback):
+    "Progressive resizing: the epochs before `until`, counted across the fits of `fit_defects`, train and validate on `early`: the same items at a smaller size"
+    order = -20  # the DataLoaders are swapped before any other callback sees the epoch
+    def __init__(self,
+                 early,    # DataLoaders of the same items and batch size at a smaller size (`defect_dls(df, size=...)`)
+                 until:int # the first epoch at the learner's own size
+                ): self.early,self.until,self.first,self.full = early,until,0,None
+    def before_fit(self): self.full = self.learn.dls
+    def before_epoch(self):
+        early = self.first+self.epoch < self.until
+        self.learn.dls,self.learn.nexai_early = (self.early if early else self.full),early
+    def after_fit(self): self.learn.dls,self.learn.nexai_early = self.full,False
 
 assert Checkpoint.order > max(KeepBest.order, EpochLog.order)  # a checkpoint is taken after the best epoch and the log are updated
 
@@ -146,6 +161,15 @@ def _find_lr(learn)->tuple: # (lr, the lr_find curve, kept for the report)
     with learn.no_logging(): lr = float(learn.lr_find(num_it=n, show_plot=False).valley)
     logging.getLogger('nexai').info(f"learning rate {lr:.2e} (lr_find valley, {n} batches)")
     return lr,dict(lrs=[float(o) for o in learn.recorder.lrs], losses=[float(o) for o in learn.recorder.losses])
+
+def _progressive(learn, early_dls, early_epochs, n_epochs)->ProgressiveResize: # None when off
+    "The callback of progressive resizing, after checking that the last epoch trains at the learner's own size"
+    if not early_epochs: return None
+    if early_dls is None: raise ValueError("early_epochs needs early_dls: the same items at a smaller size")
+    if not 0 < early_epochs < n_epochs: raise ValueError(f"early_epochs={early_epochs}: progressive resizing needs at least one epoch at the final size, and this run has {n_epochs}")
+    if len(early_dls.train)!=len(learn.dls.train): raise ValueError(f"early_dls has {len(early_dls.train)} training batches an epoch, the learner's {len(learn.dls.train)}: give it the same items and batch size, or the one-cycle schedule breaks")
+    if 'stats' in learn.nexai: _set_norm(early_dls, learn.nexai['stats'])
+    return ProgressiveResize(early_dls, early_epochs)
 
 def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs already done
     "Put the weights, the best epoch kept and the epoch log back where checkpoint `ck` left them"
@@ -167,7 +191,9 @@ def fit_defects(learn:Learner,         # from `defect_learner`
                 log=None,              # CSV file to write the epoch log to
                 cbs=None,              # more callbacks
                 checkpoints=None,      # folder to save a checkpoint in after every epoch
-                resume=None            # a checkpoint file to continue from (see `last_checkpoint`)
+                resume=None,           # a checkpoint file to continue from (see `last_checkpoint`)
+                early_dls=None,        # progressive resizing: DataLoaders of the same items at a smaller size (`defect_dls(df, size=...)`)
+                early_epochs:int=0     # the first epochs, frozen ones first, that train on `early_dls`
                )->Learner:             # `learn` at its best epoch, with the epoch log in `learn.history`
     "Fine-tune `learn` with the study's schedule and keep its best epoch; checkpoint every epoch and resume on request"
     ck = load_checkpoint(resume) if resume else None
@@ -179,6 +205,8 @@ def fit_defects(learn:Learner,         # from `defect_learner`
     cbs = [best, elog, *L(cbs)]
     if checkpoints: cbs.append(Checkpoint(checkpoints, info=dict(lr=lr, lr_find=lr_find)))
     n_frozen = freeze_epochs if learn.nexai.get('pretrained', True) else 0
+    pr = _progressive(learn, early_dls, early_epochs, n_frozen+epochs)
+    if pr: cbs.append(pr)
     phases = [('frozen', n_frozen, lr), ('unfrozen', epochs, slice(lr/lr_mult, lr))]
     done = _restore(learn, ck, resume, best, elog, n_frozen, epochs) if ck else 0
     t0 = time.time()
@@ -194,12 +222,16 @@ def fit_defects(learn:Learner,         # from `defect_learner`
         if ck: set_rng_state(learn, ck['rng'])
         elog.phase,learn.nexai_skip = phase,skip
         more = [SmoothLoss(ck['smooth_loss'])] if ck and skip and ck['phase']==phase else []
+        if pr: pr.first,full = start-n,learn.dls
         try: learn.fit_one_cycle(n, lrs, cbs=cbs+more, start_epoch=skip)
-        finally: learn.nexai_skip = 0
+        finally:
+            learn.nexai_skip = 0
+            if pr: learn.dls,learn.nexai_early = full,False
         ck = None
     best.restore(learn)
     learn.history = pd.DataFrame(elog.rows)
     if lr_find: learn.nexai['lr_find'] = lr_find
+    if pr: learn.nexai.update(early_size=getattr(early_dls, 'size', None), early_epochs=early_epochs)
     learn.nexai.update(lr=lr, lr_mult=lr_mult, epochs=epochs, freeze_epochs=freeze_epochs, monitor=monitor,
                        best_epoch=getattr(best, 'best_epoch', None), train_seconds=time.time()-t0)
     return learn

@@ -15,15 +15,15 @@ from fastai.torch_core import rank_distrib, num_distrib
 from fastai.vision.augment import aug_transforms
 from .core import *
 from .data import *
-from .weights import arch_source
+from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
-from .inference import save_model_dir
+from .inference import save_model_dir, tta_combine
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
-from .learner import defect_learner, fit_defects, tta_preds
+from .learner import defect_learner, fit_defects, tta_passes
 from .interpret import plot_history
 from .report import write_report
-from .store import image_store
+from .store import image_store, default_store_dir
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
@@ -65,8 +65,8 @@ def parse_aug(aug)->dict:
     return res
 
 # %% ../nbs/13_train.ipynb #c02cd664
-def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0):
-    "Items of `data`, checked, and their DataLoaders; bad files listed in `out/skipped.csv`"
+def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0, early_size=None):
+    "Items of `data`, checked, and their DataLoaders (and at `early_size`, for progressive resizing); bad files listed in `out/skipped.csv`"
     df = read_data(data, good=good, split_col=split_col)
     skipped = df.attrs.get('skipped', [])
     if not rank: atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), out/'skipped.csv')
@@ -76,11 +76,35 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     if gan_aug:  # GAN-made defects join the training part; the GAN sees only its defects (see `add_gan_defects`)
         from nexai.generative import add_gan_defects
         df = add_gan_defects(split(df, valid_pct, seed), gan_aug, out/'gan_defects', seed=seed, progress=not rank)
-    set_seed(seed)
-    st = image_store(df, size, folder=None if cache is True else cache, progress=None if not rank else False) if cache else None  # decoded once: each epoch reads it
-    dls = defect_dls(df, size=size, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st)
+    if cache and not (room := _store_room(df, [size, early_size], cache))[0]:
+        warnings.warn(f"nexai: no room for the image store under {room[3]}: it needs {room[1]/2**30:.1f} GiB more and {room[2]/2**30:.1f} GiB are free; decoding every image in every epoch instead")
+        cache = None
+    def _dls(sz):
+        set_seed(seed)
+        st = image_store(df, sz, folder=None if cache is True else cache, progress=None if not rank else False) if cache else None  # decoded once: each epoch reads it
+        return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st)
+    early = _dls(early_size) if early_size else None
+    dls = _dls(size)
     if list(dls.vocab)!=['good','defect']: raise ValueError(f"training needs good/defect labels, got {list(dls.vocab)}")
-    return dls, len(skipped)
+    return dls, len(skipped), early
+
+def _store_room(df, sizes, cache, spare:int=2**30)->tuple: # (fits?, bytes needed, bytes free, folder)
+    "Is there room on disk for the image stores of `df` at `sizes`, with `spare` bytes left over? What a store already holds is counted as there"
+    folder = default_store_dir(None if cache is True else cache, 1).parent
+    need = 0
+    for sz in filter(None, sizes):
+        have = sum(f.stat().st_size for f in default_store_dir(folder, sz).glob('*.npy'))
+        need += max(0, len(df)*3*sz*sz - have)
+    probe = next(p for p in [folder, *folder.parents] if p.exists())
+    free = shutil.disk_usage(probe).free
+    return need+spare <= free, need, free, folder
+
+def _check_early(size, n_epochs, early_size, early_epochs):
+    "Refuse progressive resizing that can't run, before any work"
+    if early_size is None and not early_epochs: return
+    if not early_size or not early_epochs: raise UsageError(f"progressive resizing needs both --early-size and --early-epochs (got {early_size} and {early_epochs})")
+    if not 0 < early_size < size: raise UsageError(f"--early-size {early_size} must be smaller than --size {size}")
+    if not 0 < early_epochs < n_epochs: raise UsageError(f"--early-epochs {early_epochs}: at least the last of the {n_epochs} epochs must train at --size {size}")
 
 def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation scores)
     "The validation figures at the operating point chosen by `threshold`, at 0.5, and with TTA by mean and by vote"
@@ -91,8 +115,8 @@ def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation sco
                operating_point=ppm_summary(metrics_at(targs, p, thr)))
     vp = dls.items[dls.items.is_valid][['path','label']].assign(score=p)
     if tta:
-        pt = tta_preds(learn, dls.valid, tta, 'mean')[0][:,1].numpy()
-        pv = tta_preds(learn, dls.valid, tta, 'vote')[0][:,1].numpy()
+        passes = tta_passes(learn, dls.valid, tta)[0]  # one set of passes, combined both ways
+        pt,pv = [tta_combine(passes, how)[:,1].numpy() for how in ('mean','vote')]
         thr_tta = pick_threshold(targs, pt, threshold)['threshold']  # averaged passes shift the probabilities: TTA gets its own operating point
         res['tta'] = dict(score_metrics(targs, pt, thr_tta), n=tta, how='mean', at_0_5=score_metrics(targs, pt, .5),
                           at_plain_threshold=score_metrics(targs, pt, thr), vote=score_metrics(targs, pv, .5))
@@ -149,7 +173,9 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 keep_checkpoints=False, # keep `out/checkpoints` after training
                 distributed=False,    # train across the processes `accelerate launch` started
                 cache=None,           # an image store (`nexai.store`): True for the one in `nexai_home()/'cache'`, or a folder; None: decode every epoch
-                gan_aug:int=0         # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
+                gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
+                early_size:int=None,  # progressive resizing: the first `early_epochs` epochs at this smaller size (see `fit_defects`)
+                early_epochs:int=0    # how many epochs, frozen ones first, train at `early_size`
                )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
     args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache')}
@@ -158,15 +184,17 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     if distributed and world==1: warnings.warn("--distributed, but not started by `accelerate launch` (or torchrun): training in one process")
     parse_how(threshold); arch_source(arch); aug = parse_aug(aug)  # fail on bad options before any work
     if epochs < 0 or freeze_epochs < 0 or epochs+freeze_epochs < 1: raise UsageError(f"nothing to train: --epochs {epochs} --freeze-epochs {freeze_epochs}")
+    _check_early(size, epochs+(freeze_epochs if pretrained else 0), early_size, early_epochs)
+    if pretrained and find_weights(arch, weights) is None: create_backbone(arch)  # the download, or the error naming the missing file, before any work on the data
     out,t0 = Path(out),time.time()
     if not rank: out.mkdir(parents=True, exist_ok=True)
-    dls,n_skipped = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug)
+    dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size)
     ck = _resume_point(out, dls, args, resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, path=out)
     shards = ShardLog() if distributed and world > 1 else None
     with (distrib_training(learn) if shards else contextlib.nullcontext()):
         learn = fit_defects(learn, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, log=out/'history.csv',
-                            checkpoints=out/'checkpoints', resume=ck, cbs=shards)
+                            checkpoints=out/'checkpoints', resume=ck, cbs=shards, early_dls=early, early_epochs=early_epochs if early_size else 0)
     backend = _end_distributed(shards) if shards is not None and torch.distributed.is_initialized() else None
     if rank: return dict(rank=rank, world_size=world)  # process 0 evaluates and writes
     if shards is not None:
@@ -176,6 +204,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     res,vp = _eval_metrics(learn, dls, threshold, tta)
     res = to_plain(dict(res, n_train=int((~dls.items.is_valid).sum()), n_valid=int(dls.items.is_valid.sum()), n_skipped=n_skipped,
                         train_seconds=round(train_s, 1), arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs,
+                        **(dict(early_size=early_size, early_epochs=early_epochs) if early_size else {}),
                         lr=learn.nexai['lr'], best_epoch=learn.nexai['best_epoch'], aug=aug or {}, bf16=learn.nexai['bf16'],
                         total_seconds=round(time.time()-t0, 1)))
     _write_run(learn, out, res, vp, tta, report)
