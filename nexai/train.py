@@ -76,8 +76,8 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     if gan_aug:  # GAN-made defects join the training part; the GAN sees only its defects (see `add_gan_defects`)
         from nexai.generative import add_gan_defects
         df = add_gan_defects(split(df, valid_pct, seed), gan_aug, out/'gan_defects', seed=seed, progress=not rank)
-    if cache and not (room := _store_room(df, [size, early_size], cache))[0]:
-        warnings.warn(f"nexai: no room for the image store under {room[3]}: it needs {room[1]/2**30:.1f} GiB more and {room[2]/2**30:.1f} GiB are free; decoding every image in every epoch instead")
+    if cache and (why := _store_room(df, [size, early_size], cache)):
+        warnings.warn(f"nexai: {why}; decoding every image in every epoch instead")
         cache = None
     def _dls(sz):
         set_seed(seed)
@@ -88,16 +88,18 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     if list(dls.vocab)!=['good','defect']: raise ValueError(f"training needs good/defect labels, got {list(dls.vocab)}")
     return dls, len(skipped), early
 
-def _store_room(df, sizes, cache, spare:int=2**30)->tuple: # (fits?, bytes needed, bytes free, folder)
-    "Is there room on disk for the image stores of `df` at `sizes`, with `spare` bytes left over? What a store already holds is counted as there"
+def _store_room(df, sizes, cache, spare:int=2**30)->str: # why the store can't be used here, or ''
+    "Can the image stores of `df` at `sizes` be written, with `spare` bytes left on the disk? What a store already holds is counted as there"
     folder = default_store_dir(None if cache is True else cache, 1).parent
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e: return f"the image store's folder {folder} can't be made ({e.strerror or e})"
     need = 0
     for sz in filter(None, sizes):
         have = sum(f.stat().st_size for f in default_store_dir(folder, sz).glob('*.npy'))
         need += max(0, len(df)*3*sz*sz - have)
-    probe = next(p for p in [folder, *folder.parents] if p.exists())
-    free = shutil.disk_usage(probe).free
-    return need+spare <= free, need, free, folder
+    free = shutil.disk_usage(folder).free
+    if need+spare > free: return f"no room for the image store under {folder}: it needs {need/2**30:.1f} GiB more and {free/2**30:.1f} GiB are free"
+    return ''
 
 def _check_early(size, n_epochs, early_size, early_epochs):
     "Refuse progressive resizing that can't run, before any work"
