@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/bench.html.md"""
 
 # %% ../nbs/15_bench.ipynb #721910da
 from __future__ import annotations
-import json, sys, time, shutil, subprocess, tempfile, warnings
+import json, sys, time, shutil, subprocess, tempfile, warnings, contextlib
 import numpy as np
 from pathlib import Path
 from PIL import Image
@@ -181,6 +181,14 @@ def bench_memory(model_dir,          # a model directory
     return {n: peak_memory(code.format(n=n)) for n in ns}
 
 # %% ../nbs/15_bench.ipynb #72769dad
+@contextlib.contextmanager
+def _work_folder(folder=None): # a folder to work in
+    "`folder`; or, when None, a new temporary folder, removed afterwards with what was written there (stores of ELPV run to 700 MB)"
+    if folder is not None: yield Path(folder); return
+    d = tempfile.mkdtemp()
+    try: yield Path(d)
+    finally: shutil.rmtree(d, ignore_errors=True)
+
 def run_bench(arch:str='lite0',    # backbone
               weights=None,        # its weights file, where needed
               size:int=224,        # image side
@@ -190,33 +198,33 @@ def run_bench(arch:str='lite0',    # backbone
               tta:int=8,           # TTA passes to cost; 0: none
               mem=(1000, 10000),   # image counts for the peak-memory test; empty to skip
               mem_size:int=64,     # image side for the peak-memory test
-              path=None,           # working folder; default a new temporary one
+              path=None,           # working folder; default a new temporary one, removed afterwards
               onnx:bool=True,      # also time the exported ONNX model
               compile:bool=False   # also time `predict(compile=True)`
              )->dict:              # `setup`, `train`, `predict`, `memory_mib`, `ratios`, `goals`
     "Run every benchmark and return the figures and the ratios"
-    path = Path(ifnone(path, tempfile.mkdtemp()))
-    set_seed(0)
-    data = synth_defects(path/'train', n_good=n_train*2//3, n_defect=n_train-n_train*2//3, size=size+32)
-    t0 = time.time()
-    tr = bench_train(data, arch, weights, size, bs)
-    learn = defect_learner(defect_dls(from_folder(data), size=size, bs=bs, valid_pct=0.2), arch, weights=weights)
-    mdir = save_model_dir(learn, path/'model')
-    pr = bench_predict(mdir, bench_images(path/'predict', n_predict, size+32), bs, tta, onnx=onnx, compile=compile)
-    mm = bench_memory(mdir, path/'mem', mem, mem_size, bs) if mem else {}
-    res = dict(setup=dict(arch=arch, size=size, bs=bs, n_train=n_train, n_predict=n_predict, device=str(default_device()),
-                          torch=torch.__version__, threads=torch.get_num_threads(), cpu_bf16=cpu_has_bf16(), seconds=None),
-               train=tr, predict=pr, memory_mib=mm)
-    r = dict(train=tr['nexai']/tr['plain'], predict=pr['nexai']/pr['plain'])
-    if tta: r['tta_cost'] = pr['nexai']/pr[f'nexai_tta{tta}']
-    if 'onnx' in pr: r['onnx_vs_torch'] = pr['onnx']/pr['nexai']
-    if 'nexai_cpu_bf16' in tr: r['train_cpu_bf16'] = tr['nexai_cpu_bf16']/tr['nexai']
-    if 'nexai_bf16' in pr: r['predict_bf16'] = pr['nexai_bf16']/pr['nexai']
-    if len(mm)>1: r['memory'] = mm[max(mm)]/mm[min(mm)]
-    res['ratios'],res['goals'] = r,dict(train=r['train']>=0.95, predict=r['predict']>=1.0, tta_cost=r['tta_cost']<=tta if tta else None,
-                                        memory=(r.get('memory', 1) <= 1.05) if mm else None)
-    res['setup']['seconds'] = round(time.time()-t0)
-    return res
+    with _work_folder(path) as path:
+        set_seed(0)
+        data = synth_defects(path/'train', n_good=n_train*2//3, n_defect=n_train-n_train*2//3, size=size+32)
+        t0 = time.time()
+        tr = bench_train(data, arch, weights, size, bs)
+        learn = defect_learner(defect_dls(from_folder(data), size=size, bs=bs, valid_pct=0.2), arch, weights=weights)
+        mdir = save_model_dir(learn, path/'model')
+        pr = bench_predict(mdir, bench_images(path/'predict', n_predict, size+32), bs, tta, onnx=onnx, compile=compile)
+        mm = bench_memory(mdir, path/'mem', mem, mem_size, bs) if mem else {}
+        res = dict(setup=dict(arch=arch, size=size, bs=bs, n_train=n_train, n_predict=n_predict, device=str(default_device()),
+                              torch=torch.__version__, threads=torch.get_num_threads(), cpu_bf16=cpu_has_bf16(), seconds=None),
+                   train=tr, predict=pr, memory_mib=mm)
+        r = dict(train=tr['nexai']/tr['plain'], predict=pr['nexai']/pr['plain'])
+        if tta: r['tta_cost'] = pr['nexai']/pr[f'nexai_tta{tta}']
+        if 'onnx' in pr: r['onnx_vs_torch'] = pr['onnx']/pr['nexai']
+        if 'nexai_cpu_bf16' in tr: r['train_cpu_bf16'] = tr['nexai_cpu_bf16']/tr['nexai']
+        if 'nexai_bf16' in pr: r['predict_bf16'] = pr['nexai_bf16']/pr['nexai']
+        if len(mm)>1: r['memory'] = mm[max(mm)]/mm[min(mm)]
+        res['ratios'],res['goals'] = r,dict(train=r['train']>=0.95, predict=r['predict']>=1.0, tta_cost=r['tta_cost']<=tta if tta else None,
+                                            memory=(r.get('memory', 1) <= 1.05) if mm else None)
+        res['setup']['seconds'] = round(time.time()-t0)
+        return res
 
 def bench_report(res:dict # from `run_bench`
                 )->str:   # lines of text
@@ -271,50 +279,50 @@ def bench_store(model_dir,         # a model directory (of kind classifier)
                 files:list,        # images to score
                 bs:int=16,         # batch size
                 tta:int=8,         # TTA passes
-                folder=None,       # where the store goes; default a new temporary folder
+                folder=None,       # where the store goes; default a new temporary folder, removed afterwards
                 rounds:int=3       # alternate the timings this many times and keep the medians
                )->dict:            # seconds per image (`decode_s`, `build_s`, `read_s`), per pass (`one_pass_decode_s`, `one_pass_store_s`, `tta_store_s`), and ratios
     "Decoding against the image store: per image, and for a plain pass and a TTA pass of `predict`"
     dm = load_scorer(model_dir)
-    folder = Path(ifnone(folder, tempfile.mkdtemp()))
-    n = len(files)
-    t0 = time.perf_counter(); st = image_store(files, dm.size, folder, progress=False); build = (time.perf_counter()-t0)/n
-    res = dict(n=n, size=dm.size, decode_s=_per_image(ImageItems(files, dm.size), n), build_s=build, read_s=_per_image(st.items(files), n))
-    predict(dm, files[:bs], bs=bs, progress=False)  # warm up
-    a,b,c = [],[],[]
-    for _ in range(rounds):
-        for lst,kw in ((a,{}), (b,dict(cache=st)), (c,dict(cache=st, tta=tta))):
-            t0 = time.perf_counter(); predict(dm, files, bs=bs, progress=False, **kw); lst.append(time.perf_counter()-t0)
-    res.update(one_pass_decode_s=float(np.median(a)), one_pass_store_s=float(np.median(b)), tta_store_s=float(np.median(c)), tta=tta)
-    res.update(decode_vs_read=res['decode_s']/res['read_s'], tta_vs_one_pass_store=res['tta_store_s']/res['one_pass_store_s'],
-               tta_store_vs_one_pass_decode=res['tta_store_s']/res['one_pass_decode_s'])
-    return res
+    with _work_folder(folder) as folder:
+        n = len(files)
+        t0 = time.perf_counter(); st = image_store(files, dm.size, folder, progress=False); build = (time.perf_counter()-t0)/n
+        res = dict(n=n, size=dm.size, decode_s=_per_image(ImageItems(files, dm.size), n), build_s=build, read_s=_per_image(st.items(files), n))
+        predict(dm, files[:bs], bs=bs, progress=False)  # warm up
+        a,b,c = [],[],[]
+        for _ in range(rounds):
+            for lst,kw in ((a,{}), (b,dict(cache=st)), (c,dict(cache=st, tta=tta))):
+                t0 = time.perf_counter(); predict(dm, files, bs=bs, progress=False, **kw); lst.append(time.perf_counter()-t0)
+        res.update(one_pass_decode_s=float(np.median(a)), one_pass_store_s=float(np.median(b)), tta_store_s=float(np.median(c)), tta=tta)
+        res.update(decode_vs_read=res['decode_s']/res['read_s'], tta_vs_one_pass_store=res['tta_store_s']/res['one_pass_store_s'],
+                   tta_store_vs_one_pass_decode=res['tta_store_s']/res['one_pass_decode_s'])
+        return res
 
 def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
                       arch:str='lite0',  # backbone
                       size:int=224,      # image side
                       bs:int=32,         # batch size
-                      folder=None,       # where the store goes; default a new temporary folder
+                      folder=None,       # where the store goes; default a new temporary folder, removed afterwards
                       weights=None,      # the backbone's weights file, where needed
                       rounds:int=2,      # epochs timed per arm, in the order decode, store, store, decode, ... (the first epoch of a process runs slow)
                       bf16:bool=False    # bf16 autocast on the CPU; None: where the machine has bf16 units, as `nexai-train` chooses
                      )->dict:            # seconds of one training epoch (median): `decode`, `store`; and `build` of the store
     "Seconds of one training epoch (body unfrozen) decoding every item, and reading them from an image store, after a warm-up epoch on a few items"
-    folder = Path(ifnone(folder, tempfile.mkdtemp()))
-    t0 = time.perf_counter(); st = image_store(df, size, folder, progress=False); res = dict(build=time.perf_counter()-t0)
-    def epoch(c, d=df):
-        dls = defect_dls(d, size=size, bs=bs, oversample=False, cache=c)
-        learn = defect_learner(dls, arch, weights=weights, bf16=bf16); learn.unfreeze()
-        t0 = time.perf_counter()
-        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
-        return time.perf_counter()-t0
-    epoch(st, df.groupby('is_valid').head(2*bs))  # warm-up: the first epoch of a process pays for the allocator's and oneDNN's first calls
-    times = dict(decode=[], store=[])
-    for r in range(rounds):
-        for k in (('decode','store') if r%2==0 else ('store','decode')): times[k].append(epoch(st if k=='store' else None))
-    res.update({k:float(np.median(v)) for k,v in times.items()}, rounds=rounds)
-    res['speedup'] = res['decode']/res['store']
-    return res
+    with _work_folder(folder) as folder:
+        t0 = time.perf_counter(); st = image_store(df, size, folder, progress=False); res = dict(build=time.perf_counter()-t0)
+        def epoch(c, d=df):
+            dls = defect_dls(d, size=size, bs=bs, oversample=False, cache=c)
+            learn = defect_learner(dls, arch, weights=weights, bf16=bf16); learn.unfreeze()
+            t0 = time.perf_counter()
+            with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
+            return time.perf_counter()-t0
+        epoch(st, df.groupby('is_valid').head(2*bs))  # warm-up: the first epoch of a process pays for the allocator's and oneDNN's first calls
+        times = dict(decode=[], store=[])
+        for r in range(rounds):
+            for k in (('decode','store') if r%2==0 else ('store','decode')): times[k].append(epoch(st if k=='store' else None))
+        res.update({k:float(np.median(v)) for k,v in times.items()}, rounds=rounds)
+        res['speedup'] = res['decode']/res['store']
+        return res
 
 # %% ../nbs/15_bench.ipynb #355b8e31
 def bench_gpu_preloaded(arch:str='resnet34', # backbone

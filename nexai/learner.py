@@ -25,7 +25,7 @@ from .inference import *
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
-__all__ = ['defect_metrics', 'DepthwiseWGradFP32', 'CPUBF16', 'auto_bf16', 'gpu_half', 'defect_learner', 'KeepBest', 'EpochLog',
+__all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'auto_bf16', 'gpu_half', 'defect_learner', 'KeepBest', 'EpochLog',
            'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
@@ -52,7 +52,7 @@ def defect_metrics(vocab # the classes of the DataLoaders
 
 # %% ../nbs/09_learner.ipynb #bb07efcb
 class _DepthwiseBF16(torch.autograd.Function):
-    "A depthwise convolution in bf16 whose weight gradient is taken in fp32"
+    "A depthwise convolution in bf16, each of whose gradients is taken in fp32 where oneDNN's bf16 kernel for it is slow"
     @staticmethod
     def forward(ctx, x, w, stride, padding, dilation, groups):
         xb,wb = x.to(torch.bfloat16),w.to(torch.bfloat16)  # as autocast casts them
@@ -61,44 +61,51 @@ class _DepthwiseBF16(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         xb,wb = ctx.saved_tensors
-        stride,padding,dilation,groups = ctx.conf
-        bwd = functools.partial(torch.ops.aten.convolution_backward, bias_sizes=None, stride=stride, padding=padding, dilation=dilation,
-                                transposed=False, output_padding=[0,0], groups=groups)
+        conf = ctx.conf
+        fmt = torch.channels_last if xb.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        f32 = lambda t: t.float().contiguous(memory_format=fmt)
         gi = gw = None
-        if ctx.needs_input_grad[0]: gi = bwd(g, xb, wb, output_mask=[True, False, False])[0].to(ctx.x_dtype)  # bf16: fast
-        if ctx.needs_input_grad[1]:
-            fmt = torch.channels_last if xb.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-            f32 = lambda t: t.float().contiguous(memory_format=fmt)
-            gw = bwd(f32(g), f32(xb), wb.float(), output_mask=[False, True, False])[1]  # fp32: 2–3× faster than bf16 here
+        if ctx.needs_input_grad[0]:  # strided: fp32 is 2–4× faster; stride 1: bf16 is fast
+            gi = (torch.nn.grad.conv2d_input(xb.shape, wb.float(), f32(g), *conf) if _wants_fp32(wb, conf[0])[0]
+                  else torch.nn.grad.conv2d_input(xb.shape, wb, g, *conf)).to(ctx.x_dtype)
+        if ctx.needs_input_grad[1]:  # larger than 3×3: fp32 is 2–3× faster; 3×3: bf16 is fast
+            gw = (torch.nn.grad.conv2d_weight(f32(xb), wb.shape, f32(g), *conf) if _wants_fp32(wb, conf[0])[1]
+                  else torch.nn.grad.conv2d_weight(xb, wb.shape, g, *conf).float())
         return gi, gw, None, None, None, None
 
-def _is_slow_depthwise(x, w, bias, groups, padding)->bool:
-    "A depthwise convolution larger than 3×3 being trained under CPU bf16 autocast"
-    return (bias is None and groups>1 and w.dim()==4 and w.shape[0]==groups and w.shape[1]==1 and max(w.shape[-2:])>3
+def _wants_fp32(w, stride)->tuple: # (input gradient in fp32, weight gradient in fp32)
+    "Where oneDNN (torch 2.14, AVX512-BF16) has only a slow bf16 kernel for a depthwise convolution's gradient: a strided one's input gradient, and a weight gradient larger than 3×3"
+    return max(stride)>1, max(w.shape[-2:])>3
+
+def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
+    "A depthwise convolution with a slow bf16 gradient (`_wants_fp32`) being trained under CPU bf16 autocast"
+    return (bias is None and groups>1 and w.dim()==4 and w.shape[0]==groups and w.shape[1]==1 and any(_wants_fp32(w, stride))
             and w.dtype==torch.float32 and x.device.type=='cpu' and w.requires_grad and torch.is_grad_enabled()
             and torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu')==torch.bfloat16 and not isinstance(padding, str))
 
-class DepthwiseWGradFP32(torch.overrides.TorchFunctionMode):
-    "Within it, under CPU bf16 autocast, depthwise convolutions larger than 3×3 take their weight gradient in fp32; all else runs as it would"
+def _pair(o): return tuple(o) if isinstance(o, (tuple, list)) else (o, o)
+
+class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
+    "Within it, under CPU bf16 autocast, depthwise convolutions whose bf16 gradients are slow take them in fp32 (`_wants_fp32`); all else runs as it would"
     _names = ('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups')
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.conv2d:
             a = {**dict(zip(self._names, args)), **kwargs}
-            x,w,groups,padding = a['input'],a['weight'],a.get('groups', 1),a.get('padding', 0)
-            if _is_slow_depthwise(x, w, a.get('bias'), groups, padding):
+            x,w,groups,padding,stride = a['input'],a['weight'],a.get('groups', 1),a.get('padding', 0),_pair(a.get('stride', 1))
+            if _is_slow_depthwise(x, w, a.get('bias'), groups, stride, padding):
                 with torch.autocast('cpu', enabled=False):
-                    return _DepthwiseBF16.apply(x, w, *(tuple(o) if isinstance(o, (tuple, list)) else (o, o) for o in (a.get('stride', 1), padding, a.get('dilation', 1))), groups)
+                    return _DepthwiseBF16.apply(x, w, stride, _pair(padding), _pair(a.get('dilation', 1)), groups)
         return func(*args, **kwargs)
 
 class CPUBF16(Callback):
     "bf16 autocast for training on the CPU (fastai's `MixedPrecision` is for GPUs), with fp32 weight gradients where oneDNN's bf16 ones are slow"
     order = 10
-    def __init__(self, depthwise_fp32:bool=True): # training batches run in `DepthwiseWGradFP32`
+    def __init__(self, depthwise_fp32:bool=True): # training batches run in `DepthwiseFP32Grads`
         self.depthwise_fp32,self.ctxs = depthwise_fp32,[]
     def before_batch(self):
         self.release()
-        self.ctxs = [torch.autocast('cpu', dtype=torch.bfloat16)] + ([DepthwiseWGradFP32()] if self.depthwise_fp32 and self.training else [])
+        self.ctxs = [torch.autocast('cpu', dtype=torch.bfloat16)] + ([DepthwiseFP32Grads()] if self.depthwise_fp32 and self.training else [])
         for c in self.ctxs: c.__enter__()
     def after_pred(self): self.learn.pred = to_float(self.pred)
     def after_loss(self): self.release()
