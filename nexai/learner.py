@@ -99,7 +99,7 @@ class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 class CPUBF16(Callback):
-    "bf16 autocast for training on the CPU (fastai's `MixedPrecision` is for GPUs), with fp32 weight gradients where oneDNN's bf16 ones are slow"
+    "bf16 autocast for training on the CPU (fastai's `MixedPrecision` is for GPUs); the depthwise-convolution gradients oneDNN is slow at in bf16 are taken in fp32"
     order = 10
     def __init__(self, depthwise_fp32:bool=True): # training batches run in `DepthwiseFP32Grads`
         self.depthwise_fp32,self.ctxs = depthwise_fp32,[]
