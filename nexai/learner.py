@@ -11,6 +11,7 @@ import numpy as np, pandas as pd
 from pathlib import Path
 import torch
 from torch import nn
+from torch.nn.modules.utils import _pair
 from fastcore.all import *
 from fastai.vision.all import *
 from fastai.callback.tracker import TrackerCallback
@@ -82,8 +83,6 @@ def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
     return (bias is None and groups>1 and w.dim()==4 and w.shape[0]==groups and w.shape[1]==1 and any(_wants_fp32(w, stride))
             and w.dtype==torch.float32 and x.device.type=='cpu' and w.requires_grad and torch.is_grad_enabled()
             and torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu')==torch.bfloat16 and not isinstance(padding, str))
-
-def _pair(o): return tuple(o) if isinstance(o, (tuple, list)) else (o, o)
 
 class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
     "Within it, under CPU bf16 autocast, depthwise convolutions whose bf16 gradients are slow take them in fp32 (`_wants_fp32`); all else runs as it would"
