@@ -9,7 +9,9 @@ from __future__ import annotations
 import json, time, warnings, importlib, hashlib
 import numpy as np, pandas as pd
 from pathlib import Path
-import torch
+import torch, contextlib
+import torch.nn.functional as F
+from collections import Counter
 from torch import nn, Tensor
 from fastcore.all import *
 from fastai.vision.all import Learner, Pipeline, TensorImage, create_vision_model, default_device, load_learner, Normalize
@@ -22,9 +24,9 @@ from .interpret import grad_cam
 from .store import image_items
 
 # %% auto #0
-__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'item_paths', 'Scorer', 'score_frame', 'tta_combine', 'DefectModel', 'data_summary',
-           'write_model_json', 'sign_model_json', 'save_model_dir', 'read_model_json', 'read_weights', 'load_scorer',
-           'Ensemble', 'as_scorer', 'predict', 'to_submission']
+__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'item_paths', 'Scorer', 'score_frame', 'bn_pairs', 'FoldedBN', 'tta_combine',
+           'DefectModel', 'data_summary', 'write_model_json', 'sign_model_json', 'save_model_dir', 'read_model_json',
+           'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict', 'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
 def item_paths(items # image paths, folders (searched recursively), or a DataFrame with `path`
@@ -81,6 +83,96 @@ def score_frame(paths,     # the inputs, in order
     pred = np.where(errs=='', np.where(s>=thr, 'defect', 'good'), '') if len(errs) else np.zeros(0, dtype=object)
     return pd.DataFrame(dict(path=[str(o) for o in paths], score=s, pred=pred, error=errs))
 
+# %% ../nbs/07_inference.ipynb #fa464d3d
+_CONV_ARGS = ('input','weight','bias','stride','padding','dilation','groups')
+_BN_ARGS = ('input','running_mean','running_var','weight','bias','training','momentum','eps')
+def _named(names, args, kwargs)->dict: return {**dict(zip(names, args)), **kwargs}
+def _tensors(*o)->list: return [t for t in torch.utils._pytree.tree_leaves(o) if isinstance(t, Tensor)]
+
+class _Fold:
+    "A convolution whose output only an eval-mode BatchNorm reads; its weights with the BatchNorm folded in, made again when a source changed"
+    def __init__(self, conv:dict, bn:dict):
+        self.w,self.b = conv['weight'],conv.get('bias')
+        self.rm,self.rv,self.bw,self.bb,self.eps = bn['running_mean'],bn['running_var'],bn.get('weight'),bn.get('bias'),bn.get('eps', 1e-5)
+        self.key,self.wb = None,None
+    def is_bn(self, a:dict)->bool: # is `a` (F.batch_norm's arguments) this fold's BatchNorm, in eval mode?
+        return (a['running_mean'] is self.rm and a['running_var'] is self.rv and a.get('weight') is self.bw
+                and a.get('bias') is self.bb and not a.get('training', False) and a.get('eps', 1e-5)==self.eps)
+    def folded(self)->tuple: # (weight, bias)
+        srcs = [t for t in (self.w, self.b, self.rm, self.rv, self.bw, self.bb) if t is not None]
+        key = tuple((t._version, t.data_ptr(), t.dtype, t.device) for t in srcs)
+        if key!=self.key:
+            with torch.no_grad():
+                w,b = torch.nn.utils.fusion.fuse_conv_bn_weights(self.w, self.b, self.rm, self.rv, self.eps, self.bw, self.bb)
+            self.wb,self.key = (w.detach(), b.detach()),key
+        return self.wb
+
+class _BNProbe(torch.overrides.TorchFunctionMode):
+    "Watches one forward pass: which convolutions' outputs are read by nothing but an eval-mode BatchNorm"
+    def __init__(self): super().__init__(); self.made,self.reads = {},{}
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if _tensors(out):  # metadata (`x.ndim`, `x.size()`) reads no values
+            for t in _tensors(args, kwargs):
+                if id(t) in self.made: self.reads[id(t)].append((func, _named(_BN_ARGS, args, kwargs) if func is F.batch_norm else None))
+        if func is F.conv2d and isinstance(out, Tensor):
+            self.made[id(out)] = (out, _named(_CONV_ARGS, args, kwargs)); self.reads[id(out)] = []
+        return out
+    def folds(self)->dict: # id(convolution weight) -> _Fold
+        res,n_use = {},Counter(id(c['weight']) for _,c in self.made.values())
+        for k,(out,conv) in self.made.items():
+            r = self.reads[k]
+            if n_use[id(conv['weight'])]!=1 or len(r)!=1 or r[0][0] is not F.batch_norm: continue
+            bn = r[0][1]
+            if bn['input'] is not out or bn.get('training', False) or bn.get('running_mean') is None or bn.get('running_var') is None: continue
+            res[id(conv['weight'])] = _Fold(conv, bn)
+        return res
+
+def _hooked(model:nn.Module)->bool:
+    "Does anything watch `model`'s modules run (forward hooks: feature extraction, activation statistics)? Folded, a convolution's hook would see its BatchNorm's output"
+    from torch.nn.modules import module as M
+    return bool(M._global_forward_hooks or M._global_forward_pre_hooks) or any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+def bn_pairs(model:nn.Module, # a network, in eval mode
+             x:Tensor         # one input it takes (one image is enough)
+            )->dict:          # id(convolution weight) -> its fold, for `FoldedBN`; empty when a forward hook watches the network
+    "The convolutions of `model` whose output nothing but an eval-mode BatchNorm reads, found by watching one forward pass of `x`"
+    if _hooked(model): return {}
+    probe = _BNProbe()
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=False), probe: model(x)
+    return probe.folds()
+
+class FoldedBN(torch.overrides.TorchFunctionMode):
+    "Within it, without gradients, each convolution of `pairs` runs with its BatchNorm folded into its weights, and that BatchNorm passes the output through"
+    def __init__(self, pairs:dict): # from `bn_pairs`
+        super().__init__(); self.pairs,self.pending = pairs,{}
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.pending:
+            if func is F.batch_norm:
+                a = _named(_BN_ARGS, args, kwargs)
+                o = self.pending.pop(id(a['input']), None)
+                if o is not None and o[0] is a['input']:
+                    if o[1].is_bn(a): return a['input']  # already applied, folded into the convolution
+                    raise RuntimeError("nexai: FoldedBN: a convolution's BatchNorm changed (training mode, or other statistics) after `bn_pairs` looked")
+            elif any(id(t) in self.pending and self.pending[id(t)][0] is t for t in _tensors(args, kwargs)):
+                out = func(*args, **kwargs)
+                if _tensors(out): raise RuntimeError(f"nexai: FoldedBN: {getattr(func, '__name__', func)} read a folded convolution's output, which `bn_pairs` saw only its BatchNorm read")
+                return out
+        if func is F.conv2d and not torch.is_grad_enabled():
+            a = _named(_CONV_ARGS, args, kwargs)
+            f = self.pairs.get(id(a['weight']))
+            if f is not None and f.w is a['weight']:
+                w,b = f.folded()
+                out = func(a['input'], w, b, a.get('stride', 1), a.get('padding', 0), a.get('dilation', 1), a.get('groups', 1))
+                self.pending[id(out)] = (out, f)
+                return out
+        return func(*args, **kwargs)
+    def __exit__(self, *args):
+        self.pending = {}
+        return super().__exit__(*args)
+
 # %% ../nbs/07_inference.ipynb #e8a7605a
 def tta_combine(passes:Tensor,  # n×N×C probabilities, one n×C slice per augmented pass
                 how:str='mean'  # 'mean' of the probabilities, or 'vote': each pass votes for its most likely class
@@ -105,12 +197,13 @@ class DefectModel(Scorer):
     @property
     def device(self): return default_device()
     channels_last,bf16,compile = True,False,False  # NHWC: faster scoring on the CPU; bf16 autocast: faster again where supported, less exact; torch.compile
+    fold_bn = True  # score with each BatchNorm folded into the convolution before it (`FoldedBN`); not with torch.compile
     def _net(self, dev):
         "The network on `dev` in the chosen layout, moved once, not per batch (moving walks all its parameters)"
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         if getattr(self, '_placed', None)!=(dev, fmt):
             with torch.inference_mode(False): self.model.to(dev, memory_format=fmt).eval()  # never inference tensors: the model stays trainable and Grad-CAM works
-            self._placed,self._compiled = (dev, fmt),None
+            self._placed,self._compiled,self._pairs = (dev, fmt),None,None
         if not self.compile: return self.model,fmt
         if getattr(self, '_compiled', None) is None: self._compiled = torch.compile(self.model)
         return self._compiled,fmt
@@ -120,7 +213,12 @@ class DefectModel(Scorer):
         "Probabilities for a batch `x` of RGB images (uint8, or floats in [0,1]), N×3×size×size"
         net,fmt = self._net(x.device)
         x = normalize(x, self.stats).as_subclass(Tensor).contiguous(memory_format=fmt)  # a plain tensor: fastai's subclasses confuse torch.compile
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16): return net(x).float().softmax(-1)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16), self._folded(net, x): return net(x).float().softmax(-1)
+    def _folded(self, net, x):
+        "`FoldedBN` for scoring `x` without gradients; nothing with torch.compile, with gradients (Grad-CAM) or with `fold_bn` off"
+        if not self.fold_bn or self.compile or torch.is_grad_enabled(): return contextlib.nullcontext()
+        if getattr(self, '_pairs', None) is None: self._pairs = bn_pairs(net, x[:1])
+        return FoldedBN(self._pairs)
     @classmethod
     def from_learner(cls,
                      learn:Learner,       # a learner from `defect_learner`, trained
