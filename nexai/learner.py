@@ -23,6 +23,7 @@ from .store import *
 from .weights import *
 from .threshold import *
 from .inference import *
+from .inference import _CONV_ARGS, _named
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
@@ -90,11 +91,10 @@ def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
 
 class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
     "Within it, under CPU bf16 autocast, depthwise convolutions whose bf16 gradients are slow take them in fp32 (`_wants_fp32`); all else runs as it would"
-    _names = ('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups')
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.conv2d:
-            a = {**dict(zip(self._names, args)), **kwargs}
+            a = _named(_CONV_ARGS, args, kwargs)
             x,w,groups,padding,stride = a['input'],a['weight'],a.get('groups', 1),a.get('padding', 0),_pair(a.get('stride', 1))
             if _is_slow_depthwise(x, w, a.get('bias'), groups, stride, padding):
                 with torch.autocast('cpu', enabled=False):
