@@ -381,6 +381,7 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
                tfms:list=None,   # batch transforms, instead of `defect_tfms(**aug)`
                num_workers:int=0, # DataLoader workers
                cache=None,       # an image store holding the items at `size` (`nexai.store.image_store(df, size)`): read, not decoded; None: decode every epoch
+               resident:bool=None, # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
                **kwargs):
     "fastai `DataLoaders` for defect finding, with an oversampled training set"
     _check_items(df)
@@ -391,10 +392,16 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
     dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if cache is None else cache.block(), CategoryBlock(vocab=defect_vocab(df.label), sort=False)),
                        get_x=ColReader('path'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'),
                        item_tfms=Resize(size, method=ResizeMethod.Squish) if cache is None else None, batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
+    if cache is not None: kwargs['resident'] = resident  # for its `StoreDL`s
+    elif resident: raise ValueError("resident batches are read from an image store: give `cache` too")
     if oversample is False or oversample is None or oversample==0:
         dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, **kwargs)
     else:
         p = 1. if oversample is True else float(oversample)
-        dls = dblock.weighted_dataloaders(df, wgts=oversample_wgts(df.label.tolist(), p), bs=bs, num_workers=num_workers, **kwargs)
+        wgts = oversample_wgts(df.label.tolist(), p)
+        if cache is None: dls = dblock.weighted_dataloaders(df, wgts=wgts, bs=bs, num_workers=num_workers, **kwargs)
+        else:  # what `weighted_dataloaders` does, with the store's `StoreDL` (which samples by `wgts` too) in place of `WeightedDL`
+            dss = dblock.datasets(df)
+            dls = dss.dataloaders(bs=bs, num_workers=num_workers, dl_kwargs=[{'wgts':wgts[dss.splits[0]]}, {}], after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **kwargs)
     dls.items, dls.size, dls.aug, dls.cache = df, size, (None if tfms is not None else ifnone(aug, {})), cache
     return dls

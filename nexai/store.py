@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
-from fastai.vision.all import Transform, TransformBlock, TensorImage, IntToFloatTensor
+from fastai.vision.all import Transform, TransformBlock, TensorImage, IntToFloatTensor, TfmdDL, WeightedDL
 from .core import *
 from .data import read_image, image_problem, ImageItems
 
 # %% auto #0
-__all__ = ['STORE_FORMAT', 'default_store_dir', 'ImageStore', 'StoreItems', 'image_store', 'image_items']
+__all__ = ['STORE_FORMAT', 'default_store_dir', 'ImageStore', 'StoreItems', 'image_store', 'image_items', 'StoreDL']
 
 # %% ../nbs/01a_store.ipynb #fcac1dab
 STORE_FORMAT = 1 # the version of `index.json` this nexai writes and reads
@@ -237,8 +237,8 @@ class _FromStore(Transform):
 
 @patch
 def block(self:ImageStore)->TransformBlock: # for a fastai `DataBlock`, where `ImageBlock` would go
-    "A fastai `TransformBlock` whose items are paths read from the store as `TensorImage`s: no decoding, no resizing"
-    return TransformBlock(type_tfms=_FromStore(self), batch_tfms=IntToFloatTensor)
+    "A fastai `TransformBlock` whose items are paths read from the store as `TensorImage`s: no decoding, no resizing; its DataLoaders are `StoreDL`s"
+    return TransformBlock(type_tfms=_FromStore(self), batch_tfms=IntToFloatTensor, dl_type=StoreDL)
 
 # %% ../nbs/01a_store.ipynb #0b940dac
 def image_store(paths,              # image files (or a DataFrame with `path`)
@@ -263,3 +263,88 @@ def image_items(paths,          # image files
         st = cache.update(paths, warn=False) if not cache.readable(paths).all() else cache
     else: st = ImageStore(default_store_dir(None if cache is True else cache, size), size).update(paths, warn=False)
     return st.items(paths)  # a file that can't be read comes back with its error, not a warning
+
+# %% ../nbs/01a_store.ipynb #9e43be39
+class _Rows:
+    "What a `StoreDL` over dataset `ds` reads: each item's chunk and row in the store, its labels, and (once `to` has put them there) its images on one device"
+    def __init__(self, ds):
+        fs = list(ds.tls[0].tfms.fs)
+        k = first(i for i,f in enumerate(fs) if isinstance(f, _FromStore))
+        if k is None: raise TypeError("a StoreDL reads its inputs from an image store: make its DataBlock with `ImageStore.block()`")
+        self.store,its = fs[k].store,ds.tls[0].items
+        def path(o):
+            for f in fs[:k]: o = f(o)
+            return o
+        paths = [path(its.iloc[i] if hasattr(its, 'iloc') else its[i]) for i in range(len(ds))]
+        where = np.array([self.store._row(p) for p in paths], dtype=np.int64).reshape(-1, 2)  # KeyError, naming the file, for one it lacks
+        self.chunk,self.row = where[:,0],where[:,1]
+        self.ys = [torch.stack([tl[i] for i in range(len(ds))]) if len(ds) else torch.zeros(0, dtype=torch.long) for tl in ds.tls[1:]]
+        self.x,self.on = None,None
+    @property
+    def nbytes(self)->int: return len(self.row)*3*self.store.size**2
+
+    def gather(self, idx:np.ndarray)->torch.Tensor: # uint8 N×3×size×size, on the CPU
+        "The images of items `idx`, copied from the store's memory maps"
+        c,r = self.chunk[idx],self.row[idx]
+        if len(c) and (c==c[0]).all(): return torch.from_numpy(self.store.arrays[c[0]][r])
+        out = np.empty((len(idx),3,self.store.size,self.store.size), np.uint8)
+        for k in np.unique(c): m = c==k; out[m] = self.store.arrays[k][r[m]]
+        return torch.from_numpy(out)
+
+    def to(self, device, block:int=1024):
+        "Hold every item's image and labels on `device`, copied `block` images at a time"
+        device = torch.device(device)
+        if self.on==device: return self
+        self.x,self.on = None,None  # the old copy goes first
+        t0 = time.perf_counter()
+        x = torch.empty((len(self.row),3,self.store.size,self.store.size), dtype=torch.uint8, device=device)
+        for b in range(0, len(self.row), block): x[b:b+block] = self.gather(np.arange(b, min(b+block, len(self.row)))).to(device)
+        self.x,self.ys,self.on = x,[y.to(device) for y in self.ys],device
+        logging.getLogger('nexai').info(f"{len(x)} images ({self.nbytes/2**30:.2f} GiB) held on {device} in {time.perf_counter()-t0:.1f} s")
+        return self
+
+    def batch(self, idx:np.ndarray)->tuple: # (TensorImage uint8 N×3×size×size, *labels)
+        if self.x is None: x,ys = self.gather(idx),[y[torch.from_numpy(idx)] for y in self.ys]
+        else:
+            i = torch.from_numpy(idx).to(self.on)
+            x,ys = self.x.index_select(0, i),[y.index_select(0, i) for y in self.ys]  # on the CPU, 20× faster than `x[i]` for uint8
+        return (TensorImage(x), *ys)
+
+# %% ../nbs/01a_store.ipynb #466f243f
+def _fits_on(device, nbytes:int, frac:float=0.5)->bool:
+    "Do `nbytes` fit in `frac` of `device`'s free memory? (GPUs only)"
+    return torch.device(device).type=='cuda' and nbytes <= frac*torch.cuda.mem_get_info(device)[0]
+
+class StoreDL(WeightedDL):
+    "A fastai `TfmdDL` over an image store's items that makes each batch in one indexing, with no per-item work; on a GPU the images are held there when they fit (`resident`). With `wgts`, sampled as fastai's `WeightedDL`"
+    def __init__(self, dataset=None, bs:int=64,
+                 wgts=None,           # sampling weight per item (oversampling), as `WeightedDL`; None: as `TfmdDL`
+                 resident:bool=None,  # hold the images on the device: None, on a GPU where they fit in half its free memory; True: always (also on the CPU, in memory); False: never
+                 **kwargs):
+        self.weighted,self.resident = wgts is not None,resident
+        super().__init__(dataset=dataset, bs=bs, wgts=wgts, **kwargs)
+        if resident and self.fake_l.num_workers: raise ValueError("resident batches are made on the device, by no workers: give num_workers=0")
+
+    def get_idxs(self): return WeightedDL.get_idxs(self) if self.weighted else TfmdDL.get_idxs(self)
+    def new(self, dataset=None, cls=None, **kwargs):
+        if cls is not None and not issubclass(cls, StoreDL): return super().new(dataset, cls, **kwargs)
+        kw = dict(resident=self.resident)
+        if self.weighted and (dataset is None or dataset is self.dataset): kw['wgts'] = self.wgts  # the same items: the same oversampling
+        return super().new(dataset, cls, **merge(kw, kwargs))
+
+    @property
+    def rows(self)->_Rows:
+        "The store rows and labels of this DataLoader's items, worked out once per dataset (shared by the `new` ones over it: TTA, `test_dl`)"
+        r = self.dataset.__dict__.get('_nexai_rows')
+        if r is None: r = self.dataset.__dict__['_nexai_rows'] = _Rows(self.dataset)
+        return r
+    def before_iter(self):
+        super().before_iter()
+        r,dev = self.rows,torch.device(ifnone(self.device, 'cpu'))
+        if r.on==dev or self.resident is False or self.fake_l.num_workers or not len(r.row): return
+        if self.resident or _fits_on(dev, r.nbytes): r.to(dev)
+        elif dev.type=='cuda': logging.getLogger('nexai').info(f"the {len(r.row)} images ({r.nbytes/2**30:.1f} GiB) don't fit in half of {dev}'s free memory: each batch is gathered from the image store and sent there")
+    def create_item(self, s): return 0 if s is None else s  # an index; the batch is made whole in `create_batch`
+    def do_item(self, s): return self.create_item(s)
+    def create_batch(self, b): return self.rows.batch(np.asarray(b, dtype=np.int64))
+    def do_batch(self, b): return self.create_batch(b)
