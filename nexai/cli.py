@@ -52,6 +52,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 no_cache:store_true=False, # decode every image in every epoch instead
                 early_size:int=None,      # progressive resizing: the first --early-epochs epochs at this smaller size
                 early_epochs:int=0,       # how many epochs, frozen ones first, train at --early-size
+                compile:store_true=False, # train through torch.compile: for GPUs (on this project's CPU it was slower); each fit's first batch compiles
                 gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
                 debug:store_true=False    # show tracebacks
                ):
@@ -61,7 +62,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
-              early_size=early_size, early_epochs=early_epochs)
+              early_size=early_size, early_epochs=early_epochs, compile=compile)
     run = Path(out)/'checkpoints'/'run.json'
     if resume and run.is_file():
         kw = json.loads(run.read_text())['args'] | dict(out=out)

@@ -27,8 +27,9 @@ from .inference import _CONV_ARGS, _named
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
-__all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'auto_bf16', 'gpu_half', 'defect_learner',
-           'KeepBest', 'EpochLog', 'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds', 'evaluate']
+__all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'CompileModel', 'auto_bf16', 'gpu_half',
+           'defect_learner', 'KeepBest', 'EpochLog', 'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds',
+           'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
 import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
@@ -134,10 +135,29 @@ class FoldBNValid(Callback):
         m,self.mode = self.mode,None
         if m is not None: m.__exit__(None, None, None)
 
+class CompileModel(Callback):
+    "Train and validate through `torch.compile`: the network is compiled in place (`nn.Module.compile`: the same modules, weights and state dict) for each fit, and is eager again after it, for hooks (Grad-CAM), export and scoring"
+    order = -10  # before the other callbacks' `before_fit`
+    def __init__(self, **kwargs): self.kwargs = kwargs  # for `torch.compile` (`mode=`, `dynamic=`, ...)
+    def before_fit(self):
+        self.model.compile(**self.kwargs)
+        self.first = None  # seconds of each fit's first training batch, which compiles
+    def before_batch(self):
+        self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)  # fastai's tensor subclasses send dynamo into endless `as_subclass` calls
+        if self.training and self.first is None: self.t0 = time.perf_counter()
+    def after_batch(self):
+        if self.training and self.first is None:
+            self.first = time.perf_counter()-self.t0
+            self.learn.nexai.setdefault('compile_first_batch_s', []).append(round(self.first, 2))
+    def after_fit(self): self.release()
+    def release(self):
+        "Make the network eager again (also after a fit that raised, where fastai calls no more callbacks)"
+        self.model._compiled_call_impl = None  # what `nn.Module.compile` set
+
 def _release_bf16(learn):
-    "Leave contexts a `CPUBF16` or `FoldBNValid` batch left open when its fit raised (an interrupt in a notebook)"
+    "Leave contexts a `CPUBF16` or `FoldBNValid` batch left open when its fit raised (an interrupt in a notebook), and the compiled network of `CompileModel`"
     for cb in learn.cbs:
-        if isinstance(cb, (CPUBF16, FoldBNValid)): cb.release()
+        if isinstance(cb, (CPUBF16, FoldBNValid, CompileModel)): cb.release()
 
 def auto_bf16(bf16:bool=None # True or False: as told; None: chosen by the hardware
              )->bool:        # train in bf16 mixed precision?
@@ -159,6 +179,7 @@ def defect_learner(dls,                    # from `defect_dls`
                    bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 where it has no bf16 units (`gpu_half`)
                    channels_last:bool=True, # NHWC memory layout: about 1.5× faster training of Lite0 on the CPU
                    fold_bn:bool=True,       # on the CPU, validate and predict with the BatchNorm layers folded into the convolutions (`FoldBNValid`)
+                   compile:bool=False,      # train and validate through `torch.compile` (`CompileModel`); its first batch of each fit compiles. Not with `fold_bn` or the CPU's fp32 depthwise gradients
                    **kwargs)->Learner:
     "A `vision_learner` for defect finding, with pretrained weights found offline first"
     _arch = arch_fn(arch, None if weights is None else str(weights))
@@ -173,8 +194,10 @@ def defect_learner(dls,                    # from `defect_dls`
     gpu = torch.cuda.is_available()
     half = gpu_half() if mp and gpu else 'bf16'
     logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}" + ('' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"))
-    if mp and not gpu: learn.add_cb(CPUBF16())
-    if not gpu and fold_bn: learn.add_cb(FoldBNValid())
+    if mp and not gpu: learn.add_cb(CPUBF16(depthwise_fp32=not compile))  # its autograd function and torch-function mode are for eager mode
+    if not gpu and fold_bn and not compile: learn.add_cb(FoldBNValid())
+    if compile: learn.add_cb(CompileModel())
+    learn.nexai['compile'] = compile
     if mp and gpu: learn = learn.to_bf16() if half=='bf16' else learn.to_fp16()
     learn.nexai['half'] = half if mp else None
     return learn

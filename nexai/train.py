@@ -177,7 +177,8 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 cache=None,           # an image store (`nexai.store`): True for the one in `nexai_home()/'cache'`, or a folder; None: decode every epoch
                 gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
                 early_size:int=None,  # progressive resizing: the first `early_epochs` epochs at this smaller size (see `fit_defects`)
-                early_epochs:int=0    # how many epochs, frozen ones first, train at `early_size`
+                early_epochs:int=0,   # how many epochs, frozen ones first, train at `early_size`
+                compile:bool=False    # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
                )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
     args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache')}
@@ -192,7 +193,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     if not rank: out.mkdir(parents=True, exist_ok=True)
     dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size)
     ck = _resume_point(out, dls, args, resume, rank)
-    learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, path=out)
+    learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
     shards = ShardLog() if distributed and world > 1 else None
     with (distrib_training(learn) if shards else contextlib.nullcontext()):
         learn = fit_defects(learn, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, log=out/'history.csv',
