@@ -6,8 +6,10 @@ Docs: https://nexai.github.io/nexai/bench.html.md"""
 
 # %% ../nbs/15_bench.ipynb #721910da
 from __future__ import annotations
-import json, sys, time, shutil, subprocess, tempfile, warnings, contextlib
-import numpy as np
+import os, json, sys, time, shutil, subprocess, tempfile, warnings, contextlib
+import numpy as np, pandas as pd
+from concurrent.futures import ThreadPoolExecutor
+from fastprogress.fastprogress import progress_bar
 from pathlib import Path
 from PIL import Image
 import torch, torchvision
@@ -22,7 +24,7 @@ from .learner import *
 
 # %% auto #0
 __all__ = ['bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench', 'bench_report',
-           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded']
+           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'nexperia_like', 'bench_epochs']
 
 # %% ../nbs/15_bench.ipynb #90e37f5f
 def bench_images(path,         # folder to write into, made if missing
@@ -361,3 +363,76 @@ def bench_gpu_preloaded(arch:str='resnet34', # backbone
             model(batch(i)[0]).softmax(-1)
     sync()
     return dict(train=train, predict=steps*bs/(time.perf_counter()-t0))
+
+# %% ../nbs/15_bench.ipynb #457ea730
+def _nexperia_view(args):
+    "One random view of an ELPV cell as a grey JPEG: flips, a quarter turn and a crop of 80–100 % of its side, resized to `size`"
+    src,dst,size,seed = args
+    rng = np.random.default_rng(seed)
+    im = Image.open(src).convert('L')
+    w,h = im.size; s = int(min(w,h)*rng.uniform(0.8, 1.0)); x,y = rng.integers(0, w-s+1),rng.integers(0, h-s+1)
+    im = im.crop((x, y, x+s, y+s)).resize((size,size), Image.BILINEAR)
+    if rng.random()<.5: im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    k = int(rng.integers(4))
+    if k: im = im.transpose([Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270][k-1])
+    im.save(dst, 'JPEG', quality=90)
+
+def nexperia_like(folder,              # where the class folders `good/` and `defect/` go
+                  n:int=34459,         # images: the Nexperia competition's training set has 34,459
+                  size:int=267,        # their side: Nexperia's are 267×267 JPEGs
+                  defect_frac:float=0.2, # one in five a defect, as there
+                  valid_pct:float=0.2, # validation share, stratified by chance
+                  seed:int=0,
+                  n_workers:int=None   # threads; default the CPU count
+                 )->pd.DataFrame:      # items: `path`, `label`, `is_valid`
+    "A set of Nexperia's size and shape made from ELPV's cells, for benchmarks: `n` grey `size`-px JPEGs, `defect_frac` of them views of defective cells; files already there are kept"
+    from nexai.data import from_elpv
+    folder,rng = Path(folder),np.random.default_rng(seed)
+    elpv = from_elpv(check=False)
+    n_def = int(round(n*defect_frac))
+    src = np.concatenate([rng.choice(elpv.path[elpv.label=='defect'].values, n_def), rng.choice(elpv.path[elpv.label=='good'].values, n-n_def)])
+    lbl = ['defect']*n_def + ['good']*(n-n_def)
+    for l in ('good','defect'): (folder/l).mkdir(parents=True, exist_ok=True)
+    dst = [folder/l/f'nx_{i:06d}.jpg' for i,l in enumerate(lbl)]
+    todo = [(s, d, size, seed*10**7+i) for i,(s,d) in enumerate(zip(src, dst)) if not d.exists()]
+    with ThreadPoolExecutor(n_workers or os.cpu_count() or 1) as ex: list(progress_bar(ex.map(_nexperia_view, todo), total=len(todo), leave=False) if len(todo)>1000 else ex.map(_nexperia_view, todo))
+    return pd.DataFrame(dict(path=[str(d) for d in dst], label=lbl, is_valid=rng.random(n)<valid_pct))
+
+# %% ../nbs/15_bench.ipynb #1470a78d
+class _EpochTimer(Callback):
+    "Seconds of each epoch's training part and of its validation, the device synchronised at each end"
+    order = 99
+    def __init__(self): self.train,self.valid,self.n = [],[],[]
+    def _now(self):
+        if torch.cuda.is_available(): torch.cuda.synchronize()
+        return time.perf_counter()
+    def before_train(self): self.t0,self.k = self._now(),0
+    def after_batch(self):
+        if self.training: self.k += len(self.yb[0])
+    def after_train(self): self.train.append(self._now()-self.t0); self.n.append(self.k)
+    def before_validate(self): self.t0 = self._now()
+    def after_validate(self): self.valid.append(self._now()-self.t0)
+
+def bench_epochs(df,                   # items (`path`, `label`, `is_valid`), e.g. from `nexperia_like`
+                 arch:str='lite0',     # backbone
+                 weights=None,         # its weights file, where needed
+                 size:int=224,         # image side
+                 bs:int=256,           # batch size
+                 epochs:int=3,         # epochs timed; the first one apart
+                 folder=None,          # where the store goes; default a new temporary folder, removed afterwards
+                 resident:bool=None,   # hold the images on the GPU (`StoreDL`); None: where they fit
+                 unfreeze:bool=True,   # train the whole network (else the head and batch norms, as the frozen phase)
+                 bf16:bool=None,       # mixed precision; None: as `defect_learner` chooses
+                 compile:bool=False    # train through `torch.compile` (its first epoch compiles)
+                )->dict:               # `build_s`, `train_s` and `valid_s` per epoch, `images_per_s` (epochs after the first), `resident`, `n_train`
+    "Seconds of training epochs of nexai's learner reading an image store, as `nexai-train` trains: the data path and the network together"
+    with _work_folder(folder) as folder:
+        t0 = time.perf_counter(); st = image_store(df, size, folder); build = time.perf_counter()-t0
+        dls = defect_dls(df, size=size, bs=bs, cache=st, resident=resident)
+        learn = defect_learner(dls, arch, weights=weights, bf16=bf16, compile=compile)
+        if unfreeze: learn.unfreeze()
+        tm = _EpochTimer()
+        with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-4, cbs=tm)
+        later = slice(1, None) if epochs>1 else slice(None)
+        return dict(n_train=tm.n[0], build_s=build, train_s=tm.train, valid_s=tm.valid, resident=dls.train.rows.x is not None,
+                    device=str(dls.train.rows.on or dls.device), images_per_s=sum(tm.n[later])/sum(tm.train[later]))
