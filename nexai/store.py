@@ -279,7 +279,12 @@ class _Rows:
         where = np.array([self.store._row(p) for p in paths], dtype=np.int64).reshape(-1, 2)  # KeyError, naming the file, for one it lacks
         self.chunk,self.row = where[:,0],where[:,1]
         self.ys = [torch.stack([tl[i] for i in range(len(ds))]) if len(ds) else torch.zeros(0, dtype=torch.long) for tl in ds.tls[1:]]
-        self.x,self.on = None,None
+        self.x,self.on,self.files = None,None,self._files()
+    def _files(self): return [c['file'] for c in self.store.chunks]
+    @property
+    def stale(self)->bool:
+        "Has the store been updated since (a file decoded again, a chunk added or compacted)? Then these rows may point at other images"
+        return self._files()!=self.files
     @property
     def nbytes(self)->int: return len(self.row)*3*self.store.size**2
 
@@ -336,7 +341,7 @@ class StoreDL(WeightedDL):
     def rows(self)->_Rows:
         "The store rows and labels of this DataLoader's items, worked out once per dataset (shared by the `new` ones over it: TTA, `test_dl`)"
         r = self.dataset.__dict__.get('_nexai_rows')
-        if r is None: r = self.dataset.__dict__['_nexai_rows'] = _Rows(self.dataset)
+        if r is None or r.stale: r = self.dataset.__dict__['_nexai_rows'] = _Rows(self.dataset)  # worked out again after the store changed: never another image's pixels
         return r
     def before_iter(self):
         super().before_iter()
