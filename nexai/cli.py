@@ -50,6 +50,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 keep_checkpoints:store_true=False, # keep OUT/checkpoints after training ends
                 cache:str='home',         # the image store every epoch reads, each image decoded once: 'home' for NEXAI_HOME/cache, or a folder
                 no_cache:store_true=False, # decode every image in every epoch instead
+                no_resident:store_true=False, # on a GPU, send each batch from the store instead of holding all the images there (they are held when they fit in half its free memory)
                 early_size:int=None,      # progressive resizing: the first --early-epochs epochs at this smaller size
                 early_epochs:int=0,       # how many epochs, frozen ones first, train at --early-size
                 compile:store_true=False, # train through torch.compile: for GPUs (on this project's CPU it was slower); each fit's first batch compiles
@@ -69,7 +70,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
         print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
     from nexai.train import train_model
     m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
-                    cache=None if no_cache else True if cache=='home' else cache)
+                    cache=None if no_cache else True if cache=='home' else cache, resident=False if no_resident else None)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     print(f"nexai-train: {m['n_train']} train / {m['n_valid']} valid images, {m['train_seconds']:.0f}s; "

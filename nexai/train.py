@@ -65,7 +65,7 @@ def parse_aug(aug)->dict:
     return res
 
 # %% ../nbs/13_train.ipynb #c02cd664
-def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0, early_size=None):
+def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0, early_size=None, resident=None):
     "Items of `data`, checked, and their DataLoaders (and at `early_size`, for progressive resizing); bad files listed in `out/skipped.csv`"
     df = read_data(data, good=good, split_col=split_col)
     skipped = df.attrs.get('skipped', [])
@@ -82,7 +82,7 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     def _dls(sz):
         set_seed(seed)
         st = image_store(df, sz, folder=None if cache is True else cache, progress=None if not rank else False) if cache else None  # decoded once: each epoch reads it
-        return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st)
+        return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st, resident=resident if st is not None else None)
     early = _dls(early_size) if early_size else None
     dls = _dls(size)
     if list(dls.vocab)!=['good','defect']: raise ValueError(f"training needs good/defect labels, got {list(dls.vocab)}")
@@ -175,13 +175,14 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 keep_checkpoints=False, # keep `out/checkpoints` after training
                 distributed=False,    # train across the processes `accelerate launch` started
                 cache=None,           # an image store (`nexai.store`): True for the one in `nexai_home()/'cache'`, or a folder; None: decode every epoch
+                resident:bool=None,   # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
                 gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
                 early_size:int=None,  # progressive resizing: the first `early_epochs` epochs at this smaller size (see `fit_defects`)
                 early_epochs:int=0,   # how many epochs, frozen ones first, train at `early_size`
                 compile:bool=False    # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
                )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
-    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache')}
+    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')}
     rank,world = rank_distrib(),max(num_distrib(), 1)
     if distributed and lr is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
     if distributed and world==1: warnings.warn("--distributed, but not started by `accelerate launch` (or torchrun): training in one process")
@@ -191,7 +192,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     if pretrained and find_weights(arch, weights) is None: create_backbone(arch)  # the download, or the error naming the missing file, before any work on the data
     out,t0 = Path(out),time.time()
     if not rank: out.mkdir(parents=True, exist_ok=True)
-    dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size)
+    dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size, resident)
     ck = _resume_point(out, dls, args, resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
     shards = ShardLog() if distributed and world > 1 else None
