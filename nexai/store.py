@@ -348,7 +348,9 @@ class StoreDL(WeightedDL):
         r,dev = self.rows,torch.device(ifnone(self.device, 'cpu'))
         if r.on==dev or self.resident is False or self.fake_l.num_workers or not len(r.row): return
         if self.resident or _fits_on(dev, r.nbytes): r.to(dev)
-        elif dev.type=='cuda': logging.getLogger('nexai').info(f"the {len(r.row)} images ({r.nbytes/2**30:.1f} GiB) don't fit in half of {dev}'s free memory: each batch is gathered from the image store and sent there")
+        elif dev.type=='cuda' and not getattr(r, 'told', False):  # said once, not every epoch
+            logging.getLogger('nexai').info(f"the {len(r.row)} images ({r.nbytes/2**30:.1f} GiB) don't fit in half of {dev}'s free memory: each batch is gathered from the image store and sent there")
+            r.told = True
     def create_item(self, s): return 0 if s is None else s  # an index; the batch is made whole in `create_batch`
     def do_item(self, s): return self.create_item(s)
     def create_batch(self, b): return self.rows.batch(np.asarray(b, dtype=np.int64))
