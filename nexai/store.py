@@ -298,7 +298,7 @@ class _Rows:
 
     def to(self, device, block:int=1024):
         "Hold every item's image and labels on `device`, copied `block` images at a time"
-        device = torch.device(device)
+        device = _full(device)
         if self.on==device: return self
         self.x,self.on = None,None  # the old copy goes first
         t0 = time.perf_counter()
@@ -316,6 +316,11 @@ class _Rows:
         return (TensorImage(x), *ys)
 
 # %% ../nbs/01a_store.ipynb #466f243f
+def _full(device)->torch.device:
+    "`device` with its index: `cuda` is the current GPU, so that 'cuda' and 'cuda:0' name one copy, not two"
+    d = torch.device(device)
+    return torch.device('cuda', torch.cuda.current_device()) if d.type=='cuda' and d.index is None else d
+
 def _fits_on(device, nbytes:int, frac:float=0.5)->bool:
     "Do `nbytes` fit in `frac` of `device`'s free memory? (GPUs only)"
     return torch.device(device).type=='cuda' and nbytes <= frac*torch.cuda.mem_get_info(device)[0]
@@ -345,7 +350,7 @@ class StoreDL(WeightedDL):
         return r
     def before_iter(self):
         super().before_iter()
-        r,dev = self.rows,torch.device(ifnone(self.device, 'cpu'))
+        r,dev = self.rows,_full(ifnone(self.device, 'cpu'))
         if r.on==dev or self.resident is False or self.fake_l.num_workers or not len(r.row): return
         if self.resident or _fits_on(dev, r.nbytes): r.to(dev)
         elif dev.type=='cuda' and not getattr(r, 'told', False):  # said once, not every epoch
