@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/learner.html.md"""
 
 # %% ../nbs/09_learner.ipynb #abd11472
 from __future__ import annotations
-import time, warnings, functools, logging
+import time, warnings, functools, logging, contextlib
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -29,7 +29,7 @@ from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, se
 # %% auto #0
 __all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'CompileModel', 'auto_bf16', 'gpu_half',
            'defect_learner', 'KeepBest', 'EpochLog', 'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds',
-           'evaluate']
+           'fp32_scoring', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
 import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
@@ -367,18 +367,26 @@ def tta_preds(learn:Learner, # the trained learner
     return tta_combine(passes, how), targs
 
 # %% ../nbs/09_learner.ipynb #7b0583cb
+@contextlib.contextmanager
+def fp32_scoring(learn:Learner): # a learner that may train in bf16 or fp16
+    "Score in fp32 inside the `with` block, as `DefectModel` does by default: the learner's autocast callbacks (`CPUBF16`, fastai's `MixedPrecision`) are set aside, then put back"
+    cbs = [cb for cb in learn.cbs if isinstance(cb, (CPUBF16, MixedPrecision))]
+    with learn.removed_cbs(cbs): yield learn
+
 def evaluate(learn:Learner,       # the trained learner, with good/defect labels
              dl=None,             # DataLoader to score; default: validation
              tta_n:int=0,         # augmented passes; 0: one plain pass
              how:str='mean',      # how TTA passes combine: 'mean' or 'vote'
-             threshold:float=0.5  # the operating point on the defect probability
+             threshold:float=0.5, # the operating point on the defect probability
+             fp32:bool=True       # score in fp32, as the model directory will (`fp32_scoring`); False: in the learner's own precision, as its validation during training
             )->dict:              # from `score_metrics`: accuracy, ROC AUC, F1, confusion matrix, ...
     "Accuracy, ROC AUC, F1 and confusion matrix of the defect class on `dl` (default: validation)"
     if list(learn.dls.vocab)!=['good','defect']: raise ValueError(f"evaluate needs good/defect labels, not {list(learn.dls.vocab)}")
     dl = ifnone(dl, learn.dls.valid)
-    if tta_n: p,targs = tta_preds(learn, dl, tta_n, how)
-    else:
-        with learn.no_bar(): p,targs = learn.get_preds(dl=dl)
+    with (fp32_scoring(learn) if fp32 else contextlib.nullcontext()):
+        if tta_n: p,targs = tta_preds(learn, dl, tta_n, how)
+        else:
+            with learn.no_bar(): p,targs = learn.get_preds(dl=dl)
     return score_metrics(targs.numpy(), p[:,1].float().numpy(), threshold)
 
 # %% ../nbs/09_learner.ipynb #76081298

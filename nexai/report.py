@@ -50,7 +50,8 @@ def _sec_model(d, meta, m)->list: # HTML parts: title, data, training
     parts.append('<h2>Training</h2>')
     tr = meta.get('training', {})
     lr,mult,secs = (_num(tr.get('lr')), _num(tr.get('lr_mult'), 1.), _num(m.get('train_seconds')))
-    parts.append(f"<p>{e(tr.get('freeze_epochs','?'))} epoch(s) on the head with the body frozen, then {e(tr.get('epochs','?'))} unfrozen with learning rates slice({lr/mult:.1e}, {lr:.1e}); the kept epoch is {e(tr.get('best_epoch'))} (lowest {e(tr.get('monitor','valid_loss'))}). Training took {secs/60:.1f} min.</p>")
+    mp = f", in {e(tr['half'])} mixed precision; the curves are each epoch's validation in that arithmetic" if tr.get('bf16') and tr.get('half') else ''
+    parts.append(f"<p>{e(tr.get('freeze_epochs','?'))} epoch(s) on the head with the body frozen, then {e(tr.get('epochs','?'))} unfrozen with learning rates slice({lr/mult:.1e}, {lr:.1e}); the kept epoch is {e(tr.get('best_epoch'))} (lowest {e(tr.get('monitor','valid_loss'))}). Training took {secs/60:.1f} min{mp}.</p>")
     if (d/'history.csv').exists(): parts.append(_img(plot_history(d/'history.csv', best=tr.get('best_epoch'))))
     if 'lr_find' in tr: parts.append(_img(plot_lr_find(tr['lr_find']['lrs'], tr['lr_find']['losses'], tr.get('lr'))))
     return parts
@@ -65,7 +66,8 @@ def _sec_metrics(m, thr)->list: # HTML parts: the metrics kept at training
         rows.append(f(f"with TTA (mean of {tt['n']})", tt, f"{tt['threshold']:.4g}"))
         if 'at_0_5' in tt: rows.append(f(f"with TTA (mean of {tt['n']}) at 0.5", tt['at_0_5'], '0.5'))
         if 'vote' in tt: rows.append(f(f"with TTA (vote of {tt['n']})", tt['vote'], '0.5'))
-    return ['<h2>Metrics</h2><p>On the validation set at training.</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold'])]
+    how = f", scored in {html.escape(str(m['scored_in']))}, as this model directory scores" if m.get('scored_in') else ''
+    return [f'<h2>Metrics</h2><p>On the validation set at training{how}.</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold'])]
 
 def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fitted
     "A model of normality: its method, features, good parts and threshold"

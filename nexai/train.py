@@ -20,7 +20,7 @@ from .threshold import *
 from .inference import save_model_dir, tta_combine
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
-from .learner import defect_learner, fit_defects, tta_passes
+from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring
 from .interpret import plot_history
 from .report import write_report
 from .store import image_store, default_store_dir
@@ -109,15 +109,15 @@ def _check_early(size, n_epochs, early_size, early_epochs):
     if not 0 < early_epochs < n_epochs: raise UsageError(f"--early-epochs {early_epochs}: at least the last of the {n_epochs} epochs must train at --size {size}")
 
 def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation scores)
-    "The validation figures at the operating point chosen by `threshold`, at 0.5, and with TTA by mean and by vote"
-    with learn.no_bar(): p,targs = learn.get_preds(dl=dls.valid)
+    "The validation figures at the operating point chosen by `threshold`, at 0.5, and with TTA by mean and by vote; scored in fp32, as the model directory scores"
+    with fp32_scoring(learn), learn.no_bar(): p,targs = learn.get_preds(dl=dls.valid)
     p,targs = p[:,1].float().numpy(), targs.numpy()
     thr = pick_threshold(targs, p, threshold)['threshold']
     res = dict(score_metrics(targs, p, thr), at_0_5=score_metrics(targs, p, .5), threshold_rule=threshold,
-               operating_point=ppm_summary(metrics_at(targs, p, thr)))
+               operating_point=ppm_summary(metrics_at(targs, p, thr)), scored_in='fp32')
     vp = dls.items[dls.items.is_valid][['path','label']].assign(score=p)
     if tta:
-        passes = tta_passes(learn, dls.valid, tta)[0]  # one set of passes, combined both ways
+        with fp32_scoring(learn): passes = tta_passes(learn, dls.valid, tta)[0]  # one set of passes, combined both ways
         pt,pv = [tta_combine(passes, how)[:,1].numpy() for how in ('mean','vote')]
         thr_tta = pick_threshold(targs, pt, threshold)['threshold']  # averaged passes shift the probabilities: TTA gets its own operating point
         res['tta'] = dict(score_metrics(targs, pt, thr_tta), n=tta, how='mean', at_0_5=score_metrics(targs, pt, .5),
