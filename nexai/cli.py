@@ -146,7 +146,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                   out:str='preds.csv',               # CSV of path, score, pred, error
                   tta:int=0,                         # augmented passes; 0: one plain pass
                   vote:store_true=False,             # combine TTA passes by majority vote
-                  bs:int=None,                       # batch size; default 64 on a GPU, 16 on the CPU
+                  bs:int=None,                       # batch size; default 64 on a GPU, 8 on the CPU
                   threshold:float=None,              # override the model's threshold
                   submission:str=None,               # also write a Kaggle submission (id,label)
                   workers:int=0,                     # DataLoader workers

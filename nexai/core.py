@@ -14,8 +14,8 @@ from fastcore.foundation import L
 warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.* is deprecated')  # noise from a dependency's import
 
 # %% auto #0
-__all__ = ['nexai_home', 'atomic_write', 'atomic_csv', 'sha256', 'to_plain', 'cpu_has_bf16', 'UsageError', 'command_errors',
-           'synth_defects']
+__all__ = ['nexai_home', 'atomic_write', 'atomic_csv', 'sha256', 'to_plain', 'cpu_has_bf16', 'cpu_score_bs', 'UsageError',
+           'command_errors', 'synth_defects']
 
 # %% ../nbs/00_core.ipynb #b5822a68
 def nexai_home()->Path: # where nexai keeps caches and downloaded weights
@@ -78,6 +78,12 @@ def cpu_has_bf16(cpuinfo='/proc/cpuinfo' # file with the CPU's flags, as Linux's
     try: flags = Path(cpuinfo).read_text()
     except OSError: return False
     return any(f in flags.split() for f in ('avx512_bf16', 'amx_bf16'))
+
+# %% ../nbs/00_core.ipynb #66de00b4
+def cpu_score_bs(bs:int=None # the batch size asked for; None: chosen
+                )->int:      # `bs` when given, else 8
+    "Batch size for scoring on the CPU (validation, TTA, `predict`): small batches keep the activations in cache"
+    return int(bs) if bs else 8
 
 # %% ../nbs/00_core.ipynb #84f6eb19
 class UsageError(ValueError):

@@ -15,7 +15,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 from fastcore.all import *
 from fastai.vision.all import (PILImage, DataBlock, ImageBlock, CategoryBlock, ColReader, ColSplitter, Resize, ResizeMethod,
-                               aug_transforms, Normalize, image_extensions, get_image_files, set_seed)
+                               aug_transforms, Normalize, image_extensions, get_image_files, set_seed, default_device)
 from fastai.callback.data import WeightedDL
 from .core import *
 
@@ -382,9 +382,11 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
                num_workers:int=0, # DataLoader workers
                cache=None,       # an image store holding the items at `size` (`nexai.store.image_store(df, size)`): read, not decoded; None: decode every epoch
                resident:bool=None, # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
+               val_bs:int=None,  # batch size of validation and TTA; None: 8 on the CPU (`cpu_score_bs`: faster there, the same scores), `bs` on a GPU
                **kwargs):
     "fastai `DataLoaders` for defect finding, with an oversampled training set"
     _check_items(df)
+    kwargs['val_bs'] = val_bs or (bs if torch.device(kwargs.get('device') or default_device()).type=='cuda' else cpu_score_bs())
     df = split(df, valid_pct, seed).reset_index(drop=True)
     if cache is not None: df = _in_store(df, cache, size)
     if df.is_valid.all() or not df.is_valid.any(): raise ValueError("the split leaves no training or no validation items; give more items or another valid_pct")

@@ -232,7 +232,7 @@ class DefectModel(Scorer):
 @patch
 def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
     dev = self.device
-    bs = ifnone(bs, 64 if torch.device(dev).type=='cuda' else 16)
+    bs = ifnone(bs, 64 if torch.device(dev).type=='cuda' else cpu_score_bs())
     aug = Pipeline(defect_tfms(**(self.meta.get('aug') or {})), split_idx=0) if tta else None
     dl = torch.utils.data.DataLoader(image_items(paths, self.size, getattr(self, 'cache', None)), batch_size=bs, num_workers=getattr(self, "num_workers", 0))
     probs,errs,cams = [],[],[]
@@ -469,7 +469,7 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
             items,                # image paths, folders, or a DataFrame with `path`
             tta:int=0,            # augmented passes; 0: one plain pass
             vote:bool=False,      # combine TTA passes by majority vote instead of the mean
-            bs:int=None,          # batch size; default 64 on a GPU, 16 on the CPU (fastest there: see `15_bench`)
+            bs:int=None,          # batch size; default 64 on a GPU, 8 on the CPU (`cpu_score_bs`: fastest there)
             threshold:float=None, # default: the model's (its TTA threshold for a TTA mean, when it has one)
             progress:bool=True,   # show a progress bar
             bf16:bool=False,      # bf16 autocast: faster on CPUs with bf16 units and on GPUs; probabilities move by a few hundredths
