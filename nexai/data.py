@@ -15,14 +15,17 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 from fastcore.all import *
 from fastai.vision.all import (PILImage, DataBlock, ImageBlock, CategoryBlock, ColReader, ColSplitter, Resize, ResizeMethod,
-                               aug_transforms, Normalize, image_extensions, get_image_files, set_seed, default_device)
+                               aug_transforms, Normalize, image_extensions, get_image_files, set_seed, default_device,
+                               DisplayedTransform, TransformBlock, TensorCategory, CategoryMap, Category, Module)
+import torch.nn.functional as F
 from fastai.callback.data import WeightedDL
 from .core import *
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'read_image', 'NexImage', 'image_problem', 'check_images', 'ImageItems', 'normalize', 'guess_good',
            'image_files', 'find_images', 'from_folder', 'from_csv', 'split', 'elpv_path', 'from_elpv',
-           'oversample_wgts', 'defect_tfms', 'defect_vocab', 'defect_dls', 'set_seed']
+           'oversample_wgts', 'defect_tfms', 'defect_vocab', 'SoftTargetCE', 'SoftTarget', 'check_soft', 'defect_dls',
+           'set_seed']
 
 # %% ../nbs/01_data.ipynb #19f84780
 _all_ = ['set_seed']
@@ -370,6 +373,35 @@ def defect_vocab(lbls    # the items' labels
     s = set(map(str, lbls))
     return ['good','defect'] if s=={'good','defect'} else sorted(s)
 
+# %% ../nbs/01_data.ipynb #c71a35f5
+class SoftTargetCE(Module):
+    "Cross-entropy against the defect probability `t` in [0, 1]: -(t log p_defect + (1-t) log p_good); 0/1 targets give plain cross-entropy"
+    def forward(self, x, t):
+        lp = F.log_softmax(x.float(), -1)
+        t = t.float()
+        return -(t*lp[:,1] + (1-t)*lp[:,0]).mean()
+    def activation(self, x): return F.softmax(x, -1)
+    def decodes(self, x): return x.argmax(-1)
+
+# %% ../nbs/01_data.ipynb #32895280
+class SoftTarget(DisplayedTransform):
+    "The target of an item as its defect probability (a float `TensorCategory`), with good/defect as the classes"
+    def __init__(self): self.vocab,self.c = CategoryMap(['good','defect'], sort=False),2
+    def encodes(self, p): return TensorCategory(torch.tensor(float(p)))
+    def decodes(self, p): return Category(self.vocab[int(p >= .5)])
+    @property
+    def loss_func(self): return SoftTargetCE()
+
+def check_soft(df:pd.DataFrame, # items
+               col:str          # the column of defect probabilities
+              )->np.ndarray:    # the probabilities as floats
+    "The column `col` of `df` as probabilities in [0, 1], or an error naming the column or the rows"
+    if col not in df: raise UsageError(f"soft labels: the data has no column {col!r}; its columns are {[c for c in df.columns if c not in ('is_valid',)]}")
+    v = pd.to_numeric(df[col], errors='coerce')
+    bad = v.isna() | (v < 0) | (v > 1)
+    if bad.any(): raise UsageError(f"soft labels: column {col!r} must hold probabilities in [0, 1]; {int(bad.sum())} row(s) don't, e.g. {df.path[bad].head(3).map(lambda p: Path(p).name).tolist()}: {df[col][bad].head(3).tolist()}")
+    return v.values.astype(float)
+
 # %% ../nbs/01_data.ipynb #7c24330d
 def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
                size:int=224,     # image side fed to the model
@@ -383,6 +415,7 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
                cache=None,       # an image store holding the items at `size` (`nexai.store.image_store(df, size)`): read, not decoded; None: decode every epoch
                resident:bool=None, # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
                val_bs:int=None,  # batch size of validation and TTA; None: 8 on the CPU (`cpu_score_bs`: faster there, the same scores), `bs` on a GPU
+               soft:str=None,    # a column of defect probabilities in [0, 1]: training targets (`SoftTarget`); validation keeps `label`
                **kwargs):
     "fastai `DataLoaders` for defect finding, with an oversampled training set"
     _check_items(df)
@@ -391,8 +424,12 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
     if cache is not None: df = _in_store(df, cache, size)
     if df.is_valid.all() or not df.is_valid.any(): raise ValueError("the split leaves no training or no validation items; give more items or another valid_pct")
     set_seed(seed)
-    dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if cache is None else cache.block(), CategoryBlock(vocab=defect_vocab(df.label), sort=False)),
-                       get_x=ColReader('path'), get_y=ColReader('label'), splitter=ColSplitter('is_valid'),
+    if soft is not None:
+        if defect_vocab(df.label)!=['good','defect']: raise ValueError(f"soft labels need good/defect labels, got {defect_vocab(df.label)}")
+        df['_target'] = np.where(df.is_valid, (df.label=='defect').astype(float), check_soft(df, soft))  # metrics and thresholds: the binary truth
+    yblock = CategoryBlock(vocab=defect_vocab(df.label), sort=False) if soft is None else TransformBlock(type_tfms=SoftTarget())
+    dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if cache is None else cache.block(), yblock),
+                       get_x=ColReader('path'), get_y=ColReader('label' if soft is None else '_target'), splitter=ColSplitter('is_valid'),
                        item_tfms=Resize(size, method=ResizeMethod.Squish) if cache is None else None, batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
     if cache is not None: kwargs['resident'] = resident  # for its `StoreDL`s
     elif resident: raise ValueError("resident batches are read from an image store: give `cache` too")
@@ -405,5 +442,5 @@ def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
         else:  # what `weighted_dataloaders` does, with the store's `StoreDL` (which samples by `wgts` too) in place of `WeightedDL`
             dss = dblock.datasets(df)
             dls = dss.dataloaders(bs=bs, num_workers=num_workers, dl_kwargs=[{'wgts':wgts[dss.splits[0]]}, {}], after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **kwargs)
-    dls.items, dls.size, dls.aug, dls.cache = df, size, (None if tfms is not None else ifnone(aug, {})), cache
+    dls.items, dls.size, dls.aug, dls.cache, dls.soft = df, size, (None if tfms is not None else ifnone(aug, {})), cache, soft
     return dls

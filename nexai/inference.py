@@ -24,9 +24,10 @@ from .interpret import grad_cam
 from .store import image_items
 
 # %% auto #0
-__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'item_paths', 'Scorer', 'score_frame', 'bn_pairs', 'FoldedBN', 'tta_combine',
-           'DefectModel', 'data_summary', 'write_model_json', 'sign_model_json', 'save_model_dir', 'read_model_json',
-           'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict', 'to_submission']
+__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'score_frame', 'bn_pairs', 'FoldedBN',
+           'tta_combine', 'DefectModel', 'data_summary', 'write_model_json', 'sign_model_json', 'save_model_dir',
+           'read_model_json', 'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict', 'save_ensemble_dir',
+           'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
 def item_paths(items # image paths, folders (searched recursively), or a DataFrame with `path`
@@ -398,7 +399,7 @@ def load(cls:DefectModel,
 
 # %% ../nbs/07_inference.ipynb #2ad6c4a7
 SCORER_KINDS = dict(classifier='nexai.inference:DefectModel', onnx='nexai.export:OnnxModel', normality='nexai.normality:NormalityModel',
-                    scatter='nexai.scatter:ScatterBoost', generative='nexai.generative:GenerativeModel')
+                    scatter='nexai.scatter:ScatterBoost', generative='nexai.generative:GenerativeModel', ensemble='nexai.inference:Ensemble')
 
 def load_scorer(path,              # a model directory, a `model.onnx`, or (with `trust`) a fastai `export.pkl`
                 trust:bool=False,  # allow unpickling `export.pkl`: only for files you made yourself
@@ -427,15 +428,17 @@ class Ensemble(Scorer):
     "Several Scorers as one: the mean of their scores, at the mean of their thresholds"
     kind = 'ensemble'
     def __init__(self,
-                 members:list # Scorers to average; at least one
+                 members:list,        # Scorers to average; at least one
+                 meta:dict=None       # its own `threshold` (and `tta_threshold`), as an ensemble directory keeps them; default: the members' mean
                 ):
         if not members: raise ValueError("an ensemble needs at least one model")
-        self.members = list(members)
-        super().__init__(dict(kind='ensemble', threshold=float(np.mean([m.threshold for m in self.members])), members=[m.meta for m in self.members]))
+        self.members,self.own = list(members),meta is not None
+        super().__init__(ifnone(meta, dict(kind='ensemble', threshold=float(np.mean([m.threshold for m in self.members])), members=[m.meta for m in self.members])))
     def threshold_for(self,
                       tta=0,      # augmented passes; 0: one plain pass
                       vote=False  # TTA passes combined by majority vote
-                     )->float:    # the mean of the members' thresholds
+                     )->float:    # its own threshold where it has one, else the mean of the members'
+        if self.own: return Scorer.threshold_for(self, tta, vote)
         return float(np.mean([m.threshold_for(tta, vote) for m in self.members]))
     def __repr__(self): return f"Ensemble({self.members})"
     def score(self,
@@ -483,6 +486,48 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
         o.num_workers,o.cache = num_workers,cache
         if hasattr(o, 'bf16'): o.bf16,o.compile = bf16,compile
     return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress)
+
+# %% ../nbs/07_inference.ipynb #9f6009c8
+ENSEMBLE_SCHEMA = dict(type='object', required=['format','format_version','kind','members','threshold'], properties=dict(
+    format=dict(const='nexai-model'), format_version=dict(type='integer', minimum=1, maximum=1), kind=dict(const='ensemble'),
+    members=dict(type='array', minItems=1, items=dict(type='object', required=['dir','json_sha256'], properties=dict(
+        dir=dict(type='string', pattern=r'^[A-Za-z0-9_.-]+$'), json_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))),
+    threshold=dict(type='number'), tta_threshold=dict(type='number'), metrics=dict(type='object')))
+
+def save_ensemble_dir(path,                # the ensemble's directory; its members are folders inside it
+                      members:list,        # the members' folder names, in `path`
+                      threshold:float,     # the ensemble's operating point on the mean score
+                      tta_threshold:float=None, # its operating point on the mean of TTA means
+                      metrics:dict=None,   # figures to keep with it
+                      **extra
+                     )->Path:              # `path`
+    "Write `model.json` of kind `ensemble`: the members by folder and checksum, and the ensemble's own threshold"
+    path = Path(path)
+    ms = [read_model_json(path/m/'model.json', {}) for m in members]
+    if any('json_sha256' not in m for m in ms): raise ValueError("every member must be a signed model directory (an older one: `nexai-export MEMBER --resign`)")
+    first = ms[0]
+    meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'), kind='ensemble',
+                members=[dict(dir=str(d), json_sha256=m['json_sha256']) for d,m in zip(members, ms)], threshold=float(threshold),
+                **({} if tta_threshold is None else dict(tta_threshold=float(tta_threshold))), metrics=metrics or {},
+                **{k:first[k] for k in ('arch','size','vocab','stats','aug','n_out') if k in first}, **extra)
+    _write_signed(path/'model.json', meta)
+    return path
+
+@patch(cls_method=True)
+def load(cls:Ensemble,
+         path # an ensemble directory from `save_ensemble_dir`
+        )->Ensemble:
+    "The ensemble in `path`: each member loaded and checked against the checksum the ensemble recorded"
+    path = Path(path)
+    meta = read_model_json(path/'model.json', ENSEMBLE_SCHEMA)
+    members = []
+    for m in meta['members']:
+        d = path/m['dir']
+        if not (d/'model.json').is_file(): raise FileNotFoundError(f"{path}: its member {m['dir']} is missing ({d/'model.json'} not found)")
+        if json.loads((d/'model.json').read_text()).get('json_sha256')!=m['json_sha256']:
+            raise ValueError(f"{d} is not the member {path/'model.json'} was written with (its model.json changed since): copy the whole directory again, or retrain")
+        members.append(load_scorer(d))
+    return cls(members, meta)
 
 # %% ../nbs/07_inference.ipynb #beae4ad0
 def to_submission(preds:pd.DataFrame, # from `predict`: `path`, `score`, and `error` when it has one

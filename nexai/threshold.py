@@ -13,7 +13,7 @@ from fastcore.all import *
 from .core import UsageError
 
 # %% auto #0
-__all__ = ['metrics_at', 'parse_how', 'pick_threshold', 'ppm_summary', 'score_metrics']
+__all__ = ['metrics_at', 'parse_how', 'pick_threshold', 'ppm_summary', 'recall_at_fpr', 'score_metrics']
 
 # %% ../nbs/03_threshold.ipynb #fbf0dc4d
 def _check(targs, scores):
@@ -102,6 +102,17 @@ def ppm_summary(m:dict,           # metrics from `pick_threshold` or `metrics_at
     return (f"at threshold {m['threshold']:.4g}: {m['tpr']:.1%} of defects caught, {m['fpr']:.1%} of good parts scrapped; "
             f"per million parts ({rate:.1%} defective): {escape:,.0f} defects escape, {scrap:,.0f} good parts scrapped")
 
+# %% ../nbs/03_threshold.ipynb #f820dd8c
+def recall_at_fpr(targs,            # 1 for defect, 0 for good
+                  scores,           # higher means more likely a defect
+                  fprs=(0.02, 0.05) # scrap rates: shares of good parts flagged
+                 )->dict:           # {'0.02': recall, ...}
+    "Defects caught at each scrap rate in `fprs`: the best recall of a threshold flagging at most that share of good parts"
+    t,s = _check(targs, scores)
+    if not 0 < t.sum() < len(t): return {f'{f:g}':float('nan') for f in fprs}
+    thrs,tp,fp = _curve(t, s)
+    return {f'{f:g}':float(tp[fp <= f*(len(t)-t.sum())+1e-9].max()/t.sum()) for f in fprs}
+
 # %% ../nbs/03_threshold.ipynb #4404e9ab
 def score_metrics(targs,      # 1 for defect, 0 for good
                   scores,     # higher means more likely a defect
@@ -112,4 +123,5 @@ def score_metrics(targs,      # 1 for defect, 0 for good
     t = np.asarray(targs)
     auc = roc_auc_score(t, scores) if 0 < np.sum(t) < len(t) else float('nan')
     return dict(accuracy=m['accuracy'], roc_auc=float(auc), f1=m['f1'], precision=m['precision'], recall=m['recall'],
-                fpr=m['fpr'], threshold=float(thr), confusion_matrix=m['confusion_matrix'], n=len(t))
+                fpr=m['fpr'], threshold=float(thr), confusion_matrix=m['confusion_matrix'], n=len(t),
+                recall_at_fpr=recall_at_fpr(targs, scores))

@@ -17,7 +17,8 @@ from .core import *
 from .data import *
 from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
-from .inference import save_model_dir, tta_combine
+from .inference import save_model_dir, tta_combine, save_ensemble_dir, load_scorer, predict, data_summary
+from fastprogress.fastprogress import progress_bar
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
 from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring
@@ -27,7 +28,7 @@ from .store import image_store, default_store_dir
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
-__all__ = ['read_data', 'parse_aug', 'train_model', 'fit_normality_dir']
+__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -36,7 +37,8 @@ def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV 
               path_col='path',    # CSV column holding the paths
               label_col='label'   # CSV column holding the labels
              )->pd.DataFrame:
-    "Items from `data`: 'elpv', a folder of class folders, or a CSV file"
+    "Items from `data`: 'elpv', a folder of class folders, a CSV file, or a DataFrame of items already read"
+    if isinstance(data, pd.DataFrame): return data.copy()
     if str(data).lower()=='elpv': return from_elpv()
     p = Path(data)
     if p.suffix.lower()=='.csv': return from_csv(p, path_col, label_col, split_col, good=good)
@@ -65,7 +67,7 @@ def parse_aug(aug)->dict:
     return res
 
 # %% ../nbs/13_train.ipynb #c02cd664
-def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0, early_size=None, resident=None):
+def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0, early_size=None, resident=None, soft=None):
     "Items of `data`, checked, and their DataLoaders (and at `early_size`, for progressive resizing); bad files listed in `out/skipped.csv`"
     df = read_data(data, good=good, split_col=split_col)
     skipped = df.attrs.get('skipped', [])
@@ -73,6 +75,7 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     cnt = df.label.value_counts() if len(df) else pd.Series(dtype=int)
     if len(cnt) < 2 or cnt.min() < 2:
         raise ValueError(f"too few readable images to train: {', '.join(f'{n} {c}' for c,n in cnt.items()) or 'none'} after skipping {len(skipped)} bad file(s), listed in {out/'skipped.csv'}; need at least 2 of each class")
+    if soft is not None: check_soft(df, soft)  # a usage error naming the column or the rows, before any work
     if gan_aug:  # GAN-made defects join the training part; the GAN sees only its defects (see `add_gan_defects`)
         from nexai.generative import add_gan_defects
         df = add_gan_defects(split(df, valid_pct, seed), gan_aug, out/'gan_defects', seed=seed, progress=not rank)
@@ -82,7 +85,7 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
     def _dls(sz):
         set_seed(seed)
         st = image_store(df, sz, folder=None if cache is True else cache, progress=None if not rank else False) if cache else None  # decoded once: each epoch reads it
-        return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st, resident=resident if st is not None else None)
+        return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st, resident=resident if st is not None else None, soft=soft)
     early = _dls(early_size) if early_size else None
     dls = _dls(size)
     if list(dls.vocab)!=['good','defect']: raise ValueError(f"training needs good/defect labels, got {list(dls.vocab)}")
@@ -179,10 +182,14 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
                 early_size:int=None,  # progressive resizing: the first `early_epochs` epochs at this smaller size (see `fit_defects`)
                 early_epochs:int=0,   # how many epochs, frozen ones first, train at `early_size`
-                compile:bool=False    # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
+                compile:bool=False,   # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
+                soft:str=None,        # train on graded labels: a column of defect probabilities in [0, 1] ('prob' for ELPV); metrics and thresholds stay on `label`
+                folds:int=0           # K >= 2: K members on K stratified folds of the training part, as one ensemble (see `train_folds`)
                )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
     args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')}
+    if folds: return train_folds(**{k:v for k,v in args.items() if k!='folds'}, k=folds, num_workers=num_workers, report=report, resume=resume, cache=cache, resident=resident)
+    if isinstance(data, pd.DataFrame): args['data'] = f'a DataFrame of {len(data)} items'  # as a record
     rank,world = rank_distrib(),max(num_distrib(), 1)
     if distributed and lr is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
     if distributed and world==1: warnings.warn("--distributed, but not started by `accelerate launch` (or torchrun): training in one process")
@@ -192,7 +199,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     if pretrained and find_weights(arch, weights) is None: create_backbone(arch)  # the download, or the error naming the missing file, before any work on the data
     out,t0 = Path(out),time.time()
     if not rank: out.mkdir(parents=True, exist_ok=True)
-    dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size, resident)
+    dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size, resident, soft)
     ck = _resume_point(out, dls, args, resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
     shards = ShardLog() if distributed and world > 1 else None
@@ -209,10 +216,90 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
     res = to_plain(dict(res, n_train=int((~dls.items.is_valid).sum()), n_valid=int(dls.items.is_valid.sum()), n_skipped=n_skipped,
                         train_seconds=round(train_s, 1), arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs,
                         **(dict(early_size=early_size, early_epochs=early_epochs) if early_size else {}),
-                        lr=learn.nexai['lr'], best_epoch=learn.nexai['best_epoch'], aug=aug or {}, bf16=learn.nexai['bf16'],
+                        lr=learn.nexai['lr'], best_epoch=learn.nexai['best_epoch'], aug=aug or {}, bf16=learn.nexai['bf16'], soft=soft,
                         total_seconds=round(time.time()-t0, 1)))
     _write_run(learn, out, res, vp, tta, report)
     if not keep_checkpoints: shutil.rmtree(out/'checkpoints', ignore_errors=True)
+    return res
+
+# %% ../nbs/13_train.ipynb #a02eece8
+def _fold_col(df, k:int, seed:int)->np.ndarray: # a fold number per item
+    "Stratified folds of `df`: by label, and by `type` too where every label and type has `k` items"
+    from sklearn.model_selection import StratifiedKFold
+    key = df.label.astype(str)
+    if 'type' in df and (kt := key+'|'+df['type'].astype(str)).value_counts().min() >= k: key = kt
+    f = np.zeros(len(df), dtype=int)
+    for i,(_,v) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(df)), key)): f[v] = i
+    return f
+
+def _check_folds(trn, k):
+    "Refuse a fold count that can't give every fold both classes, before any training"
+    n = trn.label.value_counts()
+    if not isinstance(k, (int, np.integer)) or k < 2: raise UsageError(f"--folds {k}: give 2 or more folds")
+    if len(n) < 2 or k > n.min(): raise UsageError(f"--folds {k}: the training part has {', '.join(f'{v} {c}' for c,v in n.items())}; every fold needs each class, so K can be at most {n.min() if len(n)==2 else 0}")
+
+# %% ../nbs/13_train.ipynb #f154af44
+def _oof_metrics(oof, held, ens, threshold, tta, cache, num_workers)->tuple: # (metrics, held-out scores)
+    "The operating points from the out-of-fold scores; the held-out part scored once, by the ensemble, at them"
+    ot,ht = (oof.label=='defect').astype(int).values,(held.label=='defect').astype(int).values
+    thr = pick_threshold(ot, oof.score, threshold)['threshold']
+    hs = predict(ens, held, threshold=thr, cache=cache, num_workers=num_workers, progress=False).score.values
+    res = dict(score_metrics(ht, hs, thr), at_0_5=score_metrics(ht, hs, .5), threshold_rule=threshold, threshold_from='out-of-fold scores',
+               operating_point=ppm_summary(metrics_at(ht, hs, thr)), oof=score_metrics(ot, oof.score.values, thr), scored_in='fp32')
+    vp = held[['path','label']].assign(score=hs)
+    if tta:
+        tthr = pick_threshold(ot, oof.score_tta, threshold)['threshold']
+        pt = predict(ens, held, tta=tta, threshold=tthr, cache=cache, num_workers=num_workers, progress=False).score.values
+        res['tta'] = dict(score_metrics(ht, pt, tthr), n=tta, how='mean', at_0_5=score_metrics(ht, pt, .5), oof=score_metrics(ot, oof.score_tta.values, tthr))
+        vp['score_tta'] = pt
+    return res,vp
+
+def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
+                out='nexai_model', # the ensemble's directory; member i in `out/fold{i}`
+                k:int=5,           # folds, and members
+                threshold='f1',    # the rule for the operating point, applied to the out-of-fold scores
+                tta:int=8,         # TTA passes: out-of-fold and held-out scores with TTA too; 0: none
+                seed:int=42,       # the folds' seed, and each member's
+                valid_pct=0.2,     # the held-out share where the data has no split
+                good=None, split_col=None, # see `read_data`
+                report:bool=False, # also write report.html
+                resume:bool=False, # skip the members already written; go on with the next from its last checkpoint
+                num_workers:int=0, cache=None, # see `train_model`
+                **kwargs           # for each member's `train_model`: arch, size, epochs, soft, ...
+               )->dict:            # the metrics, as in `metrics.json`: held-out, with the out-of-fold ones under `oof`
+    "Train `k` members on `k` stratified folds of the training part; one ensemble whose threshold comes from the out-of-fold scores; the held-out part scored once"
+    parse_how(threshold)
+    df = split(read_data(data, good=good, split_col=split_col), valid_pct, seed)
+    trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
+    _check_folds(trn, k)
+    if kwargs.get('soft') is not None: check_soft(trn, kwargs['soft'])
+    trn['fold'] = _fold_col(trn, k, seed)
+    out,t0 = Path(out),time.time(); out.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(trn[['path','label','fold']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
+    run = out/'folds.json'
+    if resume and run.is_file() and json.loads(run.read_text()).get('data_key')!=key: raise ValueError(f"the data or its folds differ from the interrupted run's in {out}: start afresh without --resume")
+    atomic_write(run, lambda f: f.write_text(json.dumps(dict(args=to_plain(dict(data=data if not isinstance(data, pd.DataFrame) else None, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)), data_key=key), indent=2, default=str)))
+    names,log = [f'fold{i}' for i in range(k)],logging.getLogger('nexai')
+    for i,n in enumerate(names):
+        if resume and (out/n/'model.json').is_file() and (out/n/'valid_preds.csv').is_file(): log.info(f"{n}: already trained, kept"); continue
+        log.info(f"{n} of {k}: training on {int((trn.fold!=i).sum())} items, validating on {int((trn.fold==i).sum())}")
+        train_model(trn.drop(columns='fold').assign(is_valid=trn.fold==i), out/n, threshold=threshold, tta=tta, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+    oof = pd.concat([pd.read_csv(out/n/'valid_preds.csv').assign(fold=i) for i,n in enumerate(names)], ignore_index=True)
+    if sorted(oof.path)!=sorted(trn.path): raise RuntimeError(f"the members' out-of-fold scores don't cover the training part once each ({len(oof)} rows for {len(trn)} items): remove {out} and train again")
+    oof = oof[['path','label','fold','score'] + (['score_tta'] if tta else [])]
+    atomic_csv(oof, out/'oof.csv')
+    tthr = pick_threshold((oof.label=='defect').astype(int), oof.score_tta, threshold)['threshold'] if tta else None
+    thr = pick_threshold((oof.label=='defect').astype(int), oof.score, threshold)['threshold']
+    save_ensemble_dir(out, names, thr, tthr)
+    res,vp = _oof_metrics(oof, held, load_scorer(out), threshold, tta, cache, num_workers)
+    m0 = json.loads((out/names[0]/'model.json').read_text())
+    res = to_plain(dict(res, folds=k, n_train=len(trn), n_valid=len(held), total_seconds=round(time.time()-t0, 1), **{o:m0['metrics'].get(o) for o in ('arch','size','epochs','freeze_epochs','soft')}))
+    atomic_csv(vp, out/'valid_preds.csv')
+    save_ensemble_dir(out, names, thr, tthr, metrics=res, data=data_summary(df), training=dict(m0.get('training', {}), folds=k))
+    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
+    if report:
+        try: write_report(out)
+        except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); `nexai-report {out}` tries again")
     return res
 
 # %% ../nbs/13_train.ipynb #a25a5613
