@@ -55,6 +55,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 early_epochs:int=0,       # how many epochs, frozen ones first, train at --early-size
                 compile:store_true=False, # train through torch.compile: for GPUs (on this project's CPU it was slower); each fit's first batch compiles
                 gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
+                soft:Annotated[str, "train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'", {'nargs':'?', 'const':'prob'}]=None, # train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'
+                folds:int=0,              # K >= 2: K members on K stratified folds of the training part, one ensemble, its threshold from out-of-fold scores
                 debug:store_true=False    # show tracebacks
                ):
     "Train a defect classifier with the study's schedule and write a model directory"
@@ -63,18 +65,21 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
-              early_size=early_size, early_epochs=early_epochs, compile=compile)
-    run = Path(out)/'checkpoints'/'run.json'
-    if resume and run.is_file():
-        kw = json.loads(run.read_text())['args'] | dict(out=out)
+              early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds)
+    run,frun = Path(out)/'checkpoints'/'run.json',Path(out)/'folds.json'
+    if resume and (run.is_file() or frun.is_file()):
+        if frun.is_file(): a = json.loads(frun.read_text())['args']; kw = a | dict(folds=a.pop('k'), out=out)
+        else: kw = json.loads(run.read_text())['args'] | dict(out=out)
         print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
     from nexai.train import train_model
     m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
                     cache=None if no_cache else True if cache=='home' else cache, resident=False if no_resident else None)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
-    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} valid images, {m['train_seconds']:.0f}s; "
-          f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} ({kw['threshold']})"
+    r = m['recall_at_fpr']
+    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} {'held-out' if folds else 'valid'} images{f', {folds} folds' if folds else ''}, {m.get('train_seconds', m.get('total_seconds', 0)):.0f}s; "
+          f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} ({kw['threshold']}{' on out-of-fold scores' if folds else ''}); "
+          f"defects caught at 2 % scrap {r['0.02']:.1%}, at 5 % {r['0.05']:.1%}"
           + (f"; with TTA×{t['n']}: accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f} at threshold {t['threshold']:.3g}" if t else '') + f" -> {out}")
 
 # %% ../nbs/14_cli.ipynb #49c7bcad

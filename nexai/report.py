@@ -67,7 +67,13 @@ def _sec_metrics(m, thr)->list: # HTML parts: the metrics kept at training
         if 'at_0_5' in tt: rows.append(f(f"with TTA (mean of {tt['n']}) at 0.5", tt['at_0_5'], '0.5'))
         if 'vote' in tt: rows.append(f(f"with TTA (vote of {tt['n']})", tt['vote'], '0.5'))
     how = f", scored in {html.escape(str(m['scored_in']))}, as this model directory scores" if m.get('scored_in') else ''
-    return [f'<h2>Metrics</h2><p>On the validation set at training{how}.</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold'])]
+    where = f"On the held-out set, scored once by the ensemble of {m['folds']} fold members at thresholds picked on their out-of-fold scores{how}." if m.get('folds') else f"On the validation set at training{how}."
+    return [f'<h2>Metrics</h2><p>{where}</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold']), _sec_scrap(m)]
+
+def _sec_scrap(m)->str: # HTML: defects caught at the scrap rates a line sets
+    "Defects caught at 2 % and 5 % of good parts scrapped, plain and with TTA"
+    rows = [[name, *(f"{_num(o.get('recall_at_fpr', {}).get(k)):.1%}" for k in ('0.02','0.05'))] for name,o in (('plain', m), ('with TTA', m.get('tta'))) if o and 'recall_at_fpr' in o]
+    return '<p>Defects caught when the threshold is set to scrap a given share of good parts:</p>' + _table(rows, ['', 'at 2 % scrap', 'at 5 % scrap']) if rows else ''
 
 def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fitted
     "A model of normality: its method, features, good parts and threshold"
@@ -119,8 +125,9 @@ def write_report(model_dir,             # a model directory: a classifier from `
     t,s,thr = (preds.label=='defect').astype(int).values, preds.score.values, meta['threshold']
     op = metrics_at(t, s, thr)
     src = 'the data given to nexai-report' if given else 'the validation set kept at training'
-    parts = _sec_model(d, meta, m) + _sec_metrics(m, thr) if dm.kind=='classifier' else _sec_normality(d, meta)
-    rule = m.get('threshold_rule', '') if dm.kind=='classifier' else f"fpr={_num(meta.get('fpr')):g} on held-out good parts"
+    sup = dm.kind in ('classifier','ensemble')  # fine-tuned: trained with its metrics kept
+    parts = _sec_model(d, meta, m) + _sec_metrics(m, thr) if sup else _sec_normality(d, meta)
+    rule = m.get('threshold_rule', '') if sup else f"fpr={_num(meta.get('fpr')):g} on held-out good parts"
     parts += ['<h2>Operating point</h2>', f"<p>The figures and plots from here on are on {src}: {len(t)} parts, {int(t.sum())} of them defects.</p>", f"<p class='op'>Rule <b>{html.escape(str(rule))}</b> {html.escape(ppm_summary(op))}.</p>",
               _img(plot_confusion(t, s, thr)), _img(plot_roc_pr(t, s, thr)), _img(plot_score_hist(t, s, thr))]
     parts += _sec_errors(dm, preds, thr, n_worst)
