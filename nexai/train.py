@@ -17,7 +17,7 @@ from .core import *
 from .data import *
 from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
-from .inference import save_model_dir, tta_combine, save_ensemble_dir, load_scorer, predict, data_summary
+from .inference import save_model_dir, tta_combine, save_ensemble_dir, load_scorer, predict, data_summary, sign_model_json
 from fastprogress.fastprogress import progress_bar
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
@@ -28,7 +28,7 @@ from .store import image_store, default_store_dir
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
-__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir']
+__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -395,3 +395,49 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
     dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
     return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule)
+
+# %% ../nbs/13_train.ipynb #6ac49dc8
+_THRESHOLD_FILES = ('model.json','normality.json','groups.json','generative.json')  # where a kind keeps its threshold
+
+def _check_new_dir(out, *inputs):
+    "Refuse an output folder that exists with files, or that is or lies inside an input"
+    out = Path(out).resolve()
+    for p in inputs:
+        p = Path(p).resolve()
+        if out==p or p in out.parents: raise UsageError(f"the output {out} is or lies inside the input {p}: give a folder outside it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())): raise UsageError(f"{out} exists and is not an empty folder: give a new one")
+
+def recalibrate(model_dir,          # a model directory of any kind
+                good,               # images or folders of good parts of the new line
+                out,                # the new model directory: a new folder
+                fpr:float=0.02,     # share of those good parts the new threshold flags
+                bs:int=None,        # batch size of scoring
+                progress:bool=True  # show a progress bar
+               )->dict:             # old and new thresholds, and the share of `good` each flags
+    "Copy the model in `model_dir` to `out` with its threshold re-set, without labels, to flag a share `fpr` of the new line's good parts `good`"
+    if not 0 <= fpr < 1: raise UsageError(f"--fpr {fpr}: give a share of good parts in [0, 1)")
+    src = Path(model_dir)
+    _check_new_dir(out, src, *listify(good))
+    sc = load_scorer(src)
+    files = [f for f in find_images(*listify(good)) if Path(f).is_file()]
+    if not files: raise UsageError(f"no images in {', '.join(map(str, listify(good)))}: recalibrating needs good parts of the new line")
+    df = sc.score(files, bs=bs, progress=progress)
+    s = df.score[df.error==''].values
+    if not len(s): raise ValueError(f"none of the {len(files)} good images could be scored: {df.error.iloc[0]}")
+    if len(s) < 20: warnings.warn(f"nexai: a threshold set from {len(s)} good parts is unreliable: give at least about 20, better a few hundred")
+    new = dict(threshold=good_quantile_threshold(s, fpr))
+    n_tta = sc.meta.get('metrics', {}).get('tta', {}).get('n', 8)
+    if 'tta_threshold' in sc.meta: new['tta_threshold'] = good_quantile_threshold(sc.score(files, tta=n_tta, bs=bs, progress=progress).score.dropna().values, fpr)
+    rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=int((df.error!='').sum()), fpr=fpr,
+               threshold_before=sc.threshold, flagged_before=float((s >= sc.threshold).mean()), flagged=float((s >= new['threshold']).mean()),
+               created=time.strftime('%Y-%m-%dT%H:%M:%S'), **{f'{k}_new':v for k,v in new.items()})
+    shutil.copytree(src, out)
+    for f in _THRESHOLD_FILES:
+        if not (Path(out)/f).is_file(): continue
+        d = json.loads((Path(out)/f).read_text())
+        if f=='model.json': d.update(new, threshold_from=f"recalibrated: flags {fpr:g} of {len(s)} good parts of a new line", recalibrated=rec)
+        elif 'threshold' in d: d['threshold'] = new['threshold']
+        else: continue
+        atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
+    sign_model_json(out)
+    return rec

@@ -101,7 +101,7 @@ def unpack(src):
 
 def _pack_results(runs_dir, out):
     with tarfile.open(Path(out)/'results.tgz.tmp', 'w:gz') as t:
-        t.add(runs_dir, arcname='gpu_runs', filter=lambda ti: None if ti.name.endswith(('.pth','.safetensors')) or '/checkpoints' in ti.name else ti)
+        t.add(runs_dir, arcname='gpu_runs', filter=lambda ti: None if ti.name.endswith(('.pth','.safetensors','.npy')) or '/checkpoints' in ti.name or ti.name.endswith('/store') else ti)
     os.replace(Path(out)/'results.tgz.tmp', Path(out)/'results.tgz')
 
 def train(budget:float, out:str, runs_dir='/tmp/gpu_runs', only=None, smoke=False, workers=12):
@@ -174,6 +174,75 @@ def bench(out:str, n:int=34459, size:int=224, bs:int=256, epochs:int=3, archs=('
               f"validation {', '.join(f'{s:.1f}' for s in ep['valid_s'])} s; resident {ep['resident']}; store built in {ep['build_s']:.0f} s", flush=True)
         (out/'bench.json').write_text(json.dumps(res, indent=2, default=str))
 
+RECIPE = dict(arch='lite2', size=300, epochs=16, freeze_epochs=2, lr=3e-3, lr_mult=10., aug='max_rotate=5,max_warp=0', tta=8, valid_pct=0.25, seed=42)  # the README's
+JOBS29 = dict(  # issue 29's runs, all at once on one GPU, each in its own process: the README recipe with hard and graded labels, alone and in 5 folds
+    soft_folds5=dict(soft='prob', folds=5), hard_folds5=dict(folds=5), hard=dict(), soft=dict(soft='prob'), mono=dict(mono=True))
+
+def job29(name:str, runs_dir:str):
+    "One of `JOBS29`: train it into `runs_dir/name` (`mono`: on mono cells only, then the mono -> poly recalibration measured)"
+    import torch, pandas as pd
+    from nexai.data import from_elpv
+    from nexai.train import train_model
+    torch.backends.cudnn.benchmark = True
+    kw = {**RECIPE, **JOBS29[name]}; mono = kw.pop('mono', False)
+    out = Path(runs_dir)/name; t0 = time.time()
+    data = from_elpv()
+    if os.environ.get('GPU29_SMOKE'):  # the whole path on a few cells, small and short: to check it on the CPU first
+        data = data.groupby(['label','type','is_valid']).head(12).reset_index(drop=True); kw.update(size=32, epochs=1, freeze_epochs=0, tta=2)
+        if 'folds' in kw: kw['folds'] = 2
+    if mono: data = data[data.type=='mono'].reset_index(drop=True)
+    m = train_model(data, out, cache=Path(runs_dir)/'store', **kw)
+    info = dict(name=name, wall_seconds=time.time()-t0, device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', torch=torch.__version__, args={k:str(v) for k,v in kw.items()})
+    (out/'gpu.json').write_text(json.dumps(info, indent=2))
+    t = m.get('tta', {})
+    print(f"RESULT {name}: {info['wall_seconds']:.0f}s, acc {m['accuracy']:.4f}, AUC {m['roc_auc']:.4f}, caught at 2% scrap {m['recall_at_fpr']['0.02']:.3f}; "
+          f"TTA acc {t.get('accuracy', float('nan')):.4f}, AUC {t.get('roc_auc', float('nan')):.4f}, at 2% {t.get('recall_at_fpr', {}).get('0.02', float('nan')):.3f}", flush=True)
+    if mono: mono_poly(out, Path(runs_dir)/'mono_poly')
+
+def mono_poly(model_dir, out, fpr:float=0.02):
+    "A model trained on mono cells, scored on poly ones: at its threshold, at 0.5, and recalibrated on the poly cells of the published training part (good ones only, no labels used)"
+    from nexai.data import from_elpv
+    from nexai.inference import predict
+    from nexai.train import recalibrate
+    from nexai.threshold import metrics_at
+    d = from_elpv(); poly = d[d.type=='poly']
+    if os.environ.get('GPU29_SMOKE'): poly = poly.groupby(['label','is_valid']).head(30)
+    calib = poly[~poly.is_valid & (poly.label=='good')].path.tolist()  # the new line's good parts: all a line engineer needs to collect
+    ev = poly[poly.is_valid]
+    rec = recalibrate(model_dir, calib, out, fpr=fpr, progress=False)
+    t = (ev.label=='defect').astype(int).values
+    s = predict(model_dir, ev, progress=False).score.values
+    res = dict(n_calib=len(calib), n_eval=len(ev), n_eval_defect=int(t.sum()), fpr_asked=fpr, recalibrated=rec)
+    for k,thr in (('old_threshold', rec['threshold_before']), ('at_0_5', .5), ('recalibrated', rec['threshold_new'])):
+        m = metrics_at(t, s, thr); res[k] = dict(threshold=thr, scrap=m['fpr'], caught=m['recall'], accuracy=m['accuracy'])
+    from sklearn.metrics import roc_auc_score
+    res['roc_auc'] = float(roc_auc_score(t, s))
+    (Path(out).parent/'mono_poly.json').write_text(json.dumps(res, indent=2, default=str))
+    print("RESULT mono->poly: " + '; '.join(f"{k}: thr {res[k]['threshold']:.3g}, scrap {res[k]['scrap']:.3f}, caught {res[k]['caught']:.3f}, acc {res[k]['accuracy']:.3f}" for k in ('old_threshold','at_0_5','recalibrated')) + f"; ROC AUC {res['roc_auc']:.3f}", flush=True)
+
+def issue29(out:str, runs_dir='/tmp/gpu_runs', budget:float=540, bench_s:float=0, only=None):
+    "Issue 29's GPU figures: (with `bench_s`) `bench` first, then every job of `JOBS29` at once, each its own process, packed into `out` as they end; what is still running at `budget` seconds is stopped"
+    import subprocess
+    t0 = time.time(); out,runs = Path(out),Path(runs_dir); out.mkdir(parents=True, exist_ok=True); runs.mkdir(parents=True, exist_ok=True)
+    if bench_s:
+        b = subprocess.Popen([sys.executable, __file__, 'bench', '--out', str(out)])
+        try: b.wait(timeout=bench_s)
+        except subprocess.TimeoutExpired: b.kill(); print(f"bench stopped after {bench_s:.0f}s", flush=True)
+    from nexai.data import from_elpv
+    from nexai.store import image_store
+    image_store(from_elpv(), 32 if os.environ.get('GPU29_SMOKE') else RECIPE['size'], runs/'store', progress=False)  # decoded once, before the jobs share it
+    env = dict(os.environ, OMP_NUM_THREADS='2')
+    ps = {n: subprocess.Popen([sys.executable, __file__, 'job29', n, '--runs-dir', str(runs)], env=env, stdout=open(runs/f'{n}.log', 'w'), stderr=subprocess.STDOUT)
+          for n in JOBS29 if not only or n in only}
+    while ps and time.time()-t0 < budget:
+        time.sleep(5)
+        for n,p in list(ps.items()):
+            if p.poll() is not None:
+                del ps[n]; print(f"{n} ended ({p.returncode}) at {time.time()-t0:.0f}s: " + ''.join(l for l in (runs/f'{n}.log').read_text().splitlines(True) if l.startswith('RESULT')).strip(), flush=True)
+                _pack_results(runs, out)
+    for n,p in ps.items(): p.kill(); print(f"{n} stopped at the budget; its log ends: {(runs/f'{n}.log').read_text()[-300:]}", flush=True)
+    _pack_results(runs, out)
+
 def _secs(s)->float:
     "fastai's 'mm:ss' (or a number) in seconds"
     s = str(s)
@@ -183,7 +252,7 @@ def _secs(s)->float:
 
 if __name__=='__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('step', choices=['pack','unpack','train','bench'])
+    ap.add_argument('step', choices=['pack','unpack','train','bench','issue29','job29'])
     ap.add_argument('src', nargs='?')
     ap.add_argument('--budget', type=float, default=420)
     ap.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'))
@@ -194,8 +263,11 @@ if __name__=='__main__':
     ap.add_argument('--n', type=int, default=34459, help='bench: images in the Nexperia-sized set')
     ap.add_argument('--size', type=int, default=224, help='bench: image side')
     ap.add_argument('--bs', type=int, default=256, help='bench: batch size')
+    ap.add_argument('--bench-s', type=float, default=0, help='issue29: run bench first, for at most this many seconds')
     a = ap.parse_args()
     if a.step=='pack': pack()
     elif a.step=='unpack': unpack(a.src)
     elif a.step=='bench': bench(a.out, a.n, a.size, a.bs)
+    elif a.step=='issue29': issue29(a.out, a.runs_dir, a.budget, a.bench_s, a.only)
+    elif a.step=='job29': job29(a.src, a.runs_dir)
     else: train(a.budget, a.out, a.runs_dir, a.only, a.smoke, a.workers)
