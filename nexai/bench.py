@@ -21,10 +21,13 @@ from fastcore.script import call_parse, store_true
 from fastai.vision.all import Callback, create_vision_model, default_device
 from .core import *
 from .learner import *
+from .threshold import score_metrics
+from .core import UsageError
 
 # %% auto #0
-__all__ = ['bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench', 'bench_report',
-           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'nexperia_like', 'bench_epochs']
+__all__ = ['QUICK', 'bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench', 'bench_report',
+           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'label_curve', 'plot_label_curve',
+           'nexai_bench_labels', 'nexperia_like', 'bench_epochs']
 
 # %% ../nbs/15_bench.ipynb #90e37f5f
 def bench_images(path,         # folder to write into, made if missing
@@ -363,6 +366,100 @@ def bench_gpu_preloaded(arch:str='resnet34', # backbone
             model(batch(i)[0]).softmax(-1)
     sync()
     return dict(train=train, predict=steps*bs/(time.perf_counter()-t0))
+
+# %% ../nbs/15_bench.ipynb #371e3ef6
+QUICK = dict(arch='lite0', size=160, epochs=3, freeze_epochs=1, lr=3e-3, lr_mult=10., tta=0, bs=32)  # the curve's default recipe
+
+def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`)
+                out='label_curve',  # folder: `label_curve.csv`, `label_curve.png` and the models
+                counts=(0,5,10,20,50,100,200,None), # labelled defects drawn from the training part; None: all
+                draws:int=3,        # random draws of each count
+                seed:int=42,        # of the split and the draws
+                valid_pct:float=0.2, # the validation share where the data has no split
+                method:str='padim', normality_size:int=224, # the model of normality
+                keep_models:bool=False, # keep each model directory (else only the figures)
+                **recipe            # the supervised recipe, over `QUICK` (arch, size, epochs, ...)
+               )->pd.DataFrame:     # a row per route, count and draw: roc_auc, caught_2pct, caught_5pct
+    "ROC AUC and defects caught at 2 % and 5 % scrap on the validation set, of each route, against the number of labelled defects"
+    from nexai.train import read_data, train_model, train_fused, fit_normality_dir, _combiner_part
+    from nexai.data import split
+    from nexai.inference import predict
+    out = Path(out); out.mkdir(parents=True, exist_ok=True); fn = out/'label_curve.csv'
+    rec = {**QUICK, **recipe}
+    df = split(read_data(data), valid_pct, seed)
+    trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
+    ht = (held.label=='defect').astype(int).values
+    goods,defs = trn[trn.label=='good'],trn[trn.label=='defect']
+    rows = pd.read_csv(fn).to_dict('records') if fn.is_file() else []
+    done = {(r['route'], r['n_defects'], r['draw']) for r in rows}
+    group = 'type' if 'type' in df else None
+    def add(route, n, d, s, **kw):
+        r = score_metrics(ht, s, .5)
+        rows.append(dict(route=route, n_defects=n, draw=d, roc_auc=r['roc_auc'], caught_2pct=r['recall_at_fpr']['0.02'], caught_5pct=r['recall_at_fpr']['0.05'], **kw))
+        atomic_csv(pd.DataFrame(rows), fn)
+    todo = [(d, n) for d in range(draws) for n in counts]
+    for d,n in progress_bar(todo, leave=False):
+        n = len(defs) if n is None or n > len(defs) else n
+        pick = defs.sample(n, random_state=seed+d) if n < len(defs) else defs
+        items = pd.concat([goods, pick, held])
+        nmd = out/f'normality_{d}'  # fitted on the good parts the combiner will not use: the same whatever defects are drawn
+        if not (nmd/'model.json').is_file():
+            g = goods[~_combiner_part(goods, .25, seed)]
+            if group: atomic_csv(g[['path', group]], out/f'normality_{d}.csv')
+            fit_normality_dir(out/f'normality_{d}.csv' if group else g.path.tolist(), nmd, method=method, size=normality_size, group=group, seed=seed)
+        if ('normality', n, d) not in done: add('normality', n, d, predict(nmd, held, progress=False).score.values)
+        if n < 2: continue  # a classifier needs at least two examples of each class
+        t0 = time.time()
+        if ('supervised', n, d) not in done:
+            m = train_model(items, out/f'sup_{n}_{d}', seed=seed+d, report=False, **rec)
+            add('supervised', n, d, pd.read_csv(out/f'sup_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
+        t0 = time.time()
+        if ('fused', n, d) not in done:
+            train_fused(items, out/f'fused_{n}_{d}', normality=nmd, method=method, group=group, seed=seed+d, **rec)
+            add('fused', n, d, pd.read_csv(out/f'fused_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
+        if not keep_models:
+            for o in ('sup','fused'): shutil.rmtree(out/f'{o}_{n}_{d}', ignore_errors=True)
+    res = pd.DataFrame(rows)
+    plot_label_curve(res, out/'label_curve.png')
+    return res
+
+# %% ../nbs/15_bench.ipynb #4daec0ed
+def plot_label_curve(res:pd.DataFrame, # from `label_curve`
+                     fn=None           # save the figure here
+                    ):
+    "ROC AUC and defects caught at 2 % scrap against labelled defects, each route's mean over draws with its range"
+    import matplotlib.pyplot as plt
+    fig,axs = plt.subplots(1, 2, figsize=(10, 3.8))
+    nmax = res.n_defects.max()
+    for ax,col,name in zip(axs, ('roc_auc','caught_2pct'), ('ROC AUC', 'defects caught at 2 % scrap')):
+        for route,c in (('normality','tab:green'), ('supervised','tab:blue'), ('fused','tab:red')):
+            g = res[res.route==route].groupby('n_defects')[col].agg(['mean','min','max'])
+            if not len(g): continue
+            x = g.index.to_numpy().clip(1)  # 0 labelled defects shown at 1 on the log axis
+            ax.plot(x, g['mean'], 'o-', color=c, label=route); ax.fill_between(x, g['min'], g['max'], color=c, alpha=.15)
+        ax.set_xscale('log'); ax.set_xlabel(f'labelled defects (0 shown at 1; all = {nmax})'); ax.set_ylabel(name); ax.grid(alpha=.3)
+    axs[0].legend(); fig.tight_layout()
+    if fn is not None: fig.savefig(fn, dpi=100, bbox_inches='tight'); plt.close(fig)
+    return fig
+
+# %% ../nbs/15_bench.ipynb #09e1cde1
+@call_parse(pos=['data'])
+def nexai_bench_labels(data:str='elpv',      # labelled data: 'elpv', class folders or a CSV
+                       out:str='label_curve', # folder for label_curve.csv, label_curve.png and the models
+                       counts:str='0,5,10,20,50,100,200,all', # labelled defects to draw; 'all' for every one
+                       draws:int=3,          # random draws of each count
+                       seed:int=42,          # of the split and the draws
+                       arch:str='lite0', size:int=160, epochs:int=3, freeze_epochs:int=1, lr:float=3e-3, # the quick supervised recipe
+                       normality_size:int=224, # the model of normality's image side
+                       debug:store_true=False # show tracebacks
+                      ):
+    "How many defects must I label? ROC AUC and defects caught at 2 % scrap of each route, against labelled defects"
+    try: cs = tuple(None if o.strip()=='all' else int(o) for o in counts.split(','))
+    except ValueError: raise UsageError(f"--counts takes numbers and 'all' separated by commas, not {counts!r}") from None
+    res = label_curve(data, out, cs, draws, seed, normality_size=normality_size, arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr)
+    tab = res.groupby(['n_defects','route'])[['roc_auc','caught_2pct']].mean().unstack('route')
+    print(tab.round(3).to_string())
+    print(f"nexai-bench labels: {len(res)} rows -> {Path(out)/'label_curve.csv'}, {Path(out)/'label_curve.png'}")
 
 # %% ../nbs/15_bench.ipynb #457ea730
 def _nexperia_view(args):

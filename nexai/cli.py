@@ -57,6 +57,9 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
                 soft:Annotated[str, "train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'", {'nargs':'?', 'const':'prob'}]=None, # train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'
                 folds:int=0,              # K >= 2: K members on K stratified folds of the training part, one ensemble, its threshold from out-of-fold scores
+                with_normality:store_true=False, # also fit a model of normality on good parts, and combine both routes in one model (kind fused)
+                normality_method:str='padim', # with --with-normality: the model of normality's method
+                group:str=None,           # with --with-normality: one model of normality per group, a column of the data (default: type, where there is one)
                 debug:store_true=False    # show tracebacks
                ):
     "Train a defect classifier with the study's schedule and write a model directory"
@@ -65,7 +68,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
-              early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds)
+              early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds,
+              **(dict(with_normality=True, method=normality_method, group=group) if with_normality else {}))
     run,frun = Path(out)/'checkpoints'/'run.json',Path(out)/'folds.json'
     if resume and (run.is_file() or frun.is_file()):
         if frun.is_file(): a = json.loads(frun.read_text())['args']; kw = a | dict(folds=a.pop('k'), out=out)
@@ -77,7 +81,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     r = m['recall_at_fpr']
-    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} {'held-out' if folds else 'valid'} images{f', {folds} folds' if folds else ''}, {m.get('train_seconds', m.get('total_seconds', 0)):.0f}s; "
+    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} {'held-out' if folds else 'valid'} images{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}, {m.get('train_seconds', m.get('total_seconds', 0)):.0f}s; "
           f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} ({kw['threshold']}{' on out-of-fold scores' if folds else ''}); "
           f"defects caught at 2 % scrap {r['0.02']:.1%}, at 5 % {r['0.05']:.1%}"
           + (f"; with TTA×{t['n']}: accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f} at threshold {t['threshold']:.3g}" if t else '') + f" -> {out}")
@@ -295,7 +299,10 @@ def main():
     sys.argv[0] = f'nexai-{cmd}'
     if '--version' in sys.argv[1:]: return print(f"nexai-{cmd} {nexai.__version__}")
     fname,pos = _commands[cmd]
-    if cmd=='bench': from nexai.bench import nexai_bench as f
+    if cmd=='bench' and sys.argv[1:2]==['labels']:  # nexai-bench labels DATA: the label-efficiency curve
+        from nexai.bench import nexai_bench_labels as f
+        sys.argv.pop(1); pos = ['data']
+    elif cmd=='bench': from nexai.bench import nexai_bench as f
     else: f = globals()[fname]
     f = getattr(f, '__wrapped__', f)
     pargs,kwargs,_ = parse_cli(f, pos=pos)

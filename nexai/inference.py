@@ -399,7 +399,7 @@ def load(cls:DefectModel,
 
 # %% ../nbs/07_inference.ipynb #2ad6c4a7
 SCORER_KINDS = dict(classifier='nexai.inference:DefectModel', onnx='nexai.export:OnnxModel', normality='nexai.normality:NormalityModel',
-                    scatter='nexai.scatter:ScatterBoost', generative='nexai.generative:GenerativeModel', ensemble='nexai.inference:Ensemble')
+                    scatter='nexai.scatter:ScatterBoost', generative='nexai.generative:GenerativeModel', ensemble='nexai.inference:Ensemble', fused='nexai.train:FusedModel')
 
 def load_scorer(path,              # a model directory, a `model.onnx`, or (with `trust`) a fastai `export.pkl`
                 trust:bool=False,  # allow unpickling `export.pkl`: only for files you made yourself

@@ -17,7 +17,9 @@ from .core import *
 from .data import *
 from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
-from .inference import save_model_dir, tta_combine, save_ensemble_dir, load_scorer, predict, data_summary, sign_model_json
+from .inference import save_model_dir, tta_combine, save_ensemble_dir, load_scorer, predict, data_summary, sign_model_json, Scorer, item_paths, score_frame, read_model_json
+import torch.nn.functional as F
+import nexai
 from fastprogress.fastprogress import progress_bar
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
@@ -28,7 +30,8 @@ from .store import image_store, default_store_dir
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
-__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'recalibrate']
+__all__ = ['FUSED_SCHEMA', 'read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'FusedModel',
+           'save_fused_dir', 'train_fused', 'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -184,10 +187,14 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 early_epochs:int=0,   # how many epochs, frozen ones first, train at `early_size`
                 compile:bool=False,   # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
                 soft:str=None,        # train on graded labels: a column of defect probabilities in [0, 1] ('prob' for ELPV); metrics and thresholds stay on `label`
-                folds:int=0           # K >= 2: K members on K stratified folds of the training part, as one ensemble (see `train_folds`)
+                folds:int=0,          # K >= 2: K members on K stratified folds of the training part, as one ensemble (see `train_folds`)
+                with_normality:bool=False, # also fit a model of normality, and combine both routes in one model (see `train_fused`)
+                **kwargs              # with `with_normality`: `method`, `group`, `normality_size` for `train_fused`
                )->dict:               # the metrics, as in `metrics.json`
     "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
-    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')}
+    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident','kwargs')}
+    if with_normality: return train_fused(**{k:v for k,v in args.items() if k not in ('with_normality','kwargs')}, **kwargs, num_workers=num_workers, report=report, resume=resume, cache=cache, resident=resident)
+    if kwargs: raise TypeError(f"train_model() got unexpected arguments {sorted(kwargs)}")
     if folds: return train_folds(**{k:v for k,v in args.items() if k!='folds'}, k=folds, num_workers=num_workers, report=report, resume=resume, cache=cache, resident=resident)
     if isinstance(data, pd.DataFrame): args['data'] = f'a DataFrame of {len(data)} items'  # as a record
     rank,world = rank_distrib(),max(num_distrib(), 1)
@@ -395,6 +402,165 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
     dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
     return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule)
+
+# %% ../nbs/13_train.ipynb #787b2f0c
+def _logit(p): p = np.clip(np.asarray(p, dtype=float), 1e-6, 1-1e-6); return np.log(p/(1-p))
+
+class FusedModel(Scorer):
+    "A classifier and a model of normality as one Scorer: a logistic regression on their scores and the group"
+    kind = 'fused'
+    def __init__(self,
+                 clf:Scorer,  # the fine-tuned classifier (or an ensemble of folds)
+                 nm:Scorer,   # the model of normality
+                 meta:dict    # as in `model.json`: `combiner` (coef, intercept, mean, std, groups), threshold
+                ): store_attr('clf,nm'); super().__init__(meta)
+    def __repr__(self): return f"FusedModel({self.clf!r}, {self.nm!r}, threshold={self.threshold:.4g})"
+    def features(self, p, s, groups=None)->np.ndarray: # N×F: logit of the probability, the normality score, one column per group after the first
+        "The combiner's inputs, standardised as at fitting"
+        c = self.meta['combiner']; gs = c.get('groups') or []
+        X = np.c_[_logit(p), np.asarray(s, dtype=float)]
+        if len(gs) > 1: X = np.c_[X, np.array([[g==o for o in gs[1:]] for g in (groups if groups is not None else [None]*len(X))], dtype=float).reshape(len(X), -1)]
+        return (X-np.array(c['mean']))/np.array(c['std'])
+    def combine(self, p, s, groups=None)->np.ndarray: # the fused defect probability
+        "The combiner's probability of a defect from both routes' scores"
+        c = self.meta['combiner']
+        z = self.features(p, s, groups) @ np.array(c['coef']) + c['intercept']
+        return 1/(1+np.exp(-z))
+    def score(self, items, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None, progress:bool=True):
+        "Score `items` with both routes and combine: `score` the fused probability, with `score_classifier`, `score_normality` and `group`"
+        paths = item_paths(items)
+        rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress)
+        rn = self.nm.score(items if isinstance(items, pd.DataFrame) else paths, bs=bs, maps=maps, progress=progress)
+        (dc,mc),(dn,mn) = (rc if maps else (rc,None)),(rn if maps else (rn,None))
+        grp = dn['group'].tolist() if 'group' in dn else None
+        s = self.combine(dc.score.fillna(.5).values, dn.score.fillna(0).values, grp) if len(paths) else np.zeros(0)
+        errs = np.where(dc.error!='', dc.error, dn.error)
+        df = score_frame(paths, s, errs, ifnone(threshold, self.threshold_for(tta, vote))).assign(score_classifier=dc.score.values, score_normality=dn.score.values)
+        if grp is not None: df['group'] = grp
+        if not maps: return df
+        return df, _side_by_side(mc, mn)
+
+def _side_by_side(a, b)->np.ndarray: # N×H×2W
+    "Two stacks of maps side by side at the first's size, each scaled to its own peak per image"
+    b = F.interpolate(torch.from_numpy(np.ascontiguousarray(b))[:,None], size=a.shape[1:], mode='bilinear', align_corners=False)[:,0].numpy() if b.shape[1:]!=a.shape[1:] else b
+    pk = lambda m: np.where((v := m.reshape(len(m), -1).max(1)) > 0, v, 1)[:, None, None]
+    return np.concatenate([a/pk(a), b/pk(b)], axis=2).astype(np.float32)
+
+# %% ../nbs/13_train.ipynb #e18e87e4
+FUSED_SCHEMA = dict(type='object', required=['format','kind','parts','combiner','threshold'], properties=dict(
+    format=dict(const='nexai-model'), kind=dict(const='fused'), threshold=dict(type='number', minimum=0, maximum=1),
+    parts=dict(type='object', required=['classifier','normality'], additionalProperties=False, patternProperties={'.*': dict(type='object', required=['dir','json_sha256'])}),
+    combiner=dict(type='object', required=['coef','intercept','mean','std'])))
+
+def save_fused_dir(path,            # the fused model's directory; its two parts are folders inside it
+                   combiner:dict,   # coef, intercept, mean, std, groups
+                   threshold:float, # the operating point on the fused probability
+                   metrics:dict=None, **extra
+                  )->Path:          # `path`
+    "Write `model.json` of kind `fused`: both parts by folder, with the checksum, size and classes of each, and the combiner"
+    path = Path(path); parts = {}
+    for k in ('classifier','normality'):
+        m = json.loads((path/k/'model.json').read_text())
+        parts[k] = dict(dir=k, json_sha256=m['json_sha256'], kind=m.get('kind'), size=m.get('size'), vocab=m.get('vocab'))
+    first = json.loads((path/'classifier'/'model.json').read_text())
+    meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'), kind='fused',
+                parts=parts, combiner=combiner, threshold=float(threshold), metrics=metrics or {},
+                **{k:first[k] for k in ('arch','size','vocab','training') if k in first}, **extra)
+    atomic_write(path/'model.json', lambda f: f.write_text(json.dumps(to_plain(meta), indent=2, default=str)))
+    sign_model_json(path)  # its own checksum, as every model.json has
+    return path
+
+@patch(cls_method=True)
+def load(cls:FusedModel,
+         path # a fused model directory from `save_fused_dir`
+        )->FusedModel:
+    "The fused model in `path`: each part loaded, and checked against what the fused model recorded of it"
+    path = Path(path)
+    meta = read_model_json(path/'model.json', FUSED_SCHEMA)
+    sc = {}
+    for k,rec in meta['parts'].items():
+        fn = path/rec['dir']/'model.json'
+        if not fn.is_file(): raise FileNotFoundError(f"{path}: its {k} part is missing ({fn} not found)")
+        m = json.loads(fn.read_text())
+        for f in ('size','vocab'):
+            if m.get(f)!=rec.get(f): raise ValueError(f"{path}: the {k} part's {f} is {m.get(f)!r}, but the fused model was fitted with {rec.get(f)!r}: its parts don't belong together")
+        if m.get('json_sha256')!=rec['json_sha256']: raise ValueError(f"{fn.parent} is not the {k} part {path/'model.json'} was fitted with (its model.json changed since): copy the whole directory again, or train again")
+        sc[k] = load_scorer(fn.parent)
+    if list(getattr(sc['classifier'], 'meta', {}).get('vocab', ['good','defect']))!=['good','defect']: raise ValueError(f"{path}: the classifier part's vocab is {sc['classifier'].meta.get('vocab')}: a fused model needs good/defect")
+    return cls(sc['classifier'], sc['normality'], meta)
+
+# %% ../nbs/13_train.ipynb #cb844048
+def _fit_combiner(p, s, groups, y, threshold)->tuple: # (combiner, threshold, fused scores)
+    "The logistic regression of `y` on both routes' scores (and the group), and its operating point by `threshold`, on parts neither route trained on"
+    from sklearn.linear_model import LogisticRegression
+    gs = sorted(set(groups)) if groups is not None else []
+    tmp = FusedModel(None, None, dict(combiner=dict(groups=gs, mean=0., std=1.)))
+    X = tmp.features(p, s, groups)
+    mu,sd = X.mean(0),np.where(X.std(0) > 0, X.std(0), 1.)
+    lr = LogisticRegression(C=1.).fit((X-mu)/sd, y)
+    comb = dict(coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), mean=mu.tolist(), std=sd.tolist(), groups=gs, inputs=['logit(classifier)','normality'] + [f'group={g}' for g in gs[1:]])
+    f = FusedModel(None, None, dict(combiner=comb)).combine(p, s, groups)
+    return comb, pick_threshold(y, f, threshold)['threshold'], f
+
+def _combiner_part(trn, share:float, seed:int)->np.ndarray: # True for the items the combiner is fitted on
+    "A share of each label (and type) of `trn`, drawn from its paths in sorted order: the same good parts whatever defects the set holds"
+    ho = np.zeros(len(trn), bool)
+    for _,g in trn.reset_index(drop=True).groupby(['label'] + (['type'] if 'type' in trn else [])):  # positions, not labels
+        idx = g.sort_values('path').index.to_numpy()
+        ho[np.random.default_rng(seed).permutation(idx)[:max(1, round(share*len(idx)))]] = True
+    return ho
+
+def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
+                out='nexai_model', # the fused model's directory: `classifier/` and `normality/` inside it
+                folds:int=0,       # K >= 2: the classifier in K folds, the combiner on out-of-fold scores; 0: on a hold-out of the training part
+                method:str='padim', # the model of normality's method (see `fit_normality_dir`)
+                group:str=None,    # one model of normality per group: a column of the items; default `type` where the items have it
+                normality_size:int=224, # the model of normality's image side
+                normality=None,    # a fitted model of normality to take instead, fitted on none of the combiner's parts (`label_curve` reuses one)
+                threshold='f1', seed:int=42, valid_pct=0.2, good=None, split_col=None, report:bool=False, resume:bool=False,
+                num_workers:int=0, cache=None, **kwargs)->dict: # the held-out metrics, with each part's under `parts`
+    "Train a classifier (in `folds` where given) and fit a model of normality (`method`, per `group`) on other good parts; combine them on parts neither trained on"
+    parse_how(threshold)
+    df = split(read_data(data, good=good, split_col=split_col), valid_pct, seed)
+    group = ifnone(group, 'type' if 'type' in df else None)
+    trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
+    out,t0 = Path(out),time.time(); out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    if folds:  # the classifier sees all the training part; the model of normality half its good parts; the combiner the rest, out of fold
+        train_folds(trn.assign(is_valid=False).pipe(lambda d: pd.concat([d, held])), out/'classifier', k=folds, threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+        oof = pd.read_csv(out/'classifier'/'oof.csv').set_index('path')
+        nfit = trn.label.eq('good') & (rng.random(len(trn)) < .5)
+        comb_items = trn[~nfit].assign(p=lambda d: oof.loc[d.path, 'score'].values)
+    else:      # a hold-out of the training part for the combiner: the classifier and the model of normality train on the rest
+        ho = _combiner_part(trn, .25, seed)
+        train_model(pd.concat([trn[~ho], held]), out/'classifier', threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+        nfit = trn.label.eq('good') & ~ho
+        comb_items = trn[ho].assign(p=lambda d: predict(out/'classifier', d, cache=cache, num_workers=num_workers, progress=False).score.values)
+    fit = trn[nfit]
+    if normality is not None: shutil.rmtree(out/'normality', ignore_errors=True); shutil.copytree(normality, out/'normality')
+    else:
+        if group: atomic_csv(fit[['path', group]], out/'normality_fit.csv')
+        fit_normality_dir(out/'normality_fit.csv' if group else fit.path.tolist(), out/'normality', method=method, size=normality_size, group=group, seed=seed, cache=cache if cache is not True else None)
+    nm = load_scorer(out/'normality')
+    ns = nm.score(comb_items, progress=False)
+    y = (comb_items.label=='defect').astype(int).values
+    comb,thr,_ = _fit_combiner(comb_items.p.values, ns.score.values, ns['group'].tolist() if group else None, y, threshold)
+    save_fused_dir(out, comb, thr, threshold_rule=threshold, n_combiner=len(comb_items))
+    fm = load_scorer(out)
+    hs = fm.score(held, progress=False)
+    ht = (held.label=='defect').astype(int).values
+    parts = dict(classifier=score_metrics(ht, hs.score_classifier.values, .5), normality=score_metrics(ht, hs.score_normality.values, nm.threshold))
+    res = to_plain(dict(score_metrics(ht, hs.score.values, thr), at_0_5=score_metrics(ht, hs.score.values, .5), threshold_rule=threshold,
+                        threshold_from=f"the combiner's {len(comb_items)} training parts, unseen by both routes", operating_point=ppm_summary(metrics_at(ht, hs.score.values, thr)),
+                        parts=parts, combiner=comb, folds=folds, method=method, group=group, n_train=len(trn), n_valid=len(held), n_combiner=len(comb_items),
+                        n_normality_fit=int(nfit.sum()), scored_in='fp32', total_seconds=round(time.time()-t0, 1)))
+    atomic_csv(held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values), out/'valid_preds.csv')
+    save_fused_dir(out, comb, thr, metrics=res, threshold_rule=threshold, n_combiner=len(comb_items), data=data_summary(df))
+    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
+    if report:
+        try: write_report(out)
+        except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); `nexai-report {out}` tries again")
+    return res
 
 # %% ../nbs/13_train.ipynb #6ac49dc8
 _THRESHOLD_FILES = ('model.json','normality.json','groups.json','generative.json')  # where a kind keeps its threshold

@@ -197,28 +197,9 @@ def job29(name:str, runs_dir:str):
     t = m.get('tta', {})
     print(f"RESULT {name}: {info['wall_seconds']:.0f}s, acc {m['accuracy']:.4f}, AUC {m['roc_auc']:.4f}, caught at 2% scrap {m['recall_at_fpr']['0.02']:.3f}; "
           f"TTA acc {t.get('accuracy', float('nan')):.4f}, AUC {t.get('roc_auc', float('nan')):.4f}, at 2% {t.get('recall_at_fpr', {}).get('0.02', float('nan')):.3f}", flush=True)
-    if mono: mono_poly(out, Path(runs_dir)/'mono_poly')
-
-def mono_poly(model_dir, out, fpr:float=0.02):
-    "A model trained on mono cells, scored on poly ones: at its threshold, at 0.5, and recalibrated on the poly cells of the published training part (good ones only, no labels used)"
-    from nexai.data import from_elpv
-    from nexai.inference import predict
-    from nexai.train import recalibrate
-    from nexai.threshold import metrics_at
-    d = from_elpv(); poly = d[d.type=='poly']
-    if os.environ.get('GPU29_SMOKE'): poly = poly.groupby(['label','is_valid']).head(30)
-    calib = poly[~poly.is_valid & (poly.label=='good')].path.tolist()  # the new line's good parts: all a line engineer needs to collect
-    ev = poly[poly.is_valid]
-    rec = recalibrate(model_dir, calib, out, fpr=fpr, progress=False)
-    t = (ev.label=='defect').astype(int).values
-    s = predict(model_dir, ev, progress=False).score.values
-    res = dict(n_calib=len(calib), n_eval=len(ev), n_eval_defect=int(t.sum()), fpr_asked=fpr, recalibrated=rec)
-    for k,thr in (('old_threshold', rec['threshold_before']), ('at_0_5', .5), ('recalibrated', rec['threshold_new'])):
-        m = metrics_at(t, s, thr); res[k] = dict(threshold=thr, scrap=m['fpr'], caught=m['recall'], accuracy=m['accuracy'])
-    from sklearn.metrics import roc_auc_score
-    res['roc_auc'] = float(roc_auc_score(t, s))
-    (Path(out).parent/'mono_poly.json').write_text(json.dumps(res, indent=2, default=str))
-    print("RESULT mono->poly: " + '; '.join(f"{k}: thr {res[k]['threshold']:.3g}, scrap {res[k]['scrap']:.3f}, caught {res[k]['caught']:.3f}, acc {res[k]['accuracy']:.3f}" for k in ('old_threshold','at_0_5','recalibrated')) + f"; ROC AUC {res['roc_auc']:.3f}", flush=True)
+    if mono:
+        sys.path.insert(0, str(Path(__file__).parent)); from new_line import mono_poly
+        mono_poly(out, Path(runs_dir)/'mono_poly')
 
 def issue29(out:str, runs_dir='/tmp/gpu_runs', budget:float=540, bench_s:float=0, only=None):
     "Issue 29's GPU figures: (with `bench_s`) `bench` first, then every job of `JOBS29` at once, each its own process, packed into `out` as they end; what is still running at `budget` seconds is stopped"
