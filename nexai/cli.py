@@ -65,6 +65,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     "Train a defect classifier with the study's schedule and write a model directory"
     if bf16 and no_bf16: raise UsageError("--bf16 and --no-bf16 contradict each other")
     if str(data).lower()!='elpv' and not Path(data).exists(): raise FileNotFoundError(f"no such folder: {data}")
+    check_outputs({'--out': out}, [] if str(data).lower()=='elpv' else [data], model=True)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
@@ -171,6 +172,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     dirs = [model_dir] if merge or Path(model_dir).exists() else [o for o in model_dir.split(',') if o]
     _exists(*dirs, Path(out).parent, submission and Path(submission).parent, maps and Path(maps).resolve().parent); _any_exists(images)
     if not merge and not images: raise UsageError("no images given")
+    check_outputs({'--out': out, '--maps': maps, '--submission': submission}, [*dirs, *images])
     if threshold is not None and not math.isfinite(threshold): raise UsageError(f"--threshold {threshold}: give a finite number (every part would pass as good)")
     if shard: shard_files([], shard)  # a bad --shard fails before any work
     if merge: return _merge(model_dir, images, out, submission)
@@ -265,12 +267,13 @@ def nexai_normality(cmd:str,                 # fit or score
     if cmd not in ('fit','score'): raise UsageError(f"unknown command {cmd!r}: use fit or score")
     if cmd=='score' and len(paths) < 2: raise UsageError("score needs MODEL_DIR and at least one image or folder")
     _exists(paths[0] if cmd=='score' else None, out and Path(out).parent, defects); _any_exists(paths if cmd=='fit' else paths[1:])
+    check_outputs({'--out': ifnone(out, 'normality_model' if cmd=='fit' else 'scores.csv')}, [*paths, defects], model=cmd=='fit')
     if cmd=='fit':
         from nexai.train import fit_normality_dir
         r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout, bs=bs, seed=seed,
                               group=group, defects=defects, how=how, epochs=epochs, cache=True if cache=='home' else cache)
         grp = f" in {len(r['groups'])} groups ({', '.join(r['groups'])})" if 'groups' in r else ''
-        rule = f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, {r['recall']:.1%} of the defects" if 'how' in r else f"flags {fpr:.1%} of {r['n_holdout']} held out"
+        rule = f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, {r['recall']:.1%} of the defects" if 'how' in r else f"flags {ifnone(r.get('flagged'), fpr):.1%} of {r['n_holdout']} held out"
         return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images{grp} ({r['n_skipped']} skipped), threshold {r['threshold']:.4g}: {rule} -> {r['dir']}")
     from nexai.inference import load_scorer
     from nexai.data import find_images

@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c4985bb0
 from __future__ import annotations
-import os, sys, hashlib, traceback, warnings, contextlib, logging
+import os, sys, mimetypes, hashlib, traceback, warnings, contextlib, logging
 import numpy as np
 from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
@@ -15,7 +15,7 @@ warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.* is deprecated
 
 # %% auto #0
 __all__ = ['nexai_home', 'atomic_write', 'atomic_csv', 'sha256', 'to_plain', 'cpu_has_bf16', 'cpu_score_bs', 'UsageError',
-           'command_errors', 'synth_defects']
+           'command_errors', 'check_outputs', 'synth_defects']
 
 # %% ../nbs/00_core.ipynb #b5822a68
 def nexai_home()->Path: # where nexai keeps caches and downloaded weights
@@ -106,6 +106,24 @@ def command_errors(cmd:str,           # the command's name, e.g. 'nexai-train'
         print(f"{cmd}: error: {msg}", file=sys.stderr)
         sys.exit(2 if isinstance(e, UsageError) else 1)
     finally: warnings.formatwarning = fmt; log.removeHandler(h); log.setLevel(lvl)
+
+# %% ../nbs/00_core.ipynb #c0a1b2c4
+_IMAGE_EXTS = {k for k,v in mimetypes.types_map.items() if v.startswith('image/')}  # as fastai's `image_extensions`
+
+def check_outputs(outputs:dict,     # option name -> path the command writes; None: not written
+                  inputs:list,      # paths it reads: images, folders, CSVs, model directories
+                  model:bool=False  # the outputs are model directories (an existing one may be written again)
+                 ):
+    "Refuse, before any work, an output that is, lies inside or holds an input, or is an existing image or another model directory"
+    ins = [(str(i), Path(i).resolve()) for i in inputs if i is not None and str(i)!='' and Path(i).exists()]
+    for name,o in outputs.items():
+        if o is None or str(o)=='': continue
+        po = Path(o).resolve()
+        for s,pi in ins:
+            how = 'is' if po==pi else 'lies inside' if pi.is_dir() and po.is_relative_to(pi) else 'holds' if pi.is_relative_to(po) else None
+            if how: raise UsageError(f"{name} {o} {how} {s}, which this command reads: write it elsewhere, so that no input is overwritten")
+        if po.is_file() and po.suffix.lower() in _IMAGE_EXTS: raise UsageError(f"{name} {o} is an existing image: give a new file name")
+        if not model and po.is_dir() and (po/'model.json').is_file(): raise UsageError(f"{name} {o} is a model directory: give a new path")
 
 # %% ../nbs/00_core.ipynb #5e217cd4
 def _part(rng, sz):

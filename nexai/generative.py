@@ -143,6 +143,7 @@ _SETTINGS = ('method','channels','nz','nf','beta','ssim','kl_score','top','sigma
 class GenerativeModel(Scorer):
     "A reconstruction model of normality trained on good parts: a VAE or GANomaly; higher scores are more anomalous"
     kind = 'generative'
+    scale = 'distance' # a reconstruction error: no probability
     def __init__(self,
                  method:str='vae',   # 'vae' (score: reconstruction error) or 'ganomaly' (score: distance of the two latent codes)
                  size:int=64,        # image side: a power of two, 8 or more

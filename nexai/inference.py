@@ -47,6 +47,8 @@ class Scorer:
         return self.meta['threshold']
     @property
     def size(self)->int: return self.meta['size'] # image side the model scores at
+    @property
+    def scale(self)->str: return 'probability' # what a score measures: 'probability', 'calibrated' (normality on held-out good parts' scale) or 'distance'; an ensemble's members share one
     def threshold_for(self,
                       tta:int=0,       # augmented passes; 0: one plain pass
                       vote:bool=False  # TTA passes combined by majority vote (which keeps the plain threshold)
@@ -65,10 +67,15 @@ class Scorer:
              ):
         "Score `items`: `path`, `score`, `pred`, `error` per input, in order; with `maps`, also (N, H, W) maps"
         paths = item_paths(items)
+        _check_threshold(self, threshold)
         s,errs,mp = self._score_paths(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress)
         thr = self.threshold_for(tta, vote) if threshold is None else threshold
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
+
+def _check_threshold(sc, thr):
+    "A threshold on probabilities lies in [0, 1]: outside, every part or none would be flagged"
+    if thr is not None and sc.scale=='probability' and not 0 <= thr <= 1: raise UsageError(f"threshold {thr}: this model scores defect probabilities, so give a threshold in [0, 1]")
 
 def score_frame(paths,     # the inputs, in order
                 scores,    # a score per path (dropped where there is an error)
@@ -280,9 +287,23 @@ def sign_model_json(path # a model directory, or its `model.json`
     fn = Path(path)/'model.json' if Path(path).is_dir() else Path(path)
     try: meta = json.loads(fn.read_text())
     except (OSError, ValueError) as e: raise ValueError(f"{fn} can't be signed: {e}") from None
+    _sign_parts(fn.parent, meta)
     for f,k in (('normality.json','settings_sha256'), ('generative.json','settings_sha256'), ('groups.json','weights_sha256')):  # the file each kind's model.json vouches for
         if (fn.parent/f).is_file(): meta[k] = sha256(fn.parent/f)
     return _write_signed(fn, meta)
+
+def _sign_parts(d:Path, meta:dict):
+    "Sign the models a directory holds (a group's, an ensemble's members) and record their new checksums where the directory keeps them"
+    import re
+    gj = d/'groups.json'
+    if gj.is_file():
+        info = json.loads(gj.read_text())
+        for e in info.get('groups', []):
+            if re.fullmatch(r'group_[0-9]+', str(e.get('dir'))) and (d/e['dir']/'model.json').is_file(): e['model_sha256'] = sha256(sign_model_json(d/e['dir']))
+        atomic_write(gj, lambda f: f.write_text(json.dumps(info, indent=2)))
+    if meta.get('kind')=='ensemble':
+        for m in meta.get('members', []):
+            if re.fullmatch(r'[A-Za-z0-9_-][A-Za-z0-9_.-]*', str(m.get('dir'))) and (d/m['dir']/'model.json').is_file(): m['json_sha256'] = json.loads(sign_model_json(d/m['dir']).read_text())['json_sha256']
 
 # %% ../nbs/07_inference.ipynb #41ff68cf
 def save_model_dir(learn:Learner,                  # a learner from `defect_learner`, trained
@@ -433,6 +454,7 @@ class Ensemble(Scorer):
                 ):
         if not members: raise ValueError("an ensemble needs at least one model")
         self.members,self.own = list(members),meta is not None
+        _check_scales(self.members)
         super().__init__(ifnone(meta, dict(kind='ensemble', threshold=float(np.mean([m.threshold for m in self.members])), members=[m.meta for m in self.members])))
     def threshold_for(self,
                       tta=0,      # augmented passes; 0: one plain pass
@@ -441,6 +463,8 @@ class Ensemble(Scorer):
         if self.own: return Scorer.threshold_for(self, tta, vote)
         return float(np.mean([m.threshold_for(tta, vote) for m in self.members]))
     def __repr__(self): return f"Ensemble({self.members})"
+    @property
+    def scale(self)->str: return self.members[0].scale
     def score(self,
               items,          # image paths, folders (searched recursively), or a DataFrame with `path`
               tta=0,          # augmented passes; 0: one plain pass
@@ -451,12 +475,26 @@ class Ensemble(Scorer):
               progress=True   # show a progress bar
              ):
         paths = item_paths(items)  # once, for every member
+        _check_threshold(self, threshold)
         outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress) for m in self.members]
         dfs = [o[0] if maps else o for o in outs]
         s = np.mean([o.score.values for o in dfs], axis=0) if paths else np.zeros(0)  # nan where a file can't be read: every member sees the same files
         df = score_frame(paths, s, dfs[0].error.values, ifnone(threshold, self.threshold_for(tta, vote)))
         df = df.assign(**{f'score_{i}':o.score.values for i,o in enumerate(dfs)})
-        return (df, np.mean([o[1] for o in outs], axis=0)) if maps else df
+        return (df, _mean_maps([o[1] for o in outs])) if maps else df
+
+def _check_scales(members):
+    "Refuse members whose scores are not on one scale: a mean of a probability and a distance, or of two distances, means nothing"
+    sc = [m.scale for m in members]
+    if len(members) > 1 and (len(set(sc)) > 1 or 'distance' in sc):
+        raise ValueError(f"an ensemble averages scores on one scale, and these are not: {', '.join(f'{m.kind} ({s})' for m,s in zip(members, sc))}. "
+                         "Join probabilities with probabilities; models of normality only once calibrated on held-out good parts (fit them with groups, nexai-normality --group)")
+
+def _mean_maps(maps:list)->np.ndarray:
+    "The mean of the members' (N, H, W) maps, each resized to the largest member's side first"
+    h,w = max(m.shape[1] for m in maps),max(m.shape[2] for m in maps)
+    up = lambda m: m if m.shape[1:]==(h,w) else F.interpolate(torch.as_tensor(m, dtype=torch.float32)[:,None], size=(h,w), mode='bilinear', align_corners=False)[:,0].numpy()
+    return np.mean([up(m) for m in maps], axis=0)
 
 # %% ../nbs/07_inference.ipynb #e6ea3281
 def as_scorer(model,           # a Scorer, a `Learner`, a model directory or `.onnx` file, or a list of them
@@ -491,7 +529,7 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
 ENSEMBLE_SCHEMA = dict(type='object', required=['format','format_version','kind','members','threshold'], properties=dict(
     format=dict(const='nexai-model'), format_version=dict(type='integer', minimum=1, maximum=1), kind=dict(const='ensemble'),
     members=dict(type='array', minItems=1, items=dict(type='object', required=['dir','json_sha256'], properties=dict(
-        dir=dict(type='string', pattern=r'^[A-Za-z0-9_.-]+$'), json_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))),
+        dir=dict(type='string', pattern=r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*$'), json_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))),
     threshold=dict(type='number'), tta_threshold=dict(type='number'), metrics=dict(type='object')))
 
 def save_ensemble_dir(path,                # the ensemble's directory; its members are folders inside it
@@ -525,7 +563,7 @@ def load(cls:Ensemble,
         d = path/m['dir']
         if not (d/'model.json').is_file(): raise FileNotFoundError(f"{path}: its member {m['dir']} is missing ({d/'model.json'} not found)")
         if json.loads((d/'model.json').read_text()).get('json_sha256')!=m['json_sha256']:
-            raise ValueError(f"{d} is not the member {path/'model.json'} was written with (its model.json changed since): copy the whole directory again, or retrain")
+            raise ValueError(f"{d} is not the member {path/'model.json'} was written with (its model.json changed since): copy the whole directory again, retrain, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
         members.append(load_scorer(d))
     return cls(members, meta)
 

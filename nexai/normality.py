@@ -157,6 +157,7 @@ def _n_keep(coreset:float, n:int)->int:
 class NormalityModel(Scorer):
     "A model of normality fitted on good parts' features; scores are distances"
     kind = 'normality'
+    scale = property(lambda self: 'calibrated' if 'calib' in self.state else 'distance') # distances compare only once calibrated
     def __init__(self, method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn', 'padim' or 'patchcore'
                  k:int=1,                 # knn: neighbours averaged
                  coreset:float=None,      # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
@@ -601,6 +602,7 @@ class _ByGroup:
 class OnnxNormality(_ByGroup, Scorer):
     "An exported model of normality (one model, or one per group) scored by onnxruntime, with its `model.json`: a Scorer like the model it came from"
     kind = 'onnx'
+    scale = property(lambda self: 'calibrated' if self.names or self.meta.get('calibrated') else 'distance')
     def __init__(self,
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record
@@ -630,6 +632,7 @@ class OnnxNormality(_ByGroup, Scorer):
 class NormalityGroups(_ByGroup, Scorer):
     "One model of normality per group of parts (a product, a cell type), on one scale: each calibrated on its own held-out good parts"
     kind = 'normality'
+    scale = 'calibrated' # every group on its own held-out good parts' scale
     def __init__(self,
                  members:dict,   # group name -> a fitted and calibrated `NormalityModel`; all on the same features
                  meta:dict=None  # threshold, group_col, ...
@@ -721,7 +724,7 @@ def load(cls:NormalityGroups,
     for e in info['groups']:
         d = path/e['dir']
         if not (d/'model.json').is_file(): raise FileNotFoundError(f"{d} is missing: the model of group {e['name']!r}")
-        if sha256(d/'model.json')!=e['model_sha256']: raise ValueError(f"{d/'model.json'} is not the file {path/'groups.json'} was written with (its checksum differs)")
+        if sha256(d/'model.json')!=e['model_sha256']: raise ValueError(f"{d/'model.json'} is not the file {path/'groups.json'} was written with (its checksum differs): restore it, fit again, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
         members[e['name']] = NormalityModel.load(d)
     meta = {k:v for k,v in info.items() if k not in ('format','groups')}
     return cls(members, meta)

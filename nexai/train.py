@@ -310,8 +310,9 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     return res
 
 # %% ../nbs/13_train.ipynb #a25a5613
-def _good_files(good, group)->tuple: # (readable files, their groups or Nones, number unreadable)
+def _good_files(good, group)->tuple: # (readable files, their groups or Nones, skipped rows: path and reason)
     "The good images to fit on, and their groups: from a CSV column, from sub-folders, or none"
+    skip = []
     if group is None: files,grp = find_images(*listify(good)),None
     elif group=='folder':
         subs = sorted({d for g in listify(good) for d in Path(g).iterdir() if d.is_dir() and not d.name.startswith('.')}) if all(Path(g).is_dir() for g in listify(good)) else []
@@ -324,11 +325,14 @@ def _good_files(good, group)->tuple: # (readable files, their groups or Nones, n
         fn = Path(src[0]); d = pd.read_csv(fn)
         if 'path' not in d or group not in d: raise ValueError(f"{fn.name} needs the columns path and {group!r}; its columns are {list(d.columns)}")
         if 'label' in d: d = d[d.label.astype(str).str.lower()=='good']  # a model of normality is fitted on good parts only
-        d = d[d.path.notna() & d[group].notna()]
+        blank = d.path.isna() | d.path.astype(str).str.strip().eq('') | d[group].isna() | d[group].astype(str).str.strip().eq('')
+        if blank.any(): warnings.warn(f"nexai: {fn.name}: {int(blank.sum())} row(s) have no path or no {group!r}; they are skipped and listed in skipped.csv")
+        skip = [dict(path='' if pd.isna(p) else str(p), reason=f"no {group!r}" if pd.notna(p) and str(p).strip() else 'no path') for p in d.path[blank]]
+        d = d[~blank]
         files,grp = [Path(p if Path(p).is_absolute() else fn.parent/p) for p in d.path.astype(str)],d[group].astype(str).tolist()
-    bad = set(check_images(files).path)
-    keep = [i for i,f in enumerate(files) if str(f) not in bad]
-    return [files[i] for i in keep], None if grp is None else [grp[i] for i in keep], len(bad)
+    bad = check_images(files)
+    keep = [i for i,f in enumerate(files) if str(f) not in set(bad.path)]
+    return [files[i] for i in keep], None if grp is None else [grp[i] for i in keep], skip + bad[['path','reason']].to_dict('records')
 
 def _holdout(n, holdout, seed)->np.ndarray: # True where held out
     ho = np.random.default_rng(seed).random(n) < holdout
@@ -354,8 +358,12 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       cache=None            # read the images through an image store, decoded once across runs (`nexai.store`): True for NEXAI_HOME/cache, or a folder
                      )->dict:               # fit summary: counts, threshold, the directory
     "Fit a model of normality on good parts, with a threshold from held-out good parts (and labelled defects, if given), and write it to `out`"
-    files,grp,n_bad = _good_files(good, group)
+    files,grp,skipped = _good_files(good, group)
+    n_bad = len(skipped)
     if len(files) < 4: raise ValueError(f"too few readable good images to fit on: {len(files)}")
+    dfiles = find_images(*listify(defects)) if defects is not None else []
+    both = set(map(os.path.realpath, files)) & set(map(os.path.realpath, dfiles))
+    if both: raise UsageError(f"{len(both)} file(s) are given both as good parts and as defects, e.g. {sorted(both)[0]}: give the defects a folder of their own")
     if method in ('vae','ganomaly'):  # a reconstruction model, trained by fastai on the images themselves
         if grp is not None or defects is not None: raise ValueError(f"{method} takes neither groups nor labelled defects yet: fit it on one set of good parts, its threshold from held-out ones (fpr)")
         from nexai.generative import fit_generative
@@ -363,7 +371,8 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
         gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
         nh = gm.meta.get('n_holdout', 0)
         if len(files)-nh < 20 or nh < 20: warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
-        return dict(dir=gm.save(out), method=method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=n_bad, threshold=gm.meta.get('threshold'), fpr=fpr)
+        dest = gm.save(out); atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), Path(out)/'skipped.csv')
+        return dict(dir=dest, method=method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=n_bad, threshold=gm.meta.get('threshold'), fpr=fpr, flagged=gm.meta.get('flagged'))
     size,bs = ifnone(size, 224),ifnone(bs, 16)
     kw = dict(pool=pool, k=k, coreset=coreset, bs=bs, store=cache)
     if grp is None:
@@ -390,7 +399,6 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
         counts.update(n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
     rule = dict(fpr=fpr)
     if defects is not None:
-        dfiles = find_images(*listify(defects))
         model.cache = cache
         ds = model.score(dfiles, threshold=0., progress=False)
         ds = ds.score[ds.error==''].values
@@ -401,7 +409,9 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     else: thr = good_quantile_threshold(hs, fpr)
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
     dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
-    return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule)
+    atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), Path(out)/'skipped.csv')  # every row left out, and why
+    flagged = float((np.asarray(hs) >= thr).mean())  # as measured, by the comparison `score` makes
+    return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule, flagged=flagged)
 
 # %% ../nbs/13_train.ipynb #787b2f0c
 def _logit(p): p = np.clip(np.asarray(p, dtype=float), 1e-6, 1-1e-6); return np.log(p/(1-p))
