@@ -24,10 +24,10 @@ from .interpret import grad_cam
 from .store import image_items
 
 # %% auto #0
-__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'score_frame', 'bn_pairs', 'FoldedBN',
-           'tta_combine', 'DefectModel', 'data_summary', 'write_model_json', 'sign_model_json', 'save_model_dir',
-           'read_model_json', 'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict', 'save_ensemble_dir',
-           'to_submission']
+__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'in_chunks', 'score_frame', 'bn_pairs',
+           'FoldedBN', 'tta_combine', 'DefectModel', 'data_summary', 'write_model_json', 'sign_model_json',
+           'save_model_dir', 'read_model_json', 'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict',
+           'save_ensemble_dir', 'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
 def item_paths(items # image paths, folders (searched recursively), or a DataFrame with `path`
@@ -38,6 +38,7 @@ def item_paths(items # image paths, folders (searched recursively), or a DataFra
 class Scorer:
     "What every nexai model answers: `score(items)` gives one row per input, in order"
     kind = None
+    chunk = None # score this many images at a time, so that memory doesn't grow with the files (a model of normality holds features per image); None: all at once
     def __init__(self,
                  meta:dict # the model's description, as in `model.json`: `threshold`, `size`, ...
                 ): self.meta = meta
@@ -68,10 +69,24 @@ class Scorer:
         "Score `items`: `path`, `score`, `pred`, `error` per input, in order; with `maps`, also (N, H, W) maps"
         paths = item_paths(items)
         _check_threshold(self, threshold)
-        s,errs,mp = self._score_paths(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress)
+        s,errs,mp = in_chunks(self._score_paths, paths, self.chunk, progress, tta=tta, vote=vote, bs=bs, maps=maps)
         thr = self.threshold_for(tta, vote) if threshold is None else threshold
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
+
+def in_chunks(f,              # f(paths, *lists, progress=, **kw) -> a tuple of arrays, lists or None, one entry per path
+              paths:list,     # the inputs
+              chunk:int,      # at most this many paths a call; None: one call
+              progress:bool,  # a progress bar: `f`'s own for one call, over the chunks for several
+              *per,           # lists with one entry per path, cut as `paths` is
+              **kw            # passed on to `f`
+             )->tuple:        # `f`'s outputs, joined
+    "`f` over chunks of `paths`, its outputs joined: the memory of one chunk, not of all the files"
+    if not chunk or len(paths) <= chunk: return f(paths, *per, progress=progress, **kw)
+    starts = range(0, len(paths), chunk)
+    outs = [f(paths[i:i+chunk], *[o[i:i+chunk] for o in per], progress=False, **kw) for i in (progress_bar(starts, leave=False) if progress else starts)]
+    join = lambda xs: None if xs[0] is None else np.concatenate(xs) if isinstance(xs[0], np.ndarray) else sum(map(list, xs), [])
+    return tuple(join(xs) for xs in zip(*outs))
 
 def _check_threshold(sc, thr):
     "A threshold on probabilities lies in [0, 1]: outside, every part or none would be flagged"

@@ -21,8 +21,8 @@ from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems, find_images, check_images, normalize
 from .store import image_items
-from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json
-from .weights import create_backbone, backbone_stats, arch_source
+from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json, in_chunks
+from .weights import create_backbone, backbone_stats, arch_source, find_weights, weights_sha256
 from .export import _session
 
 # %% auto #0
@@ -84,16 +84,17 @@ def extract_features(items,                # image paths, folders, or a DataFram
                      bs:int=16,            # batch size (16 was fastest on 2 CPU cores: 23 ms an image at 224 px, against 27 at 32)
                      cache=None,           # an .npz file to reuse or write
                      progress:bool=True,   # show a progress bar
-                     store=None            # read the images through an image store, decoded once across calls (see `image_items`): True, a folder, or an `ImageStore`
+                     store=None,           # read the images through an image store, decoded once across calls (see `image_items`): True, a folder, or an `ImageStore`
+                     sha256:str=None       # the SHA-256 the backbone's weights file must have (a fitted model's `backbone_sha256`)
                     )->dict:               # level name -> (N, C) float32 array
     "Pooled features of a pretrained backbone at several depths, for every image"
     paths = [str(p) for p in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
     levels = ifnone(levels, default_levels(arch))
-    key = hashlib.sha1(json.dumps([paths, arch, str(weights), size, levels, pool]).encode()).hexdigest()
+    key = hashlib.sha1(json.dumps([paths, arch, str(weights), size, levels, pool, sha256]).encode()).hexdigest()
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if str(z['key'])==key: return {l:z[f'f_{i}'] for i,l in enumerate(levels)}
-    model = create_backbone(arch, weights=weights).eval().to(memory_format=torch.channels_last)  # NHWC: about 2× faster on the CPU (oneDNN's depthwise convolutions)
+    model = create_backbone(arch, weights=weights, sha256=sha256).eval().to(memory_format=torch.channels_last)  # NHWC: about 2× faster on the CPU (oneDNN's depthwise convolutions)
     try: trunk = _Trunk(model, levels)  # the backbone run only as far as its last level: the head's layers are never computed
     except ValueError: trunk = None     # levels inside a stage: the whole network, with hooks
     stats = backbone_stats(arch)
@@ -157,6 +158,7 @@ def _n_keep(coreset:float, n:int)->int:
 class NormalityModel(Scorer):
     "A model of normality fitted on good parts' features; scores are distances"
     kind = 'normality'
+    chunk = 256 # images scored at a time: their features (up to ~1 MB an image for padim) are held for one chunk, not for every file
     scale = property(lambda self: 'calibrated' if 'calib' in self.state else 'distance') # distances compare only once calibrated
     def __init__(self, method:str='mahalanobis', # 'mahalanobis', 'prototype', 'knn', 'padim' or 'patchcore'
                  k:int=1,                 # knn: neighbours averaged
@@ -393,9 +395,11 @@ def fit_normality(good_items,               # images of good parts: paths, folde
     if method=='padim': levels,pool = ifnone(levels, default_levels(arch)[:4] if arch_source(arch)=='lite' else default_levels(arch)[:3]),ifnone(pool, 'grid14')
     if method=='patchcore': levels,pool = ifnone(levels, patch_levels(arch)),ifnone(pool, 'local14')
     pool = ifnone(pool, 'avg')
-    ftrs = extract_features(good_items, arch, weights, size, levels, pool, bs, progress=progress, store=store)
+    fn = find_weights(arch, weights)
+    bsha = weights_sha256(fn) if fn is not None else None  # recorded: scoring refuses other weights under the same name
+    ftrs = extract_features(good_items, arch, weights, size, levels, pool, bs, progress=progress, store=store, sha256=bsha)
     nm = NormalityModel(method, k=k, coreset=coreset).fit(ftrs, progress=progress)
-    nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), n_good=len(next(iter(ftrs.values()))))
+    nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), backbone_sha256=bsha, n_good=len(next(iter(ftrs.values()))))
     return nm
 
 def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its `meta` names the features
@@ -406,7 +410,7 @@ def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its 
                 )->np.ndarray:      # (N,) anomaly scores
     "Anomaly scores of images with a fitted `NormalityModel`"
     m = nm.meta
-    return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress, store=store))
+    return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress, store=store, sha256=m.get('backbone_sha256')))
 
 @patch
 def score_maps(self:NormalityModel,
@@ -445,7 +449,7 @@ def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=Fa
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
     m,sz = self.meta,self.meta['size']
-    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None)) if ok else None  # `predict(cache=)` sets `cache`
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None), sha256=m.get('backbone_sha256')) if ok else None  # `predict(cache=)` sets `cache`
     mp = None
     if maps:
         mp = np.zeros((len(paths), sz, sz), np.float32)
@@ -542,7 +546,7 @@ def to_onnx(self:NormalityModel,
            )->dict:          # what `model.json` records under `onnx`
     "Write the model and its backbone as one ONNX graph (see `export_onnx` in `nexai.export`, which calls it)"
     m = self.meta
-    net = _NormalityGraph(self, create_backbone(m['arch'], weights=m.get('weights')).float().eval()).eval()
+    net = _NormalityGraph(self, create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).float().eval()).eval()
     _write_onnx(net, fn, m['size'], ['score','map'] if self.method in PER_POSITION else ['score'], opset)
     info = _onnx_info(fn, m, self.method, opset)
     if check:
@@ -553,7 +557,7 @@ def to_onnx(self:NormalityModel,
 
 def _tensor_features(x:torch.Tensor, nm)->dict:
     "The features `nm` was fitted on, of a batch `x` (N×3×size×size RGB in [0,1]) already in memory: `to_onnx`'s reference"
-    m = nm.meta; model = create_backbone(m['arch'], weights=m.get('weights')).eval()
+    m = nm.meta; model = create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).eval()
     with hook_outputs([model.get_submodule(l) for l in m['levels']]) as hooks, torch.no_grad():
         model(normalize(x, backbone_stats(m['arch'])))
         return {l:_pool(h.float(), m['pool']).numpy() for l,h in zip(m['levels'], hooks.stored)}
@@ -561,6 +565,7 @@ def _tensor_features(x:torch.Tensor, nm)->dict:
 class _ByGroup:
     "Scoring by group, shared by `NormalityGroups` and its ONNX export: `_score_groups` gives scores, errors, maps and the group that scored each part"
     names = []  # the groups, in the order of the models
+    chunk = 256 # images scored at a time, as `NormalityModel.chunk`
     def group_of(self,
                  paths,       # image paths
                  groups=None  # a group name per path (None or '' where unknown)
@@ -594,7 +599,9 @@ class _ByGroup:
         col = self.meta.get('group_col')
         if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
         paths = item_paths(items)
-        s,errs,mp,grp = self._score_groups(paths, groups, bs, maps, progress)
+        groups = [None]*len(paths) if groups is None else list(groups)
+        if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
+        s,errs,mp,grp = in_chunks(lambda p, g, progress: self._score_groups(p, g, bs, maps, progress), paths, self.chunk, progress, groups)
         df = score_frame(paths, s, errs, self.threshold if threshold is None else threshold)
         df['group'] = grp
         return (df, mp) if maps else df
@@ -638,7 +645,7 @@ class NormalityGroups(_ByGroup, Scorer):
                  meta:dict=None  # threshold, group_col, ...
                 ):
         if not members: raise ValueError("NormalityGroups needs at least one group")
-        ms = list(members.values()); keys = ('arch','size','levels','pool','weights')
+        ms = list(members.values()); keys = ('arch','size','levels','pool','weights','backbone_sha256')
         feats = [{k:m.meta.get(k) for k in keys} for m in ms]
         if any(f!=feats[0] for f in feats): raise ValueError(f"the groups' models must share their features ({', '.join(keys)}); they differ: {feats}")
         if any('calib' not in m.state for m in ms): raise ValueError("calibrate each group's model on its own held-out good parts first (NormalityModel.calibrate), so that their scores compare")
@@ -678,7 +685,7 @@ class NormalityGroups(_ByGroup, Scorer):
         m,sz = self.meta,self.meta['size']
         scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
         if keep:
-            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None))
+            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None), sha256=m.get('backbone_sha256'))
             known = self.group_of(paths, groups)
             r = self.score_features(ftrs, [known[i] for i in keep], sz if maps else None)
             scores[keep] = r[0]
@@ -753,7 +760,7 @@ def to_onnx(self:NormalityGroups,
            )->dict:          # what `model.json` records under `onnx`
     "Write the groups' models and their shared backbone as one ONNX graph, a column per group (see `export_onnx` in `nexai.export`, which calls it)"
     m = self.meta
-    net = _GroupsGraph(self, create_backbone(m['arch'], weights=m.get('weights')).float().eval()).eval()
+    net = _GroupsGraph(self, create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).float().eval()).eval()
     _write_onnx(net, fn, m['size'], ['score','centroid'] + (['map'] if net.maps else []), opset)
     info = dict(_onnx_info(fn, m, self.method, opset), groups=self.names, group_output='centroid', group_col=m.get('group_col'))
     if check:

@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/store.html.md"""
 
 # %% ../nbs/01a_store.ipynb #f9bd4801
 from __future__ import annotations
-import os, json, uuid, time, warnings, logging, contextlib
+import os, json, uuid, time, warnings, logging, contextlib, hashlib
 import numpy as np
 import torch
 from pathlib import Path
@@ -19,20 +19,27 @@ from .core import *
 from .data import read_image, image_problem, ImageItems
 
 # %% auto #0
-__all__ = ['STORE_FORMAT', 'default_store_dir', 'ImageStore', 'StoreItems', 'image_store', 'image_items', 'StoreDL']
+__all__ = ['STORE_FORMAT', 'StoreUnavailable', 'default_store_dir', 'ImageStore', 'StoreItems', 'image_store', 'image_items',
+           'StoreDL']
 
 # %% ../nbs/01a_store.ipynb #fcac1dab
-STORE_FORMAT = 1 # the version of `index.json` this nexai writes and reads
+STORE_FORMAT = 2 # the version of `index.json` this nexai writes and reads (2: entries and chunks carry content hashes)
 
 def _decode(fn, size:int)->np.ndarray: # 3×size×size uint8
     "Image file `fn` as `ImageItems` and `defect_dls` see it: 8-bit RGB squished to size×size (bilinear), channels first"
     return np.asarray(read_image(fn).resize((size,size), Image.BILINEAR)).transpose(2,0,1)
 
-def _stat(fn)->tuple: # (real path, bytes, mtime in ns), or (real path, None, None) when it can't be read
-    real = os.path.realpath(fn)
-    try: st = os.stat(real)
-    except OSError: return real,None,None
-    return real,st.st_size,st.st_mtime_ns
+def _digest(fn)->str|None: # BLAKE2b-128 of the file's bytes, or None when it can't be read
+    "What a file holds, as a short hash: the store knows a file by this, never by its size and modification time, which a copy can put back"
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(fn, 'rb') as f:
+            while b := f.read(1<<20): h.update(b)
+    except OSError: return None
+    return h.hexdigest()
+
+class StoreUnavailable(OSError):
+    "The image store can't be written here (a read-only folder, a full disk): decode the images instead"
 
 def default_store_dir(folder=None, # where stores live; default `nexai_home()/'cache'`
                       size:int=224 # the image side the store holds
@@ -41,6 +48,14 @@ def default_store_dir(folder=None, # where stores live; default `nexai_home()/'c
     return Path(ifnone(folder, nexai_home()/'cache'))/f'{size}px'
 
 # %% ../nbs/01a_store.ipynb #6c0bcd39
+_VERIFIED = {} # (path, inode, bytes, mtime, ctime) of a chunk -> its hash, worked out once per process (and inherited by forked workers)
+
+def _chunk_ok(fn:Path, digest:str)->bool:
+    "Do the bytes of chunk `fn` hash to `digest`? Checked once per process for each version of the file"
+    st = os.stat(fn); k = (str(fn), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # any write moves the ctime, which no one can set back
+    if k not in _VERIFIED: _VERIFIED[k] = _digest(fn)
+    return _VERIFIED[k]==digest
+
 class ImageStore:
     "Images decoded once, as 8-bit RGB squished to size×size, in memory-mapped uint8 arrays in `folder`"
     def __init__(self, folder,  # the store's folder; made on the first `update`
@@ -60,6 +75,9 @@ class ImageStore:
         except (OSError, ValueError) as e:
             warnings.warn(f"nexai: the image store index {fn} can't be read ({e}); its images will be decoded again")
             return
+        if ix.get('format')=='nexai-store' and isinstance(ix.get('format_version'), int) and ix['format_version']<STORE_FORMAT:
+            warnings.warn(f"nexai: the image store {self.folder} was written by an older nexai, which knew files only by size and modification time; its images will be decoded again")
+            return
         if ix.get('format')!='nexai-store' or ix.get('format_version')!=STORE_FORMAT:
             raise ValueError(f"{fn} is not an image store of this nexai (format {ix.get('format')!r}, version {ix.get('format_version')!r}); remove {self.folder} to rebuild it")
         if ix['size']!=self.size:
@@ -75,6 +93,7 @@ class ImageStore:
                 try:
                     a = np.load(self.folder/c['file'], mmap_mode='r')
                     if a.dtype!=np.uint8 or a.shape[1:]!=(3,self.size,self.size) or len(a)<c['rows']: raise ValueError(f"shape {a.shape}, dtype {a.dtype}")
+                    if not _chunk_ok(self.folder/c['file'], c.get('blake2b')): raise ValueError("its bytes are not those it was written with (checksum)")
                 except Exception as e:
                     warnings.warn(f"nexai: {self.folder/c['file']} of the image store is missing or damaged ({type(e).__name__}: {e}); its images will be decoded again")
                     a = None; bad.add(i); self.chunks[i] = dict(file=None, rows=0)
@@ -100,8 +119,8 @@ def _locked(folder:Path):
         finally:
             if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
 
-def _write_chunk(fn:Path, todo:list, size:int, n_workers:int, pb)->tuple: # (rows: real path -> row, errors: real path -> reason)
-    "Decode the files `todo` ((path, real, bytes, mtime)) into a new array file `fn`, written whole or not at all"
+def _write_chunk(fn:Path, todo:list, size:int, n_workers:int, pb)->tuple: # (rows: real path -> row, errors: real path -> reason, the chunk's hash)
+    "Decode the files `todo` ((path, real, hash)) into a new array file `fn`, written whole or not at all; also its own hash"
     rows,errs = {},{}
     def dec(o):
         try: return _decode(o[0], size),''
@@ -116,10 +135,23 @@ def _write_chunk(fn:Path, todo:list, size:int, n_workers:int, pb)->tuple: # (row
                     a[len(rows)] = x; rows[o[1]] = len(rows)
                 if pb is not None: pb.update(min(b+64, len(todo)))
         a.flush(); del a
+        digest.append(_digest(t))
+    digest = []
     atomic_write(fn, write)
-    return rows,errs
+    return rows,errs,digest[0]
 
 # %% ../nbs/01a_store.ipynb #8fb83166
+@patch
+def _todo(self:ImageStore, paths:list, reals:list, digs:dict)->list: # [(path, real, hash)] to decode
+    "The files the store lacks, or holds other bytes of (by content hash), once each"
+    todo,seen = [],set()
+    for p,real in zip(paths, reals):
+        h = digs[real]
+        if h is None or real in seen: continue
+        e = self.entries.get(real) or self.errors.get(real)
+        if e is None or e[-1]!=h: todo.append((p,real,h)); seen.add(real)
+    return todo
+
 @patch
 def update(self:ImageStore,
            paths,                # image files the store should hold
@@ -127,31 +159,33 @@ def update(self:ImageStore,
            n_workers:int=None,   # decoding threads; default: the CPU count, up to 8
            warn:bool=True        # warn of the files that can't be read
           )->ImageStore:         # `self`, holding `paths`
-    "Decode the images of `paths` that the store lacks, or holds an older version of; the index is written last"
+    "Decode the images of `paths` that the store lacks, or holds other bytes of; the index is written last. Raises `StoreUnavailable` when it must write and can't"
     paths = [str(p) for p in paths]
-    with _locked(self.folder):
-        self._read_index(); self._open()  # another process may have added to the store meanwhile
-        stats = [(p, *_stat(p)) for p in paths]
-        todo,seen = [],set()
-        for p,real,n,mt in stats:
-            if n is None or real in seen: continue
-            e = self.entries.get(real) or self.errors.get(real)
-            if e is None or tuple(e[-2:])!=(n,mt): todo.append((p,real,n,mt)); seen.add(real)
-        if todo:
-            fn = self.folder/f'chunk-{uuid.uuid4().hex[:12]}.npy'
-            pb = progress_bar(range(len(todo)), leave=False) if ifnone(progress, len(todo)>256) else None
-            if pb is not None: pb.update(0)
-            rows,errs = _write_chunk(fn, todo, self.size, ifnone(n_workers, min(8, os.cpu_count() or 1)), pb)
-            ci,when = len(self.chunks),{o[1]:o[2:] for o in todo}
-            for r in when: self.entries.pop(r, None); self.errors.pop(r, None)
-            self.entries.update({r:(ci,i,*when[r]) for r,i in rows.items()})
-            self.errors.update({r:(errs[r],*when[r]) for r in errs})
-            self.chunks = self.chunks+[dict(file=fn.name, rows=len(rows))]
-            self._compact_and_write()
-            logging.getLogger('nexai').info(f"image store {self.folder}: decoded {len(rows)} image(s) at {self.size} px, {len(errs)} unreadable; {len(self.entries)} held")
-        self._open()
-    self._where = {p:self.entries[real][:2] for p,real,n,_ in stats if n is not None and real in self.entries}
-    bad = [(p, 'missing (or a link to nowhere)' if n is None else self.errors.get(real, ('not in the store',))[0]) for p,real,n,_ in stats if p not in self._where]
+    reals = [os.path.realpath(p) for p in paths]
+    n_workers = ifnone(n_workers, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(n_workers) as ex: digs = dict(zip(u := list(dict.fromkeys(reals)), ex.map(_digest, u)))  # hashlib lets go of the GIL
+    self._read_index(); self._open()
+    if self._todo(paths, reals, digs):  # only then the lock: a store that holds everything is read as it is, also from a read-only folder
+        try:
+            with _locked(self.folder):
+                self._read_index(); self._open()  # another process may have added to the store meanwhile
+                if todo := self._todo(paths, reals, digs):
+                    fn = self.folder/f'chunk-{uuid.uuid4().hex[:12]}.npy'
+                    pb = progress_bar(range(len(todo)), leave=False) if ifnone(progress, len(todo)>256) else None
+                    if pb is not None: pb.update(0)
+                    rows,errs,cdig = _write_chunk(fn, todo, self.size, n_workers, pb)
+                    ci,h = len(self.chunks),{o[1]:o[2] for o in todo}
+                    for r in h: self.entries.pop(r, None); self.errors.pop(r, None)
+                    self.entries.update({r:(ci,i,h[r]) for r,i in rows.items()})
+                    self.errors.update({r:(errs[r],h[r]) for r in errs})
+                    self.chunks = self.chunks+[dict(file=fn.name, rows=len(rows), blake2b=cdig)]
+                    self._compact_and_write()
+                    logging.getLogger('nexai').info(f"image store {self.folder}: decoded {len(rows)} image(s) at {self.size} px, {len(errs)} unreadable; {len(self.entries)} held")
+                self._open()
+        except StoreUnavailable: raise
+        except OSError as e: raise StoreUnavailable(e.errno, f"the image store {self.folder} can't be written ({e.strerror or e})") from e
+    self._where = {p:self.entries[real][:2] for p,real in zip(paths, reals) if digs[real] is not None and real in self.entries}
+    bad = [(p, 'missing (or a link to nowhere)' if digs[real] is None else self.errors.get(real, ('not in the store',))[0]) for p,real in zip(paths, reals) if p not in self._where]
     if bad and warn: warnings.warn(f"nexai: {len(bad)} of {len(paths)} image file(s) can't be read and are left out: " + '; '.join(f'{p} ({r})' for p,r in bad[:3]) + (' ...' if len(bad)>3 else ''))
     return self
 
@@ -168,9 +202,11 @@ def _compact_and_write(self:ImageStore):
             a = np.lib.format.open_memmap(t, mode='w+', dtype=np.uint8, shape=(len(keys),3,self.size,self.size))
             for i,k in enumerate(keys): c,r = self.entries[k][:2]; a[i] = self.arrays[c][r]
             a.flush(); del a
+            cdig.append(_digest(t))
+        cdig = []
         atomic_write(fn, write)
         self.entries = {k:(0,i,*self.entries[k][2:]) for i,k in enumerate(keys)}
-        self.chunks = [dict(file=fn.name, rows=len(keys))]
+        self.chunks = [dict(file=fn.name, rows=len(keys), blake2b=cdig[0])]
     ix = dict(format='nexai-store', format_version=STORE_FORMAT, size=self.size, chunks=self.chunks,
               entries=self.entries, errors=self.errors, updated=time.strftime('%Y-%m-%dT%H:%M:%S'))
     atomic_write(self.folder/'index.json', lambda f: f.write_text(json.dumps(ix, separators=(',',':'))))
@@ -247,7 +283,7 @@ def image_store(paths,              # image files (or a DataFrame with `path`)
                 progress:bool=None, # progress bar while decoding; default: for more than 256 images to decode
                 n_workers:int=None  # decoding threads; default: the CPU count, up to 8
                )->ImageStore:       # holding `paths`, except files that can't be read
-    "The image store for `size` under `folder`, holding `paths` decoded once"
+    "The image store for `size` under `folder`, holding `paths` decoded once; `StoreUnavailable` when it must be written and can't be"
     paths = paths['path'] if hasattr(paths, 'columns') else paths
     return ImageStore(default_store_dir(folder, size), size).update(paths, progress=progress, n_workers=n_workers)
 
@@ -256,12 +292,14 @@ def image_items(paths,          # image files
                 size:int,       # image side in pixels
                 cache=None      # None or False: decode each time (`ImageItems`); True: the store under `nexai_home()/'cache'`; a folder: the store there; or an `ImageStore`
                )->torch.utils.data.Dataset: # (uint8 3×size×size image, error) pairs, error '' when fine
-    "The images of `paths` as (image, error) pairs: decoded each time, or read from an image store"
+    "The images of `paths` as (image, error) pairs: decoded each time, or read from an image store (decoded, with one warning, when the store can't be written)"
     if cache is None or cache is False: return ImageItems(paths, size)
-    if isinstance(cache, ImageStore):
-        if cache.size!=size: raise ValueError(f"the image store {cache.folder} holds images at {cache.size} px, not {size} px")
-        st = cache.update(paths, warn=False) if not cache.readable(paths).all() else cache
-    else: st = ImageStore(default_store_dir(None if cache is True else cache, size), size).update(paths, warn=False)
+    if isinstance(cache, ImageStore) and cache.size!=size: raise ValueError(f"the image store {cache.folder} holds images at {cache.size} px, not {size} px")
+    st = cache if isinstance(cache, ImageStore) else ImageStore(default_store_dir(None if cache is True else cache, size), size)
+    try: st.update(paths, warn=False)  # every file hashed: one changed since, whatever its size and time say, is decoded again
+    except StoreUnavailable as e:
+        warnings.warn(f"nexai: {e}; decoding the images instead")
+        return ImageItems(paths, size)
     return st.items(paths)  # a file that can't be read comes back with its error, not a warning
 
 # %% ../nbs/01a_store.ipynb #9e43be39

