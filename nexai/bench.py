@@ -381,7 +381,7 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
                 **recipe            # the supervised recipe, over `QUICK` (arch, size, epochs, ...)
                )->pd.DataFrame:     # a row per route, count and draw: roc_auc, caught_2pct, caught_5pct
     "ROC AUC and defects caught at 2 % and 5 % scrap on the validation set, of each route, against the number of labelled defects"
-    from nexai.train import read_data, train_model, train_fused, fit_normality_dir, _combiner_part
+    from nexai.train import read_data, train_model, train_fused, fit_normality_dir, combiner_part
     from nexai.data import split
     from nexai.inference import predict
     out = Path(out); out.mkdir(parents=True, exist_ok=True); fn = out/'label_curve.csv'
@@ -404,7 +404,7 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
         items = pd.concat([goods, pick, held])
         nmd = out/f'normality_{d}'  # fitted on the good parts the combiner will not use: the same whatever defects are drawn
         if not (nmd/'model.json').is_file():
-            g = goods[~_combiner_part(goods, .25, seed)]
+            g = goods[~combiner_part(goods, .25, seed)]
             if group: atomic_csv(g[['path', group]], out/f'normality_{d}.csv')
             fit_normality_dir(out/f'normality_{d}.csv' if group else g.path.tolist(), nmd, method=method, size=normality_size, group=group, seed=seed)
         if ('normality', n, d) not in done: add('normality', n, d, predict(nmd, held, progress=False).score.values)

@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #6a786ab5
 from __future__ import annotations
-import sys, json, math
+import sys, json, math, hashlib
 from pathlib import Path
 from typing import Annotated
 from fastcore.script import call_parse, store_true, parse_cli
@@ -15,8 +15,8 @@ import nexai
 from .core import *
 
 # %% auto #0
-__all__ = ['nexai_train', 'nexai_report', 'shard_files', 'merge_shards', 'nexai_predict', 'nexai_export', 'nexai_normality',
-           'main']
+__all__ = ['SHARD_PROVENANCE', 'nexai_train', 'nexai_report', 'shard_files', 'shard_provenance', 'merge_shards', 'nexai_predict',
+           'nexai_export', 'nexai_normality', 'main']
 
 # %% ../nbs/14_cli.ipynb #a62a02fd
 @call_parse(pos=['data'])
@@ -129,9 +129,24 @@ def shard_files(files:list, # all the files, in order
     idx = list(range(i, len(files), n))
     return idx,[files[k] for k in idx]
 
+SHARD_PROVENANCE = ('model_sha256','inputs_sha256','threshold','tta') # what every row of a shard's CSV records, and every shard of one merge must share
+
+def shard_provenance(dirs:list,  # the model directories (or .onnx files) that score, an ensemble's members in order
+                     files:list, # every input file, before the split into shards
+                     thr:float,  # the threshold the rows were judged at
+                     tta:str     # the scoring passes, e.g. '0' or '4 vote'
+                    )->dict:     # `SHARD_PROVENANCE` -> value
+    "Where a shard's rows come from: the model (its files' SHA-256), the whole input list (SHA-256 of the paths in order), the threshold and the passes"
+    h = hashlib.sha256()
+    for d in map(Path, dirs):
+        for f in ([d/'model.json'] if d.is_dir() else [d, d.parent/'model.json']):
+            if f.is_file(): h.update(sha256(f).encode())
+    return dict(model_sha256=h.hexdigest()[:16], inputs_sha256=hashlib.sha256('\n'.join(map(str, files)).encode('utf-8', 'surrogateescape')).hexdigest()[:16],
+                threshold=float(thr), tta=str(tta))
+
 def merge_shards(csvs:list # the CSVs of every shard, in any order
-                )->pd.DataFrame: # the rows in input order, without `index` and `shard`
-    "Join the CSVs of `nexai-predict --shard i/n` into one table in input order, checking that every shard is there once"
+                )->pd.DataFrame: # the rows in input order, without `index`, `shard` and the provenance
+    "Join the CSVs of `nexai-predict --shard i/n` into one table in input order, checking that every shard is there once and that all come from one model, input list, threshold and passes"
     import pandas as pd
     dfs = []
     for f in csvs:
@@ -139,6 +154,12 @@ def merge_shards(csvs:list # the CSVs of every shard, in any order
         if not {'index','shard'} <= set(df.columns): raise ValueError(f"{f} is not the output of nexai-predict --shard")
         dfs.append(df.assign(_src=str(f)))
     df = pd.concat(dfs, ignore_index=True)
+    for c in SHARD_PROVENANCE:
+        has = [c in d.columns for d in dfs]
+        if any(has) and not all(has): raise ValueError(f"{', '.join(str(f) for f,h in zip(csvs, has) if not h)} record no {c}: they come from an older nexai, or are not shards of this run")
+        if all(has) and df[c].astype(str).nunique()>1:
+            by = df.groupby('_src')[c].first()
+            raise ValueError(f"the shards don't belong together: their {c} differs ({'; '.join(f'{Path(f).name}: {v}' for f,v in by.items())}); merge only the shards of one run")
     shards = df.groupby('_src').shard.first()
     ns = {int(o.split('/')[1]) for o in shards}
     if len(ns)>1: raise ValueError(f"the CSVs come from different splits: {sorted(set(shards))}")
@@ -147,7 +168,7 @@ def merge_shards(csvs:list # the CSVs of every shard, in any order
     if got!=list(range(n)): raise ValueError(f"shards {sorted(set(range(n))-set(got))} of {n} are missing" if set(got)<set(range(n)) else f"a shard is given twice: {got}")
     if df['index'].duplicated().any(): raise ValueError(f"{int(df['index'].duplicated().sum())} rows appear in more than one shard")
     if len(df) and df['index'].max()!=len(df)-1: raise ValueError(f"rows are missing: {len(df)} rows but positions up to {df['index'].max()}")
-    return df.sort_values('index').drop(columns=['index','shard','_src']).reset_index(drop=True)
+    return df.sort_values('index').drop(columns=['index','shard','_src', *[c for c in SHARD_PROVENANCE if c in df]]).reset_index(drop=True)
 
 # %% ../nbs/14_cli.ipynb #aca3899e
 @call_parse
@@ -182,10 +203,10 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     sc = Ensemble(sc) if len(sc)>1 else sc[0]
     files = find_images(*images)
     if not files: raise FileNotFoundError(f"no image files in {' '.join(images)}")
-    if shard: idx,files = shard_files(files, shard)
+    if shard: prov = shard_provenance(dirs, files, ifnone(threshold, sc.threshold_for(tta, vote)), f"{tta}{' vote' if vote else ''}"); idx,files = shard_files(files, shard)
     for o in getattr(sc, 'members', [sc]): o.num_workers,o.cache = workers,(True if cache=='home' else cache)
     preds = _score_maps(sc, files, maps, tta=tta, vote=vote, bs=bs, threshold=threshold) if maps else sc.score(files, tta=tta, vote=vote, bs=bs, threshold=threshold)
-    if shard: preds = preds.assign(index=idx, shard=shard)
+    if shard: preds = preds.assign(index=idx, shard=shard, **prov)
     atomic_csv(preds, out)
     if submission: to_submission(preds, submission)
     ok = preds.error==''

@@ -13,10 +13,10 @@ import torch
 from torch import nn, Tensor
 from fastcore.all import *
 from .core import *
-from .inference import DefectModel, load_scorer, read_model_json, _write_signed
+from .inference import DefectModel, load_scorer, read_model_json, write_signed
 
 # %% auto #0
-__all__ = ['load_onnx', 'ONNX_SCORERS', 'export_onnx', 'OnnxModel']
+__all__ = ['load_onnx', 'ONNX_SCORERS', 'export_onnx', 'onnx_session', 'OnnxModel']
 
 # %% ../nbs/08_export.ipynb #da699f01
 class _InGraph(nn.Module):
@@ -43,7 +43,7 @@ def export_onnx(model_dir,          # a model directory from `save_model_dir` / 
         info = dm.to_onnx(fn, opset=opset, check=check)  # a model of normality writes its own graph
         info['file'] = os.path.relpath(fn, model_dir) if fn.parent.resolve()==model_dir.resolve() else str(fn.resolve())
         meta = read_model_json(model_dir/'model.json', _OTHER_KIND); meta['onnx'] = info
-        _write_signed(model_dir/'model.json', meta)
+        write_signed(model_dir/'model.json', meta)
         return info
     net = _InGraph(dm.model.float().cpu().eval(), dm.stats).eval()
     x = torch.rand(2, 3, dm.size, dm.size)
@@ -61,14 +61,16 @@ def export_onnx(model_dir,          # a model directory from `save_model_dir` / 
     if check:
         xs = torch.rand(8, 3, dm.size, dm.size)
         with torch.no_grad(): ref = net(xs).numpy()
-        info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0]-ref).max())
+        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0]-ref).max())
     meta = read_model_json(model_dir/'model.json')
     meta['onnx'] = info
-    _write_signed(model_dir/'model.json', meta)  # its own checksum again: the ONNX file is now part of what it says
+    write_signed(model_dir/'model.json', meta)  # its own checksum again: the ONNX file is now part of what it says
     return info
 
 # %% ../nbs/08_export.ipynb #7180c34f
-def _session(fn):
+def onnx_session(fn # an .onnx file
+                ):  # an onnxruntime InferenceSession on the CPU, its warnings quiet
+    "An onnxruntime session for `fn` on the CPU: what every ONNX Scorer of nexai runs"
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -80,7 +82,7 @@ class OnnxModel(DefectModel):
     def __init__(self,
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record
-                ): self.fn,self.meta,self.sess,self.model = Path(fn),meta,_session(fn),None
+                ): self.fn,self.meta,self.sess,self.model = Path(fn),meta,onnx_session(fn),None
     device = torch.device('cpu')
     def probs(self,
               x:Tensor  # RGB images scaled to [0,1], N×3×size×size

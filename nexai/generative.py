@@ -28,7 +28,7 @@ from fastai.learner import Learner
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems
-from .inference import Scorer, item_paths, write_model_json, read_model_json, read_weights, _check_weights
+from .inference import Scorer, item_paths, write_model_json, read_model_json, read_weights, check_weights
 from .normality import good_quantile_threshold
 
 # %% auto #0
@@ -362,7 +362,7 @@ def load(cls:GenerativeModel,
     sd = read_weights(fn)
     px = [sd.pop(f'_pixel.{k}', None) for k in ('mean','std')]
     if m.get('pixel_norm') and any(o is None or tuple(o.shape)!=(self.size, self.size) for o in px): raise ValueError(f"{fn} lacks the per-pixel map statistics ({self.size}×{self.size}) that {sf} says it has")
-    _check_weights(sd, self.net, fn, f"generative {m['method']}")
+    check_weights(sd, self.net, fn, f"generative {m['method']}")
     self.net.load_state_dict(sd)
     if m.get('pixel_norm'): self.pixel_stats = tuple(px)
     self.net.eval()

@@ -22,11 +22,12 @@ from .data import *
 from .weights import *
 from .interpret import grad_cam
 from .store import image_items
+from .fold import bn_pairs, FoldedBN
 
 # %% auto #0
-__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'in_chunks', 'score_frame', 'bn_pairs',
-           'FoldedBN', 'tta_combine', 'DefectModel', 'data_summary', 'write_model_json', 'sign_model_json',
-           'save_model_dir', 'read_model_json', 'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict',
+__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'in_chunks', 'score_frame', 'tta_combine',
+           'DefectModel', 'data_summary', 'write_model_json', 'write_signed', 'sign_model_json', 'save_model_dir',
+           'read_model_json', 'check_weights', 'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict',
            'save_ensemble_dir', 'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
@@ -105,96 +106,6 @@ def score_frame(paths,     # the inputs, in order
     s = np.where(errs=='', s, np.nan) if len(errs) else s
     pred = np.where(errs=='', np.where(s>=thr, 'defect', 'good'), '') if len(errs) else np.zeros(0, dtype=object)
     return pd.DataFrame(dict(path=[str(o) for o in paths], score=s, pred=pred, error=errs))
-
-# %% ../nbs/07_inference.ipynb #fa464d3d
-_CONV_ARGS = ('input','weight','bias','stride','padding','dilation','groups')
-_BN_ARGS = ('input','running_mean','running_var','weight','bias','training','momentum','eps')
-def _named(names, args, kwargs)->dict: return {**dict(zip(names, args)), **kwargs}
-def _tensors(*o)->list: return [t for t in torch.utils._pytree.tree_leaves(o) if isinstance(t, Tensor)]
-
-class _Fold:
-    "A convolution whose output only an eval-mode BatchNorm reads; its weights with the BatchNorm folded in, made again when a source changed"
-    def __init__(self, conv:dict, bn:dict):
-        self.w,self.b = conv['weight'],conv.get('bias')
-        self.rm,self.rv,self.bw,self.bb,self.eps = bn['running_mean'],bn['running_var'],bn.get('weight'),bn.get('bias'),bn.get('eps', 1e-5)
-        self.key,self.wb = None,None
-    def is_bn(self, a:dict)->bool: # is `a` (F.batch_norm's arguments) this fold's BatchNorm, in eval mode?
-        return (a['running_mean'] is self.rm and a['running_var'] is self.rv and a.get('weight') is self.bw
-                and a.get('bias') is self.bb and not a.get('training', False) and a.get('eps', 1e-5)==self.eps)
-    def folded(self)->tuple: # (weight, bias)
-        srcs = [t for t in (self.w, self.b, self.rm, self.rv, self.bw, self.bb) if t is not None]
-        key = tuple((t._version, t.data_ptr(), t.dtype, t.device) for t in srcs)
-        if key!=self.key:
-            with torch.no_grad():
-                w,b = torch.nn.utils.fusion.fuse_conv_bn_weights(self.w, self.b, self.rm, self.rv, self.eps, self.bw, self.bb)
-            self.wb,self.key = (w.detach(), b.detach()),key
-        return self.wb
-
-class _BNProbe(torch.overrides.TorchFunctionMode):
-    "Watches one forward pass: which convolutions' outputs are read by nothing but an eval-mode BatchNorm"
-    def __init__(self): super().__init__(); self.made,self.reads = {},{}
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if _tensors(out):  # metadata (`x.ndim`, `x.size()`) reads no values
-            for t in _tensors(args, kwargs):
-                if id(t) in self.made: self.reads[id(t)].append((func, _named(_BN_ARGS, args, kwargs) if func is F.batch_norm else None))
-        if func is F.conv2d and isinstance(out, Tensor):
-            self.made[id(out)] = (out, _named(_CONV_ARGS, args, kwargs)); self.reads[id(out)] = []
-        return out
-    def folds(self)->dict: # id(convolution weight) -> _Fold
-        res,n_use = {},Counter(id(c['weight']) for _,c in self.made.values())
-        for k,(out,conv) in self.made.items():
-            r = self.reads[k]
-            if n_use[id(conv['weight'])]!=1 or len(r)!=1 or r[0][0] is not F.batch_norm: continue
-            bn = r[0][1]
-            if bn['input'] is not out or bn.get('training', False) or bn.get('running_mean') is None or bn.get('running_var') is None: continue
-            res[id(conv['weight'])] = _Fold(conv, bn)
-        return res
-
-def _hooked(model:nn.Module)->bool:
-    "Does anything watch `model`'s modules run (forward hooks: feature extraction, activation statistics)? Folded, a convolution's hook would see its BatchNorm's output"
-    from torch.nn.modules import module as M
-    return bool(M._global_forward_hooks or M._global_forward_pre_hooks) or any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
-
-def bn_pairs(model:nn.Module, # a network, in eval mode
-             x:Tensor         # one input it takes (one image is enough)
-            )->dict:          # id(convolution weight) -> its fold, for `FoldedBN`; empty when a forward hook watches the network
-    "The convolutions of `model` whose output nothing but an eval-mode BatchNorm reads, found by watching one forward pass of `x`"
-    if _hooked(model): return {}
-    probe = _BNProbe()
-    with torch.no_grad(), torch.autocast(x.device.type, enabled=False), probe: model(x)
-    return probe.folds()
-
-class FoldedBN(torch.overrides.TorchFunctionMode):
-    "Within it, without gradients, each convolution of `pairs` runs with its BatchNorm folded into its weights, and that BatchNorm passes the output through"
-    def __init__(self, pairs:dict): # from `bn_pairs`
-        super().__init__(); self.pairs,self.pending = pairs,{}
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.pending:
-            if func is F.batch_norm:
-                a = _named(_BN_ARGS, args, kwargs)
-                o = self.pending.pop(id(a['input']), None)
-                if o is not None and o[0] is a['input']:
-                    if o[1].is_bn(a): return a['input']  # already applied, folded into the convolution
-                    raise RuntimeError("nexai: FoldedBN: a convolution's BatchNorm changed (training mode, or other statistics) after `bn_pairs` looked")
-            elif any(id(t) in self.pending and self.pending[id(t)][0] is t for t in _tensors(args, kwargs)):
-                out = func(*args, **kwargs)
-                if _tensors(out): raise RuntimeError(f"nexai: FoldedBN: {getattr(func, '__name__', func)} read a folded convolution's output, which `bn_pairs` saw only its BatchNorm read")
-                return out
-        if func is F.conv2d and not torch.is_grad_enabled():
-            a = _named(_CONV_ARGS, args, kwargs)
-            f = self.pairs.get(id(a['weight']))
-            if f is not None and f.w is a['weight']:
-                w,b = f.folded()
-                out = func(a['input'], w, b, a.get('stride', 1), a.get('padding', 0), a.get('dilation', 1), a.get('groups', 1))
-                self.pending[id(out)] = (out, f)
-                return out
-        return func(*args, **kwargs)
-    def __exit__(self, *args):
-        self.pending = {}
-        return super().__exit__(*args)
 
 # %% ../nbs/07_inference.ipynb #e8a7605a
 def tta_combine(passes:Tensor,  # n×N×C probabilities, one n×C slice per augmented pass
@@ -286,12 +197,12 @@ def write_model_json(path,        # the model directory
     "Write `model.json` of the model directory `path` last, with the format, nexai's version and the SHA-256 of `weights`"
     meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
                 **meta, weights_file=Path(weights).name, weights_sha256=sha256(weights))
-    return _write_signed(Path(path)/'model.json', meta)
+    return write_signed(Path(path)/'model.json', meta)
 
 def _json_digest(meta:dict)->str: # SHA-256 of every field but `json_sha256` itself
     return hashlib.sha256(json.dumps({k:v for k,v in meta.items() if k!='json_sha256'}, sort_keys=True, default=str).encode()).hexdigest()
 
-def _write_signed(fn, meta:dict)->Path:
+def write_signed(fn, meta:dict)->Path:
     "Write `meta` to `fn` with `json_sha256`, the checksum of its own fields"
     meta = to_plain(meta); meta['json_sha256'] = _json_digest(meta)
     return atomic_write(fn, lambda f: f.write_text(json.dumps(meta, indent=2, default=str)))
@@ -305,7 +216,7 @@ def sign_model_json(path # a model directory, or its `model.json`
     _sign_parts(fn.parent, meta)
     for f,k in (('normality.json','settings_sha256'), ('generative.json','settings_sha256'), ('groups.json','weights_sha256')):  # the file each kind's model.json vouches for
         if (fn.parent/f).is_file(): meta[k] = sha256(fn.parent/f)
-    return _write_signed(fn, meta)
+    return write_signed(fn, meta)
 
 def _sign_parts(d:Path, meta:dict):
     "Sign the models a directory holds (a group's, an ensemble's members) and record their new checksums where the directory keeps them"
@@ -380,7 +291,7 @@ def _non_finite(o, at='')->list: # the fields holding NaN or infinity
     return []
 
 # %% ../nbs/07_inference.ipynb #b1631f34
-def _check_weights(sd, model:nn.Module, fn, arch:str):
+def check_weights(sd, model:nn.Module, fn, arch:str):
     "Say what doesn't fit when the weights `sd` don't match `model`"
     if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()): raise ValueError(f"{fn} is not a state dict of tensors")
     ref = model.state_dict()
@@ -429,7 +340,7 @@ def load(cls:DefectModel,
     if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing: the model directory has no weights")
     if 'weights_sha256' in meta and sha256(fn)!=meta['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): a write was cut short, or the files were mixed; save or copy the model again")
     sd = read_weights(fn)
-    _check_weights(sd, model, fn, meta['arch'])
+    check_weights(sd, model, fn, meta['arch'])
     model.load_state_dict(sd)
     return cls(model.eval(), meta)
 
@@ -563,7 +474,7 @@ def save_ensemble_dir(path,                # the ensemble's directory; its membe
                 members=[dict(dir=str(d), json_sha256=m['json_sha256']) for d,m in zip(members, ms)], threshold=float(threshold),
                 **({} if tta_threshold is None else dict(tta_threshold=float(tta_threshold))), metrics=metrics or {},
                 **{k:first[k] for k in ('arch','size','vocab','stats','aug','n_out') if k in first}, **extra)
-    _write_signed(path/'model.json', meta)
+    write_signed(path/'model.json', meta)
     return path
 
 @patch(cls_method=True)

@@ -23,7 +23,7 @@ from .store import *
 from .weights import *
 from .threshold import *
 from .inference import *
-from .inference import _CONV_ARGS, _named
+from .fold import *
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
@@ -32,8 +32,8 @@ __all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'Co
            'fp32_scoring', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
-import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.resume
-_reexport = [o for m in (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference) for o in m.__all__] + ['last_checkpoint']
+import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold, nexai.resume
+_reexport = [o for m in (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold) for o in m.__all__] + ['last_checkpoint']
 
 # %% ../nbs/09_learner.ipynb #7a025997
 def _set_norm(dls, stats):
@@ -95,7 +95,7 @@ class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.conv2d:
-            a = _named(_CONV_ARGS, args, kwargs)
+            a = named_args(CONV_ARGS, args, kwargs)
             x,w,groups,padding,stride = a['input'],a['weight'],a.get('groups', 1),a.get('padding', 0),_pair(a.get('stride', 1))
             if _is_slow_depthwise(x, w, a.get('bias'), groups, stride, padding):
                 with torch.autocast('cpu', enabled=False):

@@ -23,7 +23,7 @@ from .data import ImageItems, find_images, check_images, normalize
 from .store import image_items
 from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json, in_chunks
 from .weights import create_backbone, backbone_stats, arch_source, find_weights, weights_sha256
-from .export import _session
+from .export import onnx_session
 
 # %% auto #0
 __all__ = ['METHODS', 'PER_POSITION', 'NORMALITY_SCHEMA', 'GROUPS_SCHEMA', 'default_levels', 'patch_levels', 'extract_features',
@@ -552,7 +552,7 @@ def to_onnx(self:NormalityModel,
     if check:
         xs = torch.rand(4, 3, m['size'], m['size'])
         ref = self.score_features(_tensor_features(xs, self))
-        info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
+        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
     return info
 
 def _tensor_features(x:torch.Tensor, nm)->dict:
@@ -613,7 +613,7 @@ class OnnxNormality(_ByGroup, Scorer):
     def __init__(self,
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record
-                ): self.fn,self.meta,self.sess,self.names = Path(fn),meta,_session(fn),list(meta['onnx'].get('groups') or [])
+                ): self.fn,self.meta,self.sess,self.names = Path(fn),meta,onnx_session(fn),list(meta['onnx'].get('groups') or [])
     def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size}{', groups='+str(self.names) if self.names else ''})"
     def _score_groups(self, paths, groups, bs=None, maps=False, progress=True):
         if maps and not self.meta['onnx'].get('maps'): raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
@@ -767,5 +767,5 @@ def to_onnx(self:NormalityGroups,
         xs = torch.rand(4, 3, m['size'], m['size'])
         f = _tensor_features(xs, next(iter(self.models.values())))
         ref = np.stack([g.score_features(f) for g in self.models.values()], 1)
-        info['max_abs_diff'] = float(np.abs(_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
+        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
     return info

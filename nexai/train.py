@@ -31,7 +31,7 @@ from .normality import fit_normality, good_quantile_threshold, score_images, ext
 
 # %% auto #0
 __all__ = ['FUSED_SCHEMA', 'read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'FusedModel',
-           'save_fused_dir', 'train_fused', 'recalibrate']
+           'save_fused_dir', 'combiner_part', 'train_fused', 'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -515,7 +515,7 @@ def _fit_combiner(p, s, groups, y, threshold)->tuple: # (combiner, threshold, fu
     f = FusedModel(None, None, dict(combiner=comb)).combine(p, s, groups)
     return comb, pick_threshold(y, f, threshold)['threshold'], f
 
-def _combiner_part(trn, share:float, seed:int)->np.ndarray: # True for the items the combiner is fitted on
+def combiner_part(trn, share:float, seed:int)->np.ndarray: # True for the items the combiner is fitted on
     "A share of each label (and type) of `trn`, drawn from its paths in sorted order: the same good parts whatever defects the set holds"
     ho = np.zeros(len(trn), bool)
     for _,g in trn.reset_index(drop=True).groupby(['label'] + (['type'] if 'type' in trn else [])):  # positions, not labels
@@ -545,7 +545,7 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
         nfit = trn.label.eq('good') & (rng.random(len(trn)) < .5)
         comb_items = trn[~nfit].assign(p=lambda d: oof.loc[d.path, 'score'].values)
     else:      # a hold-out of the training part for the combiner: the classifier and the model of normality train on the rest
-        ho = _combiner_part(trn, .25, seed)
+        ho = combiner_part(trn, .25, seed)
         train_model(pd.concat([trn[~ho], held]), out/'classifier', threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
         nfit = trn.label.eq('good') & ~ho
         comb_items = trn[ho].assign(p=lambda d: predict(out/'classifier', d, cache=cache, num_workers=num_workers, progress=False).score.values)

@@ -11,7 +11,8 @@ import argparse, contextlib, statistics, time
 import numpy as np, pandas as pd, torch
 from pathlib import Path
 from sklearn.metrics import roc_auc_score
-from nexai.inference import load_scorer, bn_pairs, FoldedBN
+from nexai.inference import load_scorer
+from nexai.fold import bn_pairs, FoldedBN
 
 WAYS = [(False, False), (False, True), (True, False), (True, True)]  # (bf16, fold)
 name = lambda bf16, fold: f"{'bf16' if bf16 else 'fp32'}, {'folded' if fold else 'plain'}"
