@@ -22,7 +22,7 @@ __all__ = ['SHARD_PROVENANCE', 'nexai_train', 'nexai_report', 'shard_files', 'sh
 @call_parse(pos=['data'])
 def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set), a folder of class folders, or a CSV
                 out:str='nexai_model',    # model directory to write
-                arch:str='resnet34',      # backbone: resnet18/34/50, lite0/1/2, or a torchvision/timm name
+                arch:str=None,            # backbone: resnet18/34/50, lite0/1/2, or a torchvision/timm name; default resnet34 (the study's) when its weights are at hand, else lite0
                 weights:str=None,         # pretrained weights file (e.g. resnet34-b627a593.pth)
                 pretrained:bool=True,     # --no-pretrained: train from random weights instead of pretrained ones
                 size:int=224,             # image side in pixels
@@ -76,6 +76,10 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
         if frun.is_file(): a = json.loads(frun.read_text())['args']; kw = a | dict(folds=a.pop('k'), out=out)
         else: kw = json.loads(run.read_text())['args'] | dict(out=out)
         print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
+    elif arch is None:
+        from nexai.weights import default_arch
+        kw['arch'],why = ('resnet34','') if weights or not pretrained else default_arch()
+        if why: print(f"nexai-train: {why}", file=sys.stderr)
     from nexai.train import train_model
     m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
                     cache=None if no_cache else True if cache=='home' else cache, resident=False if no_resident else None)

@@ -7,6 +7,7 @@ Docs: https://nexai.github.io/nexai/fold.html.md"""
 # %% ../nbs/06a_fold.ipynb #fold0003
 from __future__ import annotations
 import torch
+from collections import Counter
 import torch.nn.functional as F
 from torch import nn, Tensor
 

