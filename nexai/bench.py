@@ -383,7 +383,7 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
     "ROC AUC and defects caught at 2 % and 5 % scrap on the validation set, of each route, against the number of labelled defects"
     from nexai.train import read_data, train_model, train_fused, fit_normality_dir, combiner_part
     from nexai.data import split
-    from nexai.inference import predict
+    from nexai.scorers import predict
     out = Path(out); out.mkdir(parents=True, exist_ok=True); fn = out/'label_curve.csv'
     rec = {**QUICK, **recipe}
     df = split(read_data(data), valid_pct, seed)

@@ -104,7 +104,7 @@ def nexai_report(model_dir:str,          # a model directory from nexai-train
     _exists(model_dir, data, out and Path(out).parent)
     from nexai.report import write_report
     from nexai.train import read_data
-    from nexai.inference import predict
+    from nexai.scorers import predict
     preds = None
     if data is not None:
         df = read_data(data, good=good)
@@ -133,20 +133,20 @@ def shard_files(files:list, # all the files, in order
     idx = list(range(i, len(files), n))
     return idx,[files[k] for k in idx]
 
-SHARD_PROVENANCE = ('model_sha256','inputs_sha256','threshold','tta') # what every row of a shard's CSV records, and every shard of one merge must share
+SHARD_PROVENANCE = ('model_sha256','inputs_sha256','tta','threshold') # what every row of a shard's CSV records, and every shard of one merge must share
 
 def shard_provenance(dirs:list,  # the model directories (or .onnx files) that score, an ensemble's members in order
                      files:list, # every input file, before the split into shards
                      thr:float,  # the threshold the rows were judged at
                      tta:str     # the scoring passes, e.g. '0' or '4 vote'
                     )->dict:     # `SHARD_PROVENANCE` -> value
-    "Where a shard's rows come from: the model (its files' SHA-256), the whole input list (SHA-256 of the paths in order), the threshold and the passes"
+    "Where a shard's rows come from: the model (its files' SHA-256), the whole input list (SHA-256 of the paths in order), the passes and the threshold"
     h = hashlib.sha256()
     for d in map(Path, dirs):
         for f in ([d/'model.json'] if d.is_dir() else [d, d.parent/'model.json']):
             if f.is_file(): h.update(sha256(f).encode())
     return dict(model_sha256=h.hexdigest()[:16], inputs_sha256=hashlib.sha256('\n'.join(map(str, files)).encode('utf-8', 'surrogateescape')).hexdigest()[:16],
-                threshold=float(thr), tta=str(tta))
+                tta=str(tta), threshold=float(thr))
 
 def merge_shards(csvs:list # the CSVs of every shard, in any order
                 )->pd.DataFrame: # the rows in input order, without `index`, `shard` and the provenance
@@ -201,7 +201,8 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     if threshold is not None and not math.isfinite(threshold): raise UsageError(f"--threshold {threshold}: give a finite number (every part would pass as good)")
     if shard: shard_files([], shard)  # a bad --shard fails before any work
     if merge: return _merge(model_dir, images, out, submission)
-    from nexai.inference import load_scorer, Ensemble, to_submission
+    from nexai.scorers import load_scorer
+    from nexai.inference import Ensemble, to_submission
     from nexai.data import find_images
     sc = [load_scorer(d, trust=trust_pickle, onnx=onnx) for d in dirs]
     sc = Ensemble(sc) if len(sc)>1 else sc[0]
@@ -261,6 +262,7 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
         from nexai.inference import sign_model_json
         print(f"nexai-export: signed {sign_model_json(model_dir)}: its fields as they are now are the model's")
         if not onnx: return
+    import nexai.scorers  # every kind registered, for export_onnx to load any of them
     from nexai.export import export_onnx
     info = export_onnx(model_dir, out, opset=opset)
     print(f"nexai-export: {info['file']} (opset {opset}): input {info['input']} N×3×{info['size']}×{info['size']} RGB in [0,1], output {info['output']}; "
@@ -300,7 +302,7 @@ def nexai_normality(cmd:str,                 # fit or score
         grp = f" in {len(r['groups'])} groups ({', '.join(r['groups'])})" if 'groups' in r else ''
         rule = f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, {r['recall']:.1%} of the defects" if 'how' in r else f"flags {ifnone(r.get('flagged'), fpr):.1%} of {r['n_holdout']} held out"
         return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images{grp} ({r['n_skipped']} skipped), threshold {r['threshold']:.4g}: {rule} -> {r['dir']}")
-    from nexai.inference import load_scorer
+    from nexai.scorers import load_scorer
     from nexai.data import find_images
     nm = load_scorer(paths[0])
     nm.cache = True if cache=='home' else cache

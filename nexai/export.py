@@ -13,10 +13,10 @@ import torch
 from torch import nn, Tensor
 from fastcore.all import *
 from .core import *
-from .inference import DefectModel, load_scorer, read_model_json, write_signed
+from .inference import DefectModel, load_kind, read_model_json, write_signed, scorer_kind, ONNX_SCORERS
 
 # %% auto #0
-__all__ = ['load_onnx', 'ONNX_SCORERS', 'export_onnx', 'onnx_session', 'OnnxModel']
+__all__ = ['load_onnx', 'export_onnx', 'onnx_session', 'OnnxModel']
 
 # %% ../nbs/08_export.ipynb #da699f01
 class _InGraph(nn.Module):
@@ -36,7 +36,7 @@ def export_onnx(model_dir,          # a model directory from `save_model_dir` / 
                )->dict:             # what `model.json` records under `onnx`
     "Export a model directory to ONNX, record its preprocessing in `model.json`, and check it against PyTorch"
     model_dir = Path(model_dir)
-    dm = load_scorer(model_dir)
+    dm = load_kind(model_dir)  # any registered kind (`nexai.scorers` imports them all)
     fn = Path(ifnone(fn, model_dir/'model.onnx'))
     if not isinstance(dm, DefectModel):
         if not hasattr(dm, 'to_onnx'): raise ValueError(f"{model_dir}: a model of kind {dm.kind!r} ({type(dm).__name__}) does not export to ONNX; classifiers and models of normality (with or without groups) do")
@@ -76,6 +76,7 @@ def onnx_session(fn # an .onnx file
     so.log_severity_level = 3
     return ort.InferenceSession(str(fn), so, providers=['CPUExecutionProvider'])
 
+@scorer_kind('onnx')
 class OnnxModel(DefectModel):
     "An exported model scored by onnxruntime, with its `model.json`: a Scorer like the network it came from"
     kind = 'onnx'
@@ -107,11 +108,8 @@ class OnnxModel(DefectModel):
         fn = path if path.suffix=='.onnx' else d/meta['onnx']['file']
         if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing")
         if sha256(fn)!=meta['onnx']['sha256']: raise ValueError(f"{fn} is not the file exported with {d/'model.json'} (its checksum differs); export it again")
-        if meta.get('kind') in ONNX_SCORERS:  # another kind's exported graph: its module says how to score it
-            mod,name = ONNX_SCORERS[meta['kind']].split(':')
-            return getattr(importlib.import_module(mod), name)(fn, meta)
+        if meta.get('kind') in ONNX_SCORERS: return ONNX_SCORERS[meta['kind']](fn, meta)  # another kind's exported graph: the class its module registered scores it
         return cls(fn, meta)
 
 load_onnx = OnnxModel.load
-ONNX_SCORERS = dict(normality='nexai.normality:OnnxNormality')  # by name, as `SCORER_KINDS`: this module imports none of them
 _OTHER_KIND = dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(type='string'), onnx=dict(type='object', required=['file','sha256','input','output','size'])))

@@ -28,7 +28,7 @@ from fastai.learner import Learner
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems
-from .inference import Scorer, item_paths, write_model_json, read_model_json, read_weights, check_weights
+from .inference import Scorer, item_paths, write_model_json, read_model_json, read_weights, check_weights, scorer_kind
 from .normality import good_quantile_threshold
 
 # %% auto #0
@@ -140,6 +140,7 @@ def _load(paths, size, ch, bs=64)->tuple: # (N, ch, size, size) floats, errors p
 
 _SETTINGS = ('method','channels','nz','nf','beta','ssim','kl_score','top','sigma','w_adv','w_con','w_lat','seed')  # what rebuilds a model and its scores
 
+@scorer_kind('generative')
 class GenerativeModel(Scorer):
     "A reconstruction model of normality trained on good parts: a VAE or GANomaly; higher scores are more anomalous"
     kind = 'generative'

@@ -25,10 +25,10 @@ from .store import image_items
 from .fold import bn_pairs, FoldedBN
 
 # %% auto #0
-__all__ = ['MODEL_SCHEMA', 'SCORER_KINDS', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'in_chunks', 'score_frame', 'tta_combine',
-           'DefectModel', 'data_summary', 'write_model_json', 'write_signed', 'sign_model_json', 'save_model_dir',
-           'read_model_json', 'check_weights', 'read_weights', 'load_scorer', 'Ensemble', 'as_scorer', 'predict',
-           'save_ensemble_dir', 'to_submission']
+__all__ = ['SCORERS', 'ONNX_SCORERS', 'MODEL_SCHEMA', 'ENSEMBLE_SCHEMA', 'item_paths', 'Scorer', 'in_chunks', 'score_frame',
+           'scorer_kind', 'tta_combine', 'DefectModel', 'data_summary', 'write_model_json', 'write_signed',
+           'sign_model_json', 'save_model_dir', 'read_model_json', 'check_weights', 'read_weights', 'model_kind',
+           'load_kind', 'Ensemble', 'save_ensemble_dir', 'to_submission']
 
 # %% ../nbs/07_inference.ipynb #be923a75
 def item_paths(items # image paths, folders (searched recursively), or a DataFrame with `path`
@@ -107,6 +107,22 @@ def score_frame(paths,     # the inputs, in order
     pred = np.where(errs=='', np.where(s>=thr, 'defect', 'good'), '') if len(errs) else np.zeros(0, dtype=object)
     return pd.DataFrame(dict(path=[str(o) for o in paths], score=s, pred=pred, error=errs))
 
+# %% ../nbs/07_inference.ipynb #regi0002
+SCORERS = {}      # kind (as `model.json` names it) -> the Scorer class that loads it; filled by `scorer_kind` where each kind is defined
+ONNX_SCORERS = {} # kind -> the class that scores that kind's exported ONNX graph
+
+def scorer_kind(kind:str,        # the `kind` in `model.json` that this class loads
+                onnx:bool=False  # register the class that scores the kind's exported ONNX graph instead
+               ):                # a class decorator
+    "Register the decorated Scorer class as the loader of model directories of `kind`, as timm's `@register_model` registers a model: where the class is defined"
+    def _register(cls):
+        reg,nx = (ONNX_SCORERS if onnx else SCORERS),lambda c: c.__module__.startswith('nexai.')
+        if not (kind in reg and nx(reg[kind]) and not nx(cls)): reg[kind] = cls  # nexai's own class stays: a notebook's copy of it (nbdev runs the defining cells) doesn't replace it
+        if not onnx: cls.kind = kind
+        return cls
+    return _register
+
+
 # %% ../nbs/07_inference.ipynb #e8a7605a
 def tta_combine(passes:Tensor,  # n×N×C probabilities, one n×C slice per augmented pass
                 how:str='mean'  # 'mean' of the probabilities, or 'vote': each pass votes for its most likely class
@@ -117,6 +133,7 @@ def tta_combine(passes:Tensor,  # n×N×C probabilities, one n×C slice per augm
     raise ValueError(f"how={how!r}: use 'mean' or 'vote'")
 
 # %% ../nbs/07_inference.ipynb #bb542df8
+@scorer_kind('classifier')
 class DefectModel(Scorer):
     "A fine-tuned classifier with what it needs to score images: size, normalisation, classes, threshold"
     kind = 'classifier'
@@ -345,32 +362,32 @@ def load(cls:DefectModel,
     return cls(model.eval(), meta)
 
 # %% ../nbs/07_inference.ipynb #2ad6c4a7
-SCORER_KINDS = dict(classifier='nexai.inference:DefectModel', onnx='nexai.export:OnnxModel', normality='nexai.normality:NormalityModel',
-                    scatter='nexai.scatter:ScatterBoost', generative='nexai.generative:GenerativeModel', ensemble='nexai.inference:Ensemble', fused='nexai.train:FusedModel')
+def model_kind(path)->str: # the kind that loads `path`
+    "The kind of the model at `path` (a directory or a `.onnx` file): `model.json`'s `kind`; 'normality' for nexai 0.1's models of normality; 'onnx' for an `.onnx` file"
+    path = Path(path); d = path.parent if path.suffix=='.onnx' else path
+    if path.suffix=='.onnx': return 'onnx'
+    if (d/'normality.json').is_file() and not (d/'model.json').is_file(): return 'normality'  # saved by nexai 0.1
+    if not (d/'model.json').is_file(): raise FileNotFoundError(f"{path} is not a nexai model directory: it has no model.json")
+    try: return json.loads((d/'model.json').read_text()).get('kind', 'classifier')
+    except Exception: return 'classifier'  # the schema check names what is wrong
 
-def load_scorer(path,              # a model directory, a `model.onnx`, or (with `trust`) a fastai `export.pkl`
-                trust:bool=False,  # allow unpickling `export.pkl`: only for files you made yourself
-                onnx:bool=False    # score the directory's exported ONNX file through onnxruntime
-               )->Scorer:          # the model, ready to score
-    "The Scorer of a model directory of any kind, checked against its schema and checksums; no pickles, no downloads"
+def load_kind(path,              # a model directory, a `model.onnx`, or (with `trust`) a fastai `export.pkl`
+              trust:bool=False,  # allow unpickling `export.pkl`: only for files you made yourself
+              onnx:bool=False    # score the directory's exported ONNX file through onnxruntime
+             )->Scorer:          # the model, ready to score
+    "The Scorer of a model directory by the kinds registered so far (`SCORERS`); `nexai.scorers.load_scorer` registers them all first"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
     pkl = path if path.suffix=='.pkl' else path/'export.pkl'
     if not (path/'model.json').is_file() and pkl.is_file():
         if not trust: raise ValueError(f"{pkl} is a pickle (fastai's export.pkl): loading it can run any code hidden in it, so nexai loads it only with trust=True (--trust-pickle), for files you made yourself")
         return _from_export(pkl)
-    d = path.parent if path.suffix=='.onnx' else path
-    if (d/'normality.json').is_file() and not (d/'model.json').is_file(): kind = 'normality'  # saved by nexai 0.1
-    elif not (d/'model.json').is_file(): raise FileNotFoundError(f"{path} is not a nexai model directory: it has no model.json")
-    else:
-        try: kind = json.loads((d/'model.json').read_text()).get('kind', 'classifier')
-        except Exception: kind = 'classifier'  # the schema check names what is wrong
-    if onnx or path.suffix=='.onnx': kind = 'onnx'
-    if kind not in SCORER_KINDS: raise ValueError(f"{d/'model.json'}: unknown kind {kind!r}; nexai knows {', '.join(SCORER_KINDS)}")
-    mod,name = SCORER_KINDS[kind].split(':')
-    return getattr(importlib.import_module(mod), name).load(path)
+    kind = 'onnx' if onnx else model_kind(path)
+    if kind not in SCORERS: raise ValueError(f"{(path.parent if path.suffix=='.onnx' else path)/'model.json'}: unknown kind {kind!r}; the kinds registered are {', '.join(SCORERS)} (a kind registers when its module is imported: `nexai.scorers.load_scorer` imports them all)")
+    return SCORERS[kind].load(path)
 
 # %% ../nbs/07_inference.ipynb #10b2c532
+@scorer_kind('ensemble')
 class Ensemble(Scorer):
     "Several Scorers as one: the mean of their scores, at the mean of their thresholds"
     kind = 'ensemble'
@@ -422,35 +439,6 @@ def _mean_maps(maps:list)->np.ndarray:
     up = lambda m: m if m.shape[1:]==(h,w) else F.interpolate(torch.as_tensor(m, dtype=torch.float32)[:,None], size=(h,w), mode='bilinear', align_corners=False)[:,0].numpy()
     return np.mean([up(m) for m in maps], axis=0)
 
-# %% ../nbs/07_inference.ipynb #e6ea3281
-def as_scorer(model,           # a Scorer, a `Learner`, a model directory or `.onnx` file, or a list of them
-              trust:bool=False # allow unpickling a fastai `export.pkl`: only for files you made yourself
-             )->Scorer:        # an `Ensemble` for a list of several
-    "A Scorer from a Scorer, a `Learner`, a model directory or `.onnx` file, or a list of them (an `Ensemble`)"
-    if isinstance(model, (list,tuple)): return as_scorer(model[0], trust) if len(model)==1 else Ensemble([as_scorer(o, trust) for o in model])
-    if isinstance(model, Learner): return DefectModel.from_learner(model)
-    if isinstance(model, Scorer) or callable(getattr(model, '_score_paths', None)): return model  # a Scorer, also one from a reloaded module
-    return load_scorer(model, trust=trust)
-
-def predict(model,                # a Scorer, a model directory, a `model.onnx`, or a `Learner`; a list of them: an ensemble
-            items,                # image paths, folders, or a DataFrame with `path`
-            tta:int=0,            # augmented passes; 0: one plain pass
-            vote:bool=False,      # combine TTA passes by majority vote instead of the mean
-            bs:int=None,          # batch size; default 64 on a GPU, 8 on the CPU (`cpu_score_bs`: fastest there)
-            threshold:float=None, # default: the model's (its TTA threshold for a TTA mean, when it has one)
-            progress:bool=True,   # show a progress bar
-            bf16:bool=False,      # bf16 autocast: faster on CPUs with bf16 units and on GPUs; probabilities move by a few hundredths
-            compile:bool=False,   # torch.compile the network first: pays off over a few thousand images (see `15_bench`)
-            num_workers:int=0,    # processes that read and decode images while the network scores
-            cache=None            # read the images through an image store (`nexai.store`), decoded once across calls: True for the one in `nexai_home()/'cache'`, or a folder; None: decode them
-           )->pd.DataFrame:       # `path`, `score`, `pred`, `error`
-    "Score images with a trained model: one row per input, in order"
-    sc = as_scorer(model)
-    for o in getattr(sc, 'members', [sc]):
-        o.num_workers,o.cache = num_workers,cache
-        if hasattr(o, 'bf16'): o.bf16,o.compile = bf16,compile
-    return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress)
-
 # %% ../nbs/07_inference.ipynb #9f6009c8
 ENSEMBLE_SCHEMA = dict(type='object', required=['format','format_version','kind','members','threshold'], properties=dict(
     format=dict(const='nexai-model'), format_version=dict(type='integer', minimum=1, maximum=1), kind=dict(const='ensemble'),
@@ -490,7 +478,7 @@ def load(cls:Ensemble,
         if not (d/'model.json').is_file(): raise FileNotFoundError(f"{path}: its member {m['dir']} is missing ({d/'model.json'} not found)")
         if json.loads((d/'model.json').read_text()).get('json_sha256')!=m['json_sha256']:
             raise ValueError(f"{d} is not the member {path/'model.json'} was written with (its model.json changed since): copy the whole directory again, retrain, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
-        members.append(load_scorer(d))
+        members.append(load_kind(d))  # any registered kind
     return cls(members, meta)
 
 # %% ../nbs/07_inference.ipynb #beae4ad0

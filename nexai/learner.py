@@ -24,6 +24,7 @@ from .weights import *
 from .threshold import *
 from .inference import *
 from .fold import *
+from .scorers import load_scorer, as_scorer, predict
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
@@ -32,8 +33,8 @@ __all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'Co
            'fp32_scoring', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
-import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold, nexai.resume
-_reexport = [o for m in (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold) for o in m.__all__] + ['last_checkpoint']
+import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold, nexai.resume, nexai.scorers
+_reexport = [o for m in (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold) for o in m.__all__] + ['last_checkpoint', 'load_scorer', 'as_scorer', 'predict']
 
 # %% ../nbs/09_learner.ipynb #7a025997
 def _set_norm(dls, stats):

@@ -21,7 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import ImageItems, find_images, check_images, normalize
 from .store import image_items
-from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json, in_chunks
+from .inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, sign_model_json, in_chunks, scorer_kind
 from .weights import create_backbone, backbone_stats, arch_source, find_weights, weights_sha256
 from .export import onnx_session
 
@@ -155,6 +155,7 @@ def _n_keep(coreset:float, n:int)->int:
     "Rows a coreset keeps of `n`: `coreset` is a count (1 or more) or a share (below 1)"
     return max(1, min(n, int(round(coreset*n)) if coreset < 1 else int(coreset)))
 
+@scorer_kind('normality')
 class NormalityModel(Scorer):
     "A model of normality fitted on good parts' features; scores are distances"
     kind = 'normality'
@@ -606,6 +607,7 @@ class _ByGroup:
         df['group'] = grp
         return (df, mp) if maps else df
 
+@scorer_kind('normality', onnx=True)
 class OnnxNormality(_ByGroup, Scorer):
     "An exported model of normality (one model, or one per group) scored by onnxruntime, with its `model.json`: a Scorer like the model it came from"
     kind = 'onnx'

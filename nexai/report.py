@@ -14,7 +14,7 @@ from fastcore.all import *
 from .core import *
 from .threshold import metrics_at, ppm_summary
 from .interpret import *
-from .inference import load_scorer
+from .scorers import load_scorer
 
 # %% auto #0
 __all__ = ['write_report']

@@ -16,7 +16,7 @@ from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import read_image, find_images, check_images
-from .inference import Scorer, write_model_json, read_model_json
+from .inference import Scorer, write_model_json, read_model_json, scorer_kind
 
 # %% auto #0
 __all__ = ['SCATTER_SCHEMA', 'scatter_features', 'ScatterBoost']
@@ -59,6 +59,7 @@ def _booster(booster:str, max_iter:int, learning_rate:float, seed:int, oversampl
         return XGBClassifier(n_estimators=max_iter, learning_rate=learning_rate, random_state=seed, tree_method='hist', n_jobs=defaults.cpus)
     raise ValueError(f"booster={booster!r}: use 'hist' or 'xgboost'")
 
+@scorer_kind('scatter')
 class ScatterBoost(Scorer):
     "Scattering features + gradient boosting: a defect classifier with no deep learning"
     kind = 'scatter'

@@ -17,7 +17,9 @@ from .core import *
 from .data import *
 from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
-from .inference import save_model_dir, tta_combine, save_ensemble_dir, load_scorer, predict, data_summary, sign_model_json, Scorer, item_paths, score_frame, read_model_json
+from .inference import save_model_dir, tta_combine, save_ensemble_dir, data_summary, sign_model_json, Scorer, item_paths, score_frame, read_model_json
+from .scorers import load_scorer, predict
+from .fused import FusedModel, save_fused_dir
 import torch.nn.functional as F
 import nexai
 from fastprogress.fastprogress import progress_bar
@@ -30,8 +32,8 @@ from .store import image_store, default_store_dir, StoreUnavailable
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
-__all__ = ['FUSED_SCHEMA', 'read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'FusedModel',
-           'save_fused_dir', 'combiner_part', 'train_fused', 'recalibrate']
+__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'combiner_part', 'train_fused',
+           'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -416,92 +418,6 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     flagged = float((np.asarray(hs) >= thr).mean())  # as measured, by the comparison `score` makes
     return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule, flagged=flagged)
 
-# %% ../nbs/13_train.ipynb #787b2f0c
-def _logit(p): p = np.clip(np.asarray(p, dtype=float), 1e-6, 1-1e-6); return np.log(p/(1-p))
-
-class FusedModel(Scorer):
-    "A classifier and a model of normality as one Scorer: a logistic regression on their scores and the group"
-    kind = 'fused'
-    def __init__(self,
-                 clf:Scorer,  # the fine-tuned classifier (or an ensemble of folds)
-                 nm:Scorer,   # the model of normality
-                 meta:dict    # as in `model.json`: `combiner` (coef, intercept, mean, std, groups), threshold
-                ): store_attr('clf,nm'); super().__init__(meta)
-    def __repr__(self): return f"FusedModel({self.clf!r}, {self.nm!r}, threshold={self.threshold:.4g})"
-    def features(self, p, s, groups=None)->np.ndarray: # N×F: logit of the probability, the normality score, one column per group after the first
-        "The combiner's inputs, standardised as at fitting"
-        c = self.meta['combiner']; gs = c.get('groups') or []
-        X = np.c_[_logit(p), np.asarray(s, dtype=float)]
-        if len(gs) > 1: X = np.c_[X, np.array([[g==o for o in gs[1:]] for g in (groups if groups is not None else [None]*len(X))], dtype=float).reshape(len(X), -1)]
-        return (X-np.array(c['mean']))/np.array(c['std'])
-    def combine(self, p, s, groups=None)->np.ndarray: # the fused defect probability
-        "The combiner's probability of a defect from both routes' scores"
-        c = self.meta['combiner']
-        z = self.features(p, s, groups) @ np.array(c['coef']) + c['intercept']
-        return 1/(1+np.exp(-z))
-    def score(self, items, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None, progress:bool=True):
-        "Score `items` with both routes and combine: `score` the fused probability, with `score_classifier`, `score_normality` and `group`"
-        paths = item_paths(items)
-        rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress)
-        rn = self.nm.score(items if isinstance(items, pd.DataFrame) else paths, bs=bs, maps=maps, progress=progress)
-        (dc,mc),(dn,mn) = (rc if maps else (rc,None)),(rn if maps else (rn,None))
-        grp = dn['group'].tolist() if 'group' in dn else None
-        s = self.combine(dc.score.fillna(.5).values, dn.score.fillna(0).values, grp) if len(paths) else np.zeros(0)
-        errs = np.where(dc.error!='', dc.error, dn.error)
-        df = score_frame(paths, s, errs, ifnone(threshold, self.threshold_for(tta, vote))).assign(score_classifier=dc.score.values, score_normality=dn.score.values)
-        if grp is not None: df['group'] = grp
-        if not maps: return df
-        return df, _side_by_side(mc, mn)
-
-def _side_by_side(a, b)->np.ndarray: # N×H×2W
-    "Two stacks of maps side by side at the first's size, each scaled to its own peak per image"
-    b = F.interpolate(torch.from_numpy(np.ascontiguousarray(b))[:,None], size=a.shape[1:], mode='bilinear', align_corners=False)[:,0].numpy() if b.shape[1:]!=a.shape[1:] else b
-    pk = lambda m: np.where((v := m.reshape(len(m), -1).max(1)) > 0, v, 1)[:, None, None]
-    return np.concatenate([a/pk(a), b/pk(b)], axis=2).astype(np.float32)
-
-# %% ../nbs/13_train.ipynb #e18e87e4
-FUSED_SCHEMA = dict(type='object', required=['format','kind','parts','combiner','threshold'], properties=dict(
-    format=dict(const='nexai-model'), kind=dict(const='fused'), threshold=dict(type='number', minimum=0, maximum=1),
-    parts=dict(type='object', required=['classifier','normality'], additionalProperties=False, patternProperties={'.*': dict(type='object', required=['dir','json_sha256'])}),
-    combiner=dict(type='object', required=['coef','intercept','mean','std'])))
-
-def save_fused_dir(path,            # the fused model's directory; its two parts are folders inside it
-                   combiner:dict,   # coef, intercept, mean, std, groups
-                   threshold:float, # the operating point on the fused probability
-                   metrics:dict=None, **extra
-                  )->Path:          # `path`
-    "Write `model.json` of kind `fused`: both parts by folder, with the checksum, size and classes of each, and the combiner"
-    path = Path(path); parts = {}
-    for k in ('classifier','normality'):
-        m = json.loads((path/k/'model.json').read_text())
-        parts[k] = dict(dir=k, json_sha256=m['json_sha256'], kind=m.get('kind'), size=m.get('size'), vocab=m.get('vocab'))
-    first = json.loads((path/'classifier'/'model.json').read_text())
-    meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'), kind='fused',
-                parts=parts, combiner=combiner, threshold=float(threshold), metrics=metrics or {},
-                **{k:first[k] for k in ('arch','size','vocab','training') if k in first}, **extra)
-    atomic_write(path/'model.json', lambda f: f.write_text(json.dumps(to_plain(meta), indent=2, default=str)))
-    sign_model_json(path)  # its own checksum, as every model.json has
-    return path
-
-@patch(cls_method=True)
-def load(cls:FusedModel,
-         path # a fused model directory from `save_fused_dir`
-        )->FusedModel:
-    "The fused model in `path`: each part loaded, and checked against what the fused model recorded of it"
-    path = Path(path)
-    meta = read_model_json(path/'model.json', FUSED_SCHEMA)
-    sc = {}
-    for k,rec in meta['parts'].items():
-        fn = path/rec['dir']/'model.json'
-        if not fn.is_file(): raise FileNotFoundError(f"{path}: its {k} part is missing ({fn} not found)")
-        m = json.loads(fn.read_text())
-        for f in ('size','vocab'):
-            if m.get(f)!=rec.get(f): raise ValueError(f"{path}: the {k} part's {f} is {m.get(f)!r}, but the fused model was fitted with {rec.get(f)!r}: its parts don't belong together")
-        if m.get('json_sha256')!=rec['json_sha256']: raise ValueError(f"{fn.parent} is not the {k} part {path/'model.json'} was fitted with (its model.json changed since): copy the whole directory again, or train again")
-        sc[k] = load_scorer(fn.parent)
-    if list(getattr(sc['classifier'], 'meta', {}).get('vocab', ['good','defect']))!=['good','defect']: raise ValueError(f"{path}: the classifier part's vocab is {sc['classifier'].meta.get('vocab')}: a fused model needs good/defect")
-    return cls(sc['classifier'], sc['normality'], meta)
-
 # %% ../nbs/13_train.ipynb #cb844048
 def _fit_combiner(p, s, groups, y, threshold)->tuple: # (combiner, threshold, fused scores)
     "The logistic regression of `y` on both routes' scores (and the group), and its operating point by `threshold`, on parts neither route trained on"
@@ -600,6 +516,7 @@ def recalibrate(model_dir,          # a model directory of any kind
     sc = load_scorer(src)
     files = [f for f in find_images(*listify(good)) if Path(f).is_file()]
     if not files: raise UsageError(f"no images in {', '.join(map(str, listify(good)))}: recalibrating needs good parts of the new line")
+    if isinstance(sc, NormalityGroups): return _recalibrate_groups(sc, src, files, good, out, fpr, bs, progress)
     df = sc.score(files, bs=bs, progress=progress)
     s = df.score[df.error==''].values
     if not len(s): raise ValueError(f"none of the {len(files)} good images could be scored: {df.error.iloc[0]}")
@@ -618,5 +535,32 @@ def recalibrate(model_dir,          # a model directory of any kind
         elif 'threshold' in d: d['threshold'] = new['threshold']
         else: continue
         atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
+    sign_model_json(out)
+    return rec
+
+def _recalibrate_groups(ng, src, files, good, out, fpr, bs, progress)->dict:
+    "A model with groups on a new line: each group's calibration re-set from its own good parts of the new line (their median 0, their 90 % quantile 1), then the common threshold"
+    m = ng.meta
+    bad = set(check_images(files, progress=progress).path)  # `path` and `reason` of the files that can't be read
+    ok = [f for f in files if str(f) not in bad]
+    if not ok: raise ValueError(f"none of the {len(files)} good images could be read")
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], ifnone(bs, 16), progress=progress, sha256=m.get('backbone_sha256'))
+    s_old,grp = ng.score_features(ftrs, ng.group_of(ok))  # each part's group: its folder's name, else the nearest group
+    per = {}
+    for g,mod in ng.models.items():
+        idx = np.flatnonzero(np.array(grp)==g)
+        if len(idx) < 2: per[g] = dict(n_good=int(len(idx)), calibration='kept: too few of its good parts to re-set it'); continue
+        if len(idx) < 20: warnings.warn(f"nexai: group {g!r} is recalibrated from {len(idx)} good parts of the new line: with fewer than about 20, its scale is unreliable")
+        mod.calibrate({l:v[idx] for l,v in ftrs.items()}); per[g] = dict(n_good=int(len(idx)), calibration='re-set')
+    s,_ = ng.score_features(ftrs, grp)
+    if len(s) < 20: warnings.warn(f"nexai: a threshold set from {len(s)} good parts is unreliable: give at least about 20, better a few hundred")
+    thr = good_quantile_threshold(s, fpr)
+    rec = dict(source=str(Path(src).resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=len(files)-len(ok), fpr=fpr, groups=per,
+               threshold_before=ng.threshold, flagged_before=float((s_old >= ng.threshold).mean()), flagged=float((s >= thr).mean()),
+               created=time.strftime('%Y-%m-%dT%H:%M:%S'), threshold_new=thr)
+    ng.save(out, threshold=thr)  # every group's model again (the re-set calibrations), `groups.json` with their checksums, `model.json` last
+    mj = json.loads((Path(out)/'model.json').read_text())
+    mj.update(threshold_from=f"recalibrated: each group's scale and the threshold from {len(s)} good parts of a new line (flags {fpr:g})", recalibrated=rec)
+    atomic_write(Path(out)/'model.json', lambda o: o.write_text(json.dumps(to_plain(mj), indent=2, default=str)))
     sign_model_json(out)
     return rec

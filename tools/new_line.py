@@ -12,7 +12,7 @@ from pathlib import Path
 def mono_poly(model_dir, out, fpr:float=0.02):
     "A model trained on mono cells, scored on poly ones: at its threshold, at 0.5, and recalibrated on the poly cells of the published training part (good ones only, no labels used)"
     from nexai.data import from_elpv
-    from nexai.inference import predict
+    from nexai.scorers import predict
     from nexai.train import recalibrate
     from nexai.threshold import metrics_at
     d = from_elpv(); poly = d[d.type=='poly']
