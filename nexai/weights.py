@@ -166,7 +166,11 @@ def default_arch(prefer:str='resnet34', # the backbone to train when its weights
                 )->tuple:               # (arch, why it isn't `prefer`, or '')
     "The backbone to train by default: `prefer` when its ImageNet weights are at hand (found offline or downloaded), else `fallback`, with the reason in one line"
     if find_weights(prefer) is not None: return prefer,''
-    try: create_backbone(prefer); return prefer,''  # a download, where the network allows it (it is cached for next time)
+    import io, sys, contextlib
+    out = io.StringIO()  # torch's "Downloading: ..." line, shown only when the download is what happens
+    try:
+        with contextlib.redirect_stderr(out): create_backbone(prefer)  # a download, where the network allows it (it is cached for next time)
+        sys.stderr.write(out.getvalue()); return prefer,''
     except FileNotFoundError: return fallback,(f"{prefer}'s ImageNet weights ({weights_fname(prefer)}) are not on this machine and can't be downloaded, "
                                                f"so this trains {fallback}, whose weights came with nexai; --arch {prefer} --weights FILE trains the study's backbone")
 
