@@ -209,8 +209,8 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     files = find_images(*images)
     if not files: raise FileNotFoundError(f"no image files in {' '.join(images)}")
     if shard: prov = shard_provenance(dirs, files, ifnone(threshold, sc.threshold_for(tta, vote)), f"{tta}{' vote' if vote else ''}"); idx,files = shard_files(files, shard)
-    for o in getattr(sc, 'members', [sc]): o.num_workers,o.cache = workers,(True if cache=='home' else cache)
-    preds = _score_maps(sc, files, maps, tta=tta, vote=vote, bs=bs, threshold=threshold) if maps else sc.score(files, tta=tta, vote=vote, bs=bs, threshold=threshold)
+    kw = dict(tta=tta, vote=vote, bs=bs, threshold=threshold, cache=True if cache=='home' else cache, workers=workers)
+    preds = _score_maps(sc, files, maps, **kw) if maps else sc.score(files, **kw)
     if shard: preds = preds.assign(index=idx, shard=shard, **prov)
     atomic_csv(preds, out)
     if submission: to_submission(preds, submission)
@@ -305,10 +305,9 @@ def nexai_normality(cmd:str,                 # fit or score
     from nexai.scorers import load_scorer
     from nexai.data import find_images
     nm = load_scorer(paths[0])
-    nm.cache = True if cache=='home' else cache
     files = find_images(*paths[1:])
     if not files: raise FileNotFoundError(f"no image files in {' '.join(paths[1:])}")
-    df = nm.score(files, bs=bs)
+    df = nm.score(files, bs=bs, cache=True if cache=='home' else cache)
     atomic_csv(df, ifnone(out, 'scores.csv'))
     ok = df.error==''
     print(f"nexai-normality: {int(ok.sum())} scored, {int((~ok).sum())} errors; {int((df.pred=='defect').sum())} above threshold {nm.threshold:.4g} -> {ifnone(out, 'scores.csv')}")

@@ -198,7 +198,7 @@ def score_batch(self:GenerativeModel,
     return s, m
 
 @patch
-def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0): # cache, workers: unused, it decodes each image itself
     "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the per-pixel maps"
     if tta: raise ValueError("a generative model scores each image once: tta is for classifiers")
     dev = default_device()

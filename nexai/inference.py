@@ -57,7 +57,7 @@ class Scorer:
                      )->float:         # the threshold on the score
         "The operating point: a TTA mean has its own where the model kept one (averaging passes shifts the scores)"
         return float(ifnone(self.meta.get('tta_threshold') if tta and not vote else None, self.threshold))
-    def _score_paths(self, paths, tta, vote, bs, maps, progress)->tuple: raise NotImplementedError # (scores, errors, maps)
+    def _score_paths(self, paths, tta, vote, bs, maps, progress, cache=None, workers=0)->tuple: raise NotImplementedError # (scores, errors, maps)
     def score(self,
               items,                # image paths, folders (searched recursively), or a DataFrame with `path`
               tta:int=0,            # augmented passes; 0: one plain pass
@@ -65,12 +65,14 @@ class Scorer:
               maps:bool=False,      # also return (N, H, W) maps of where the evidence lies
               vote:bool=False,      # combine TTA passes by majority vote instead of the mean
               threshold:float=None, # default: `threshold_for(tta, vote)`
-              progress:bool=True    # show a progress bar
+              progress:bool=True,   # show a progress bar
+              cache=None,           # read the images through an image store (`nexai.store`), decoded once across calls: True for `nexai_home()/'cache'`, or a folder; None: decode them
+              workers:int=0         # processes that read and decode images while the model scores (where the kind uses a DataLoader)
              ):
         "Score `items`: `path`, `score`, `pred`, `error` per input, in order; with `maps`, also (N, H, W) maps"
         paths = item_paths(items)
         _check_threshold(self, threshold)
-        s,errs,mp = in_chunks(self._score_paths, paths, self.chunk, progress, tta=tta, vote=vote, bs=bs, maps=maps)
+        s,errs,mp = in_chunks(self._score_paths, paths, self.chunk, progress, tta=tta, vote=vote, bs=bs, maps=maps, cache=cache, workers=workers)
         thr = self.threshold_for(tta, vote) if threshold is None else threshold
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
@@ -181,11 +183,11 @@ class DefectModel(Scorer):
 
 # %% ../nbs/07_inference.ipynb #63e15433
 @patch
-def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
     dev = self.device
     bs = ifnone(bs, 64 if torch.device(dev).type=='cuda' else cpu_score_bs())
     aug = Pipeline(defect_tfms(**(self.meta.get('aug') or {})), split_idx=0) if tta else None
-    dl = torch.utils.data.DataLoader(image_items(paths, self.size, getattr(self, 'cache', None)), batch_size=bs, num_workers=getattr(self, "num_workers", 0))
+    dl = torch.utils.data.DataLoader(image_items(paths, self.size, cache), batch_size=bs, num_workers=workers)
     probs,errs,cams = [],[],[]
     for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
         x = TensorImage(x.to(dev).float()/255)
@@ -415,11 +417,13 @@ class Ensemble(Scorer):
               maps=False,     # also return the mean of the members' (N, H, W) maps
               vote=False,     # combine TTA passes by majority vote instead of the mean
               threshold=None, # default: `threshold_for(tta, vote)`
-              progress=True   # show a progress bar
+              progress=True,  # show a progress bar
+              cache=None,     # an image store every member reads (see `Scorer.score`)
+              workers=0       # DataLoader processes of each member
              ):
         paths = item_paths(items)  # once, for every member
         _check_threshold(self, threshold)
-        outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress) for m in self.members]
+        outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress, cache=cache, workers=workers) for m in self.members]
         dfs = [o[0] if maps else o for o in outs]
         s = np.mean([o.score.values for o in dfs], axis=0) if paths else np.zeros(0)  # nan where a file can't be read: every member sees the same files
         df = score_frame(paths, s, dfs[0].error.values, ifnone(threshold, self.threshold_for(tta, vote)))

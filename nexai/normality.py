@@ -443,14 +443,14 @@ def anomaly_maps(self:NormalityModel,
     return self.score_maps(ftrs, size, sigma)[1]
 
 @patch
-def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
     "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the anomaly maps (padim, patchcore)"
     if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
     if maps and self.method not in PER_POSITION: raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim' or 'patchcore', not {self.method!r}")
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
     m,sz = self.meta,self.meta['size']
-    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None), sha256=m.get('backbone_sha256')) if ok else None  # `predict(cache=)` sets `cache`
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=cache, sha256=m.get('backbone_sha256')) if ok else None
     mp = None
     if maps:
         mp = np.zeros((len(paths), sz, sz), np.float32)
@@ -578,9 +578,9 @@ class _ByGroup:
         if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.names)}")
         return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.names else None) for p,g in zip(paths, groups)]
 
-    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True):
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
         if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-        return self._score_groups(paths, None, bs, maps, progress)[:3]
+        return self._score_groups(paths, None, bs, maps, progress, cache)[:3]
 
     def score(self,
               items,                # image paths, folders, or a DataFrame with `path` (and the group column, `meta['group_col']`)
@@ -590,19 +590,21 @@ class _ByGroup:
               vote:bool=False,      # unused: for classifiers
               threshold:float=None, # default: the model's
               progress:bool=True,   # show a progress bar
-              groups=None           # a group name per item; default: the DataFrame's group column, else folder names, else the nearest group
+              groups=None,          # a group name per item; default: the DataFrame's group column, else folder names, else the nearest group
+              cache=None,           # read the images through an image store (see `Scorer.score`)
+              workers:int=0         # unused: features are extracted in this process
              ):
         "The Scorer's table; for a model with groups, with the `group` whose model scored each part"
         if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
         if not self.names:
             if groups is not None: raise ValueError("this model has no groups: give no groups=")
-            return Scorer.score(self, items, bs=bs, maps=maps, threshold=threshold, progress=progress)
+            return Scorer.score(self, items, bs=bs, maps=maps, threshold=threshold, progress=progress, cache=cache)
         col = self.meta.get('group_col')
         if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
         paths = item_paths(items)
         groups = [None]*len(paths) if groups is None else list(groups)
         if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
-        s,errs,mp,grp = in_chunks(lambda p, g, progress: self._score_groups(p, g, bs, maps, progress), paths, self.chunk, progress, groups)
+        s,errs,mp,grp = in_chunks(lambda p, g, progress: self._score_groups(p, g, bs, maps, progress, cache), paths, self.chunk, progress, groups)
         df = score_frame(paths, s, errs, self.threshold if threshold is None else threshold)
         df['group'] = grp
         return (df, mp) if maps else df
@@ -617,7 +619,7 @@ class OnnxNormality(_ByGroup, Scorer):
                  meta:dict # its model directory's `model.json`, with the `onnx` record
                 ): self.fn,self.meta,self.sess,self.names = Path(fn),meta,onnx_session(fn),list(meta['onnx'].get('groups') or [])
     def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size}{', groups='+str(self.names) if self.names else ''})"
-    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True):
+    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True, cache=None):
         if maps and not self.meta['onnx'].get('maps'): raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
         known = self.group_of(paths, groups) if self.names else None
         sz = self.size; s,errs,grp = np.full(len(paths), np.nan),[],['']*len(paths)
@@ -681,13 +683,13 @@ class NormalityGroups(_ByGroup, Scorer):
         g = [names[k] for k in j]
         return (s, g, mp) if size else (s, g)
 
-    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True):
+    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True, cache=None):
         bad = dict(zip(*check_images(paths).values.T)) if paths else {}
         keep = [i for i,p in enumerate(paths) if p not in bad]
         m,sz = self.meta,self.meta['size']
         scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
         if keep:
-            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=getattr(self, 'cache', None), sha256=m.get('backbone_sha256'))
+            ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=cache, sha256=m.get('backbone_sha256'))
             known = self.group_of(paths, groups)
             r = self.score_features(ftrs, [known[i] for i in keep], sz if maps else None)
             scores[keep] = r[0]

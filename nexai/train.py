@@ -404,8 +404,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
         counts.update(n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
     rule = dict(fpr=fpr)
     if defects is not None:
-        model.cache = cache
-        ds = model.score(dfiles, threshold=0., progress=False)
+        ds = model.score(dfiles, threshold=0., progress=False, cache=cache)
         ds = ds.score[ds.error==''].values
         if not len(ds): raise ValueError(f"no readable defect images in {', '.join(map(str, listify(defects)))}")
         if len(ds) < 10: warnings.warn(f"nexai: a threshold chosen on {len(ds)} labelled defects is unreliable: with fewer than about 10, prefer fpr")
