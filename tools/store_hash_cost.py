@@ -20,7 +20,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--size', type=int, default=300); p.add_argument('--folder', default='/tmp/store_hash_cost'); p.add_argument('--rounds', type=int, default=3)
     a = p.parse_args()
-    run = lambda code: subprocess.run([sys.executable, '-c', code.format(size=a.size, folder=a.folder)], capture_output=True, text=True, check=True).stdout.split()
+    run = lambda code: subprocess.run([sys.executable, '-c', code.format(size=a.size, folder=a.folder)], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1].split()  # the last line: progress bars may write before it
     print(f"building the store (once): {float(run(CODE['warm image_store (hash files + verify chunks)'])[0]):.1f} s")
     for name,code in CODE.items():
         outs = [run(code) for _ in range(a.rounds)]
