@@ -11,7 +11,7 @@ from pathlib import Path
 from fastcore.all import *
 from fastai.learner import Learner
 from .inference import Scorer, DefectModel, Ensemble, SCORERS, ONNX_SCORERS, load_kind
-import nexai.export, nexai.normality, nexai.generative, nexai.scatter, nexai.fused  # each registers its kinds (`scorer_kind`) as it is imported
+import nexai.export, nexai.normality, nexai.scatter, nexai.fused  # each registers its kinds (`scorer_kind`) as it is imported
 
 # %% auto #0
 __all__ = ['load_scorer', 'as_scorer', 'predict']

@@ -82,7 +82,7 @@ def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, spli
         raise ValueError(f"too few readable images to train: {', '.join(f'{n} {c}' for c,n in cnt.items()) or 'none'} after skipping {len(skipped)} bad file(s), listed in {out/'skipped.csv'}; need at least 2 of each class")
     if soft is not None: check_soft(df, soft)  # a usage error naming the column or the rows, before any work
     if gan_aug:  # GAN-made defects join the training part; the GAN sees only its defects (see `add_gan_defects`)
-        from nexai.generative import add_gan_defects
+        from nexai.ganaug import add_gan_defects
         df = add_gan_defects(split(df, valid_pct, seed), gan_aug, out/'gan_defects', seed=seed, progress=not rank)
     if cache and (why := _store_room(df, [size, early_size], cache)):
         warnings.warn(f"nexai: {why}; decoding every image in every epoch instead")
@@ -187,7 +187,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
                 distributed=False,    # train across the processes `accelerate launch` started
                 cache=None,           # an image store (`nexai.store`): True for the one in `nexai_home()/'cache'`, or a folder; None: decode every epoch
                 resident:bool=None,   # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
-                gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.generative`), kept in `out/gan_defects`
+                gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.ganaug`), kept in `out/gan_defects`
                 early_size:int=None,  # progressive resizing: the first `early_epochs` epochs at this smaller size (see `fit_defects`)
                 early_epochs:int=0,   # how many epochs, frozen ones first, train at `early_size`
                 compile:bool=False,   # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
@@ -371,7 +371,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     if both: raise UsageError(f"{len(both)} file(s) are given both as good parts and as defects, e.g. {sorted(both)[0]}: give the defects a folder of their own")
     if method in ('vae','ganomaly'):  # a reconstruction model, trained by fastai on the images themselves
         if grp is not None or defects is not None: raise ValueError(f"{method} takes neither groups nor labelled defects yet: fit it on one set of good parts, its threshold from held-out ones (fpr)")
-        from nexai.generative import fit_generative
+        from nexai.normality.reconstruction import fit_generative
         if cache is not None: warnings.warn(f"nexai: {method} decodes its good parts once into memory itself: the image store (cache) is not used")
         gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
         nh = gm.meta.get('n_holdout', 0)

@@ -14,7 +14,7 @@ from nexai.data import from_folder, defect_dls
 from nexai.learner import defect_learner, fit_defects
 from nexai.inference import save_model_dir
 from nexai.normality import fit_normality, score_images, METHODS
-from nexai.generative import fit_generative
+from nexai.normality.reconstruction import fit_generative
 from nexai.train import fit_normality_dir
 from nexai.scorers import load_scorer
 
