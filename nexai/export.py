@@ -39,9 +39,9 @@ def export_onnx(model_dir,          # a model directory from `save_model_dir` / 
     dm = load_kind(model_dir)  # any registered kind (`nexai.scorers` imports them all)
     fn = Path(ifnone(fn, model_dir/'model.onnx'))
     if not isinstance(dm, DefectModel):
-        if not hasattr(dm, 'to_onnx'): raise ValueError(f"{model_dir}: a model of kind {dm.kind!r} ({type(dm).__name__}) does not export to ONNX; classifiers and models of normality (with or without groups) do")
+        if not hasattr(dm, 'to_onnx'): raise ValueError(f"{model_dir}: a model of kind {dm.kind!r} ({type(dm).__name__}) does not export to ONNX; classifiers, models of normality (with or without groups) and fused models of the two do")
         info = dm.to_onnx(fn, opset=opset, check=check)  # a model of normality writes its own graph
-        info['file'] = os.path.relpath(fn, model_dir) if fn.parent.resolve()==model_dir.resolve() else str(fn.resolve())
+        if info['file']==str(fn): info['file'] = os.path.relpath(fn, model_dir) if fn.parent.resolve()==model_dir.resolve() else str(fn.resolve())  # a fused model names its parts' files itself
         meta = read_model_json(model_dir/'model.json', _OTHER_KIND); meta['onnx'] = info
         write_signed(model_dir/'model.json', meta)
         return info
@@ -112,4 +112,4 @@ class OnnxModel(DefectModel):
         return cls(fn, meta)
 
 load_onnx = OnnxModel.load
-_OTHER_KIND = dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(type='string'), onnx=dict(type='object', required=['file','sha256','input','output','size'])))
+_OTHER_KIND = dict(type='object', required=['kind'], properties=dict(kind=dict(type='string'), onnx=dict(type='object', required=['file','sha256','input','output','size'])))

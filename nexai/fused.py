@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from fastcore.all import *
 import nexai
 from .core import *
-from .inference import Scorer, item_paths, score_frame, read_model_json, sign_model_json, load_kind, scorer_kind
+from .inference import Scorer, item_paths, score_frame, read_model_json, sign_model_json, write_signed, load_kind, scorer_kind
 import nexai.normality  # its kind, which a fused model's normality part is, registers
 
 # %% auto #0
-__all__ = ['FUSED_SCHEMA', 'FusedModel', 'save_fused_dir']
+__all__ = ['FUSED_SCHEMA', 'FusedModel', 'save_fused_dir', 'OnnxFused']
 
 # %% ../nbs/12a_fused.ipynb #787b2f0c
 def _logit(p): p = np.clip(np.asarray(p, dtype=float), 1e-6, 1-1e-6); return np.log(p/(1-p))
@@ -88,13 +88,9 @@ def save_fused_dir(path,            # the fused model's directory; its two parts
     sign_model_json(path)  # its own checksum, as every model.json has
     return path
 
-@patch(cls_method=True)
-def load(cls:FusedModel,
-         path # a fused model directory from `save_fused_dir`
-        )->FusedModel:
-    "The fused model in `path`: each part loaded, and checked against what the fused model recorded of it"
-    path = Path(path)
-    meta = read_model_json(path/'model.json', FUSED_SCHEMA)
+# %% ../nbs/12a_fused.ipynb #63d43c44
+def _load_parts(path:Path, meta:dict, onnx:bool=False)->dict: # part name -> its Scorer
+    "Each part of the fused model in `path`, checked against what `meta` recorded of it; with `onnx`, its exported graph"
     sc = {}
     for k,rec in meta['parts'].items():
         fn = path/rec['dir']/'model.json'
@@ -103,6 +99,57 @@ def load(cls:FusedModel,
         for f in ('size','vocab'):
             if m.get(f)!=rec.get(f): raise ValueError(f"{path}: the {k} part's {f} is {m.get(f)!r}, but the fused model was fitted with {rec.get(f)!r}: its parts don't belong together")
         if m.get('json_sha256')!=rec['json_sha256']: raise ValueError(f"{fn.parent} is not the {k} part {path/'model.json'} was fitted with (its model.json changed since): copy the whole directory again, or train again")
-        sc[k] = load_kind(fn.parent)  # a classifier, an ensemble of folds, a model of normality: registered kinds
+        sc[k] = load_kind(fn.parent, onnx=onnx)  # a classifier, an ensemble of folds, a model of normality: registered kinds
     if list(getattr(sc['classifier'], 'meta', {}).get('vocab', ['good','defect']))!=['good','defect']: raise ValueError(f"{path}: the classifier part's vocab is {sc['classifier'].meta.get('vocab')}: a fused model needs good/defect")
-    return cls(sc['classifier'], sc['normality'], meta)
+    return sc
+
+@patch(cls_method=True)
+def load(cls:FusedModel,
+         path # a fused model directory from `save_fused_dir`
+        )->FusedModel:
+    "The fused model in `path`: each part loaded, and checked against what the fused model recorded of it"
+    path = Path(path)
+    meta = read_model_json(path/'model.json', FUSED_SCHEMA)
+    sc = _load_parts(path, meta)
+    res = cls(sc['classifier'], sc['normality'], meta); res.path = path
+    return res
+
+# %% ../nbs/12a_fused.ipynb #d08cfc34
+@patch
+def to_onnx(self:FusedModel,
+            fn=None,         # unused: each part is written as `model.onnx` in its own folder
+            opset:int=18,    # ONNX opset version
+            check:bool=True  # score random images with each part's graph and PyTorch, and report the largest difference
+           )->dict:          # what `model.json` records under `onnx`
+    "Export both parts to ONNX (see `export_onnx` in `nexai.export`, which calls it), and record them in the fused model's `model.json`"
+    from nexai.export import export_onnx
+    d = getattr(self, 'path', None)
+    if d is None: raise ValueError("export a fused model from its directory: nexai-export DIR --onnx")
+    infos = {}
+    for k,rec in self.meta['parts'].items():
+        try: infos[k] = export_onnx(d/rec['dir'], opset=opset, check=check)
+        except ValueError as e: raise ValueError(f"{d}: the fused model's {k} part does not export to ONNX ({e})") from None
+        self.meta['parts'][k]['json_sha256'] = json.loads((d/rec['dir']/'model.json').read_text())['json_sha256']  # its model.json now records its graph
+    meta = read_model_json(d/'model.json', FUSED_SCHEMA)
+    meta['parts'] = self.meta['parts']
+    write_signed(d/'model.json', meta)
+    c = infos['classifier']
+    return dict(file=f"classifier/{c['file']}", sha256=c['sha256'], opset=opset, input='image', output='score', size=c['size'], dtype='float32',
+                parts={k:dict(file=f"{self.meta['parts'][k]['dir']}/{v['file']}", sha256=v['sha256'], size=v['size']) for k,v in infos.items()},
+                combiner='in Python: the logistic regression of model.json on both graphs\' outputs', max_abs_diff=max(v.get('max_abs_diff', 0.) for v in infos.values()),
+                exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+
+# %% ../nbs/12a_fused.ipynb #78a24dac
+@scorer_kind('fused', onnx=True)
+class OnnxFused(FusedModel):
+    "An exported fused model: both parts scored by onnxruntime, combined as `FusedModel` combines them"
+    def __init__(self,
+                 fn,       # the classifier part's `.onnx` file, as `model.json` records it under `onnx`
+                 meta:dict # the fused model's `model.json`
+                ):
+        d = Path(fn).parents[len(Path(meta['onnx']['file']).parts)-1]  # the fused directory that `file` is relative to
+        for k,p in meta['onnx']['parts'].items():
+            if sha256(d/p['file'])!=p['sha256']: raise ValueError(f"{d/p['file']} is not the {k} graph exported with {d/'model.json'} (its checksum differs): export it again")
+        sc = _load_parts(d, meta, onnx=True)
+        super().__init__(sc['classifier'], sc['normality'], meta); self.path = d
+    def __repr__(self): return f"OnnxFused({self.path}, threshold={self.threshold:.4g})"
