@@ -194,6 +194,7 @@ def _work_folder(folder=None): # a folder to work in
     try: yield Path(d)
     finally: shutil.rmtree(d, ignore_errors=True)
 
+# %% ../nbs/15_bench.ipynb #cc83096e
 def run_bench(arch:str='lite0',    # backbone
               weights=None,        # its weights file, where needed
               size:int=224,        # image side
@@ -231,6 +232,7 @@ def run_bench(arch:str='lite0',    # backbone
         res['setup']['seconds'] = round(time.time()-t0)
         return res
 
+# %% ../nbs/15_bench.ipynb #88f102d9
 def bench_report(res:dict # from `run_bench`
                 )->str:   # lines of text
     "The figures of `run_bench` as lines of text"
@@ -303,6 +305,7 @@ def bench_store(model_dir,         # a model directory (of kind classifier)
                    tta_store_vs_one_pass_decode=res['tta_store_s']/res['one_pass_decode_s'])
         return res
 
+# %% ../nbs/15_bench.ipynb #ad4d6d2a
 def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
                       arch:str='lite0',  # backbone
                       size:int=224,      # image side
@@ -370,6 +373,7 @@ def bench_gpu_preloaded(arch:str='resnet34', # backbone
 # %% ../nbs/15_bench.ipynb #371e3ef6
 QUICK = dict(arch='lite0', size=160, epochs=3, freeze_epochs=1, lr=3e-3, lr_mult=10., tta=0, bs=32)  # the curve's default recipe
 
+# %% ../nbs/15_bench.ipynb #6a2d0734
 def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`)
                 out='label_curve',  # folder: `label_curve.csv`, `label_curve.png` and the models
                 counts=(0,5,10,20,50,100,200,None), # labelled defects drawn from the training part; None: all

@@ -148,6 +148,7 @@ def shard_provenance(dirs:list,  # the model directories (or .onnx files) that s
     return dict(model_sha256=h.hexdigest()[:16], inputs_sha256=hashlib.sha256('\n'.join(map(str, files)).encode('utf-8', 'surrogateescape')).hexdigest()[:16],
                 tta=str(tta), threshold=float(thr))
 
+# %% ../nbs/14_cli.ipynb #fb663e27
 def merge_shards(csvs:list # the CSVs of every shard, in any order
                 )->pd.DataFrame: # the rows in input order, without `index`, `shard` and the provenance
     "Join the CSVs of `nexai-predict --shard i/n` into one table in input order, checking that every shard is there once and that all come from one model, input list, threshold and passes"
@@ -219,6 +220,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     print(f"nexai-predict: {f'shard {shard}: ' if shard else ''}{int(ok.sum())} scored, {int((~ok).sum())} errors; {int((preds.pred=='defect').sum())} defects at threshold {thr:.3g} -> {out}" + (f"; maps in {maps}" if maps else ''))
     if len(preds) and not ok.any(): sys.exit(1)
 
+# %% ../nbs/14_cli.ipynb #d4aa1b36
 def _score_maps(sc, files, out, chunk=256, **kw):
     "Score `files` with maps, writing the overlays into `out` chunk by chunk, so that memory doesn't grow with the files"
     import pandas as pd

@@ -76,6 +76,7 @@ def onnx_session(fn # an .onnx file
     so.log_severity_level = 3
     return ort.InferenceSession(str(fn), so, providers=['CPUExecutionProvider'])
 
+# %% ../nbs/08_export.ipynb #a15678d3
 @scorer_kind('onnx')
 class OnnxModel(DefectModel):
     "An exported model scored by onnxruntime, with its `model.json`: a Scorer like the network it came from"

@@ -40,6 +40,7 @@ class _Fold:
             self.wb,self.key = (w.detach(), b.detach()),key
         return self.wb
 
+# %% ../nbs/06a_fold.ipynb #c0760186
 class _BNProbe(torch.overrides.TorchFunctionMode):
     "Watches one forward pass: which convolutions' outputs are read by nothing but an eval-mode BatchNorm"
     def __init__(self): super().__init__(); self.made,self.reads = {},{}
@@ -76,6 +77,7 @@ def bn_pairs(model:nn.Module, # a network, in eval mode
     with torch.no_grad(), torch.autocast(x.device.type, enabled=False), probe: model(x)
     return probe.folds()
 
+# %% ../nbs/06a_fold.ipynb #65e40861
 class FoldedBN(torch.overrides.TorchFunctionMode):
     "Within it, without gradients, each convolution of `pairs` runs with its BatchNorm folded into its weights, and that BatchNorm passes the output through"
     def __init__(self, pairs:dict): # from `bn_pairs`

@@ -58,6 +58,7 @@ class FusedModel(Scorer):
         if not maps: return df
         return df, _side_by_side(mc, mn)
 
+# %% ../nbs/12a_fused.ipynb #4c9df024
 def _side_by_side(a, b)->np.ndarray: # N×H×2W
     "Two stacks of maps side by side at the first's size, each scaled to its own peak per image"
     b = F.interpolate(torch.from_numpy(np.ascontiguousarray(b))[:,None], size=a.shape[1:], mode='bilinear', align_corners=False)[:,0].numpy() if b.shape[1:]!=a.shape[1:] else b

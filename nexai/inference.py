@@ -36,6 +36,7 @@ def item_paths(items # image paths, folders (searched recursively), or a DataFra
     "Image paths from `items`: paths, folders (searched recursively), or a DataFrame with `path`"
     return [str(o) for o in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
 
+# %% ../nbs/07_inference.ipynb #9e6b844f
 class Scorer:
     "What every nexai model answers: `score(items)` gives one row per input, in order"
     kind = None
@@ -77,6 +78,7 @@ class Scorer:
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
 
+# %% ../nbs/07_inference.ipynb #9d53b0a6
 def in_chunks(f,              # f(paths, *lists, progress=, **kw) -> a tuple of arrays, lists or None, one entry per path
               paths:list,     # the inputs
               chunk:int,      # at most this many paths a call; None: one call
@@ -237,6 +239,7 @@ def sign_model_json(path # a model directory, or its `model.json`
         if (fn.parent/f).is_file(): meta[k] = sha256(fn.parent/f)
     return write_signed(fn, meta)
 
+# %% ../nbs/07_inference.ipynb #33cf4557
 def _sign_parts(d:Path, meta:dict):
     "Sign the models a directory holds (a group's, an ensemble's members) and record their new checksums where the directory keeps them"
     import re
@@ -430,6 +433,7 @@ class Ensemble(Scorer):
         df = df.assign(**{f'score_{i}':o.score.values for i,o in enumerate(dfs)})
         return (df, _mean_maps([o[1] for o in outs])) if maps else df
 
+# %% ../nbs/07_inference.ipynb #0a3d55e5
 def _check_scales(members):
     "Refuse members whose scores are not on one scale: a mean of a probability and a distance, or of two distances, means nothing"
     sc = [m.scale for m in members]

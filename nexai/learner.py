@@ -91,6 +91,7 @@ def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
             and w.dtype==torch.float32 and x.device.type=='cpu' and torch.is_grad_enabled()
             and torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu')==torch.bfloat16 and not isinstance(padding, str))
 
+# %% ../nbs/09_learner.ipynb #83a1cae4
 class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
     "Within it, under CPU bf16 autocast, depthwise convolutions whose bf16 gradients are slow take them in fp32 (`_wants_fp32`); all else runs as it would"
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -119,6 +120,7 @@ class CPUBF16(Callback):
         "Leave the batch's contexts, once, innermost first (also after a fit that raised, where fastai calls no more callbacks)"
         while self.ctxs: self.ctxs.pop().__exit__(None, None, None)
 
+# %% ../nbs/09_learner.ipynb #59b514ce
 class FoldBNValid(Callback):
     "Validation, `get_preds` and TTA with each BatchNorm folded into the convolution before it (`FoldedBN`): the same network, scored faster"
     order = 20  # inside `CPUBF16`'s autocast
@@ -155,6 +157,7 @@ class CompileModel(Callback):
         "Make the network eager again (also after a fit that raised, where fastai calls no more callbacks)"
         self.model._compiled_call_impl = None  # what `nn.Module.compile` set
 
+# %% ../nbs/09_learner.ipynb #94460d82
 def _release_bf16(learn):
     "Leave contexts a `CPUBF16` or `FoldBNValid` batch left open when its fit raised (an interrupt in a notebook), and the compiled network of `CompileModel`"
     for cb in learn.cbs:
@@ -237,6 +240,7 @@ class EpochLog(Callback):
         self.rows.append({k:(v.item() if hasattr(v,'item') else v) for k,v in row.items()})
         if self.fname and not rank_distrib(): atomic_csv(pd.DataFrame(self.rows), self.fname)
 
+# %% ../nbs/09_learner.ipynb #25581063
 class ProgressiveResize(Callback):
     "Progressive resizing: the epochs before `until`, counted across the fits of `fit_defects`, train and validate on `early`: the same items at a smaller size"
     order = -20  # the DataLoaders are swapped before any other callback sees the epoch

@@ -75,6 +75,7 @@ def _sec_scrap(m)->str: # HTML: defects caught at the scrap rates a line sets
     rows = [[name, *(f"{_num(o.get('recall_at_fpr', {}).get(k)):.1%}" for k in ('0.02','0.05'))] for name,o in (('plain', m), ('with TTA', m.get('tta'))) if o and 'recall_at_fpr' in o]
     return '<p>Defects caught when the threshold is set to scrap a given share of good parts:</p>' + _table(rows, ['', 'at 2 % scrap', 'at 5 % scrap']) if rows else ''
 
+# %% ../nbs/12_report.ipynb #cb2c2963
 def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fitted
     "A model of normality: its method, features, good parts and threshold"
     e = lambda v: html.escape(str(v))

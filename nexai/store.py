@@ -56,6 +56,7 @@ def _chunk_ok(fn:Path, digest:str)->bool:
     if k not in _VERIFIED: _VERIFIED[k] = _digest(fn)
     return _VERIFIED[k]==digest
 
+# %% ../nbs/01a_store.ipynb #238cc586
 class ImageStore:
     "Images decoded once, as 8-bit RGB squished to size×size, in memory-mapped uint8 arrays in `folder`"
     def __init__(self, folder,  # the store's folder; made on the first `update`
@@ -152,6 +153,7 @@ def _todo(self:ImageStore, paths:list, reals:list, digs:dict)->list: # [(path, r
         if e is None or e[-1]!=h: todo.append((p,real,h)); seen.add(real)
     return todo
 
+# %% ../nbs/01a_store.ipynb #90be0e5d
 @patch
 def update(self:ImageStore,
            paths,                # image files the store should hold
@@ -363,6 +365,7 @@ def _fits_on(device, nbytes:int, frac:float=0.5)->bool:
     "Do `nbytes` fit in `frac` of `device`'s free memory? (GPUs only)"
     return torch.device(device).type=='cuda' and nbytes <= frac*torch.cuda.mem_get_info(device)[0]
 
+# %% ../nbs/01a_store.ipynb #8d218eb9
 class StoreDL(WeightedDL):
     "A fastai `TfmdDL` over an image store's items that makes each batch in one indexing, with no per-item work; on a GPU the images are held there when they fit (`resident`). With `wgts`, sampled as fastai's `WeightedDL`"
     def __init__(self, dataset=None, bs:int=64,

@@ -112,6 +112,7 @@ def _store_room(df, sizes, cache, spare:int=2**30)->str: # why the store can't b
     if need+spare > free: return f"no room for the image store under {folder}: it needs {need/2**30:.1f} GiB more and {free/2**30:.1f} GiB are free"
     return ''
 
+# %% ../nbs/13_train.ipynb #81ba5c3d
 def _check_early(size, n_epochs, early_size, early_epochs):
     "Refuse progressive resizing that can't run, before any work"
     if early_size is None and not early_epochs: return
@@ -266,6 +267,7 @@ def _oof_metrics(oof, held, ens, threshold, tta, cache, num_workers)->tuple: # (
         vp['score_tta'] = pt
     return res,vp
 
+# %% ../nbs/13_train.ipynb #207ea981
 def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
                 out='nexai_model', # the ensemble's directory; member i in `out/fold{i}`
                 k:int=5,           # folds, and members
@@ -344,6 +346,7 @@ def _holdout(n, holdout, seed)->np.ndarray: # True where held out
     if ho.all() or not ho.any(): ho = np.arange(n) < max(1, int(n*holdout))
     return ho
 
+# %% ../nbs/13_train.ipynb #b7638c0f
 def fit_normality_dir(good,                 # folders or files of good parts; with a group column, one CSV file
                       out='normality_model', # the model directory to write
                       method:str='padim',   # 'padim' or 'patchcore' (with anomaly maps), 'mahalanobis', 'prototype', 'knn' (see `NormalityModel`); 'vae' or 'ganomaly' (see `fit_generative`)
@@ -438,6 +441,7 @@ def combiner_part(trn, share:float, seed:int)->np.ndarray: # True for the items 
         ho[np.random.default_rng(seed).permutation(idx)[:max(1, round(share*len(idx)))]] = True
     return ho
 
+# %% ../nbs/13_train.ipynb #d3009ecb
 def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
                 out='nexai_model', # the fused model's directory: `classifier/` and `normality/` inside it
                 folds:int=0,       # K >= 2: the classifier in K folds, the combiner on out-of-fold scores; 0: on a hold-out of the training part
@@ -501,6 +505,7 @@ def _check_new_dir(out, *inputs):
         if out==p or p in out.parents: raise UsageError(f"the output {out} is or lies inside the input {p}: give a folder outside it")
     if out.exists() and (not out.is_dir() or any(out.iterdir())): raise UsageError(f"{out} exists and is not an empty folder: give a new one")
 
+# %% ../nbs/13_train.ipynb #0ba681b3
 def recalibrate(model_dir,          # a model directory of any kind
                 good,               # images or folders of good parts of the new line
                 out,                # the new model directory: a new folder
@@ -537,6 +542,7 @@ def recalibrate(model_dir,          # a model directory of any kind
     sign_model_json(out)
     return rec
 
+# %% ../nbs/13_train.ipynb #cfcf33c0
 def _recalibrate_groups(ng, src, files, good, out, fpr, bs, progress)->dict:
     "A model with groups on a new line: each group's calibration re-set from its own good parts of the new line (their median 0, their 90 % quantile 1), then the common threshold"
     m = ng.meta
