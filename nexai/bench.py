@@ -382,6 +382,7 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
                 valid_pct:float=0.2, # the validation share where the data has no split
                 method:str='padim', normality_size:int=224, # the model of normality
                 keep_models:bool=False, # keep each model directory (else only the figures)
+                fused_folds:int=0,  # K >= 2: the fused model's classifier in K folds, its combiner on the out-of-fold scores of every drawn defect (route 'fused, K folds')
                 **recipe            # the supervised recipe, over `QUICK` (arch, size, epochs, ...)
                )->pd.DataFrame:     # a row per route, count and draw: roc_auc, caught_2pct, caught_5pct
     "ROC AUC and defects caught at 2 % and 5 % scrap on the validation set, of each route, against the number of labelled defects"
@@ -418,9 +419,10 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
             m = train_model(items, out/f'sup_{n}_{d}', seed=seed+d, report=False, **rec)
             add('supervised', n, d, pd.read_csv(out/f'sup_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
         t0 = time.time()
-        if ('fused', n, d) not in done:
-            train_fused(items, out/f'fused_{n}_{d}', normality=nmd, method=method, group=group, seed=seed+d, **rec)
-            add('fused', n, d, pd.read_csv(out/f'fused_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
+        fr = f'fused, {fused_folds} folds' if fused_folds else 'fused'
+        if (fr, n, d) not in done and (not fused_folds or n >= fused_folds):  # each fold needs a defect
+            train_fused(items, out/f'fused_{n}_{d}', normality=nmd, method=method, group=group, seed=seed+d, folds=fused_folds, **rec)
+            add(fr, n, d, pd.read_csv(out/f'fused_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
         if not keep_models:
             for o in ('sup','fused'): shutil.rmtree(out/f'{o}_{n}_{d}', ignore_errors=True)
     res = pd.DataFrame(rows)
@@ -436,7 +438,7 @@ def plot_label_curve(res:pd.DataFrame, # from `label_curve`
     fig,axs = plt.subplots(1, 2, figsize=(10, 3.8))
     nmax = res.n_defects.max()
     for ax,col,name in zip(axs, ('roc_auc','caught_2pct'), ('ROC AUC', 'defects caught at 2 % scrap')):
-        for route,c in (('normality','tab:green'), ('supervised','tab:blue'), ('fused','tab:red')):
+        for route,c in [('normality','tab:green'), ('supervised','tab:blue'), ('fused','tab:red')] + [(r,'tab:purple') for r in sorted(set(res.route)) if r.startswith('fused, ')]:
             g = res[res.route==route].groupby('n_defects')[col].agg(['mean','min','max'])
             if not len(g): continue
             x = g.index.to_numpy().clip(1)  # 0 labelled defects shown at 1 on the log axis
@@ -455,12 +457,13 @@ def nexai_bench_labels(data:str='elpv',      # labelled data: 'elpv', class fold
                        seed:int=42,          # of the split and the draws
                        arch:str='lite0', size:int=160, epochs:int=3, freeze_epochs:int=1, lr:float=3e-3, # the quick supervised recipe
                        normality_size:int=224, # the model of normality's image side
+                       fused_folds:int=0,    # K >= 2: the fused model's combiner on out-of-fold scores of K folds
                        debug:store_true=False # show tracebacks
                       ):
     "How many defects must I label? ROC AUC and defects caught at 2 % scrap of each route, against labelled defects"
     try: cs = tuple(None if o.strip()=='all' else int(o) for o in counts.split(','))
     except ValueError: raise UsageError(f"--counts takes numbers and 'all' separated by commas, not {counts!r}") from None
-    res = label_curve(data, out, cs, draws, seed, normality_size=normality_size, arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr)
+    res = label_curve(data, out, cs, draws, seed, normality_size=normality_size, fused_folds=fused_folds, arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr)
     tab = res.groupby(['n_defects','route'])[['roc_auc','caught_2pct']].mean().unstack('route')
     print(tab.round(3).to_string())
     print(f"nexai-bench labels: {len(res)} rows -> {Path(out)/'label_curve.csv'}, {Path(out)/'label_curve.png'}")

@@ -461,7 +461,7 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     if folds:  # the classifier sees all the training part; the model of normality half its good parts; the combiner the rest, out of fold
         train_folds(trn.assign(is_valid=False).pipe(lambda d: pd.concat([d, held])), out/'classifier', k=folds, threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
         oof = pd.read_csv(out/'classifier'/'oof.csv').set_index('path')
-        nfit = trn.label.eq('good') & (rng.random(len(trn)) < .5)
+        nfit = trn.label.eq('good') & ((rng.random(len(trn)) < .5) if normality is None else ~combiner_part(trn, .25, seed))  # a model given was fitted on the good parts outside `combiner_part`
         comb_items = trn[~nfit].assign(p=lambda d: oof.loc[d.path, 'score'].values)
     else:      # a hold-out of the training part for the combiner: the classifier and the model of normality train on the rest
         ho = combiner_part(trn, .25, seed)
