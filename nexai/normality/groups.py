@@ -16,10 +16,9 @@ from fastprogress.fastprogress import progress_bar
 from ..core import *
 from ..data import ImageItems, check_images
 from ..inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, in_chunks, scorer_kind
-from ..weights import create_backbone
 from ..export import onnx_session
-from .features import Trunk, extract_features, tensor_features
-from .model import NormalityModel, NormalityNet, NORMALITY_METHODS, write_onnx, onnx_info
+from .features import Trunk, extract_features
+from .model import NormalityModel, NormalityNet, NORMALITY_METHODS, export_graph
 
 # %% auto #0
 __all__ = ['GROUPS_SCHEMA', 'NormalityGroups', 'OnnxNormality']
@@ -204,16 +203,9 @@ def to_onnx(self:NormalityGroups,
             check:bool=True  # score random images with both and report the largest difference
            )->dict:          # what `model.json` records under `onnx`
     "Write the groups' models and their shared backbone as one ONNX graph, a column per group (see `export_onnx` in `nexai.export`, which calls it)"
-    m = self.meta
-    net = _GroupsGraph(self, create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).float().eval()).float().eval()
-    write_onnx(net, fn, m['size'], ['score','centroid'] + (['map'] if net.maps else []), opset)
-    info = dict(onnx_info(fn, m, self.method, opset), groups=self.names, group_output='centroid', group_col=m.get('group_col'))
-    if check:
-        xs = torch.rand(4, 3, m['size'], m['size'])
-        f = tensor_features(xs, next(iter(self.models.values())).meta)
-        ref = np.stack([g.score_features(f) for g in self.models.values()], 1)
-        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
-    return info
+    outs = ['score','centroid'] + (['map'] if NORMALITY_METHODS[self.method].per_position else [])
+    info = export_graph(self, lambda bb: _GroupsGraph(self, bb), outs, fn, opset, check, lambda f: np.stack([g.score_features(f) for g in self.models.values()], 1))
+    return dict(info, groups=self.names, group_output='centroid', group_col=self.meta.get('group_col'))
 
 # %% ../../nbs/10f_groups.ipynb #862fb3cc
 @scorer_kind('normality', onnx=True)

@@ -22,7 +22,7 @@ from .features import *
 
 # %% auto #0
 __all__ = ['NORMALITY_METHODS', 'NORMALITY_SCHEMA', 'normality_method', 'NormalityHead', 'head_scores', 'NormalityNet', 'n_keep',
-           'NormalityModel', 'fit_normality', 'score_images', 'write_onnx', 'onnx_info']
+           'NormalityModel', 'fit_normality', 'score_images', 'write_onnx', 'onnx_info', 'export_graph']
 
 # %% ../../nbs/10b_model.ipynb #ff88103f
 NORMALITY_METHODS = {} # method name -> its `NormalityHead` class, in the order they were registered
@@ -334,6 +334,24 @@ def onnx_info(fn, meta:dict, method:str, opset:int)->dict:
                 layout='NCHW', channels='RGB', range=[0., 1.], size=meta['size'], resize='squish: the whole image resized to size×size, bilinear',
                 normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(meta['arch'])}", method=method, exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
 
+def export_graph(sc,            # a model of normality: one model, or groups; its `meta` names the backbone and features
+                 make_net,      # backbone -> the graph to export
+                 outputs:list,  # the graph's output names, `score` first
+                 fn,            # the `.onnx` file to write
+                 opset:int,     # ONNX opset version
+                 check:bool,    # score random images with the graph and with `ref`, and record the largest difference
+                 ref            # features -> the scores the graph's first output must give
+                )->dict:        # what `model.json` records under `onnx`
+    "Build a model of normality's graph on its backbone, write it to ONNX, and check it against the model in PyTorch"
+    m = sc.meta
+    net = make_net(create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).float().eval()).float().eval()
+    write_onnx(net, fn, m['size'], outputs, opset)
+    info = onnx_info(fn, m, sc.method, opset)
+    if check:
+        xs = torch.rand(4, 3, m['size'], m['size'])
+        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref(tensor_features(xs, m))).max())
+    return info
+
 @patch
 def to_onnx(self:NormalityModel,
             fn,              # the `.onnx` file to write
@@ -341,12 +359,4 @@ def to_onnx(self:NormalityModel,
             check:bool=True  # score random images with both and report the largest difference
            )->dict:          # what `model.json` records under `onnx`
     "Write the model and its backbone as one ONNX graph (see `export_onnx` in `nexai.export`, which calls it)"
-    m = self.meta
-    net = NormalityNet(self, create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).float().eval()).float().eval()
-    write_onnx(net, fn, m['size'], ['score','map'] if self.per_position else ['score'], opset)
-    info = onnx_info(fn, m, self.method, opset)
-    if check:
-        xs = torch.rand(4, 3, m['size'], m['size'])
-        ref = self.score_features(tensor_features(xs, m))
-        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0] - ref).max())
-    return info
+    return export_graph(self, lambda bb: NormalityNet(self, bb), ['score','map'] if self.per_position else ['score'], fn, opset, check, self.score_features)
