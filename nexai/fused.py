@@ -44,7 +44,7 @@ class FusedModel(Scorer):
         c = self.meta['combiner']
         z = self.features(p, s, groups) @ np.array(c['coef']) + c['intercept']
         return 1/(1+np.exp(-z))
-    def score(self, items, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None, progress:bool=True, cache=None, workers:int=0):
+    def score(self, items, *, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None, progress:bool=True, cache=None, workers:int=0):
         "Score `items` with both routes and combine: `score` the fused probability, with `score_classifier`, `score_normality` and `group`"
         paths = item_paths(items)
         rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress, cache=cache, workers=workers)

@@ -61,6 +61,7 @@ class Scorer:
     def _score_paths(self, paths, tta, vote, bs, maps, progress, cache=None, workers=0)->tuple: raise NotImplementedError # (scores, errors, maps)
     def score(self,
               items,                # image paths, folders (searched recursively), or a DataFrame with `path`
+              *,                    # every option by name
               tta:int=0,            # augmented passes; 0: one plain pass
               bs:int=None,          # batch size; default: the model's own
               maps:bool=False,      # also return (N, H, W) maps of where the evidence lies
@@ -153,6 +154,11 @@ class DefectModel(Scorer):
     def device(self): return default_device()
     channels_last,bf16,compile = True,False,False  # NHWC: faster scoring on the CPU; bf16 autocast: faster again where supported, less exact; torch.compile
     fold_bn = True  # score with each BatchNorm folded into the convolution before it (`FoldedBN`); not with torch.compile
+    def runs(self, bf16:bool=False, compile:bool=False, fold_bn:bool=None): # self
+        "Say how the network runs (not what it reads): bf16 autocast, torch.compile, BatchNorm folded (None: as it is)"
+        if compile!=self.compile: self._compiled = None
+        self.bf16,self.compile,self.fold_bn = bf16,compile,ifnone(fold_bn, self.fold_bn)
+        return self
     def _net(self, dev):
         "The network on `dev` in the chosen layout, moved once, not per batch (moving walks all its parameters)"
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -415,6 +421,7 @@ class Ensemble(Scorer):
     def scale(self)->str: return self.members[0].scale
     def score(self,
               items,          # image paths, folders (searched recursively), or a DataFrame with `path`
+              *,              # every option by name
               tta=0,          # augmented passes; 0: one plain pass
               bs=None,        # batch size; default: each member's own
               maps=False,     # also return the mean of the members' (N, H, W) maps

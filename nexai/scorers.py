@@ -49,5 +49,5 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
     "Score images with a trained model: one row per input, in order"
     sc = as_scorer(model)
     for o in getattr(sc, 'members', [sc]):
-        if hasattr(o, 'bf16'): o.bf16,o.compile = bf16,compile  # how a classifier's network runs, not what it reads
+        if hasattr(o, 'runs'): o.runs(bf16=bf16, compile=compile)  # how a classifier's network runs, not what it reads
     return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress, cache=cache, workers=num_workers)

@@ -47,6 +47,7 @@ class _ByGroup:
 @patch
 def score(self:_ByGroup,
           items,                # image paths, folders, or a DataFrame with `path` (and the group column, `meta['group_col']`)
+          *,                    # every option by name
           tta:int=0,            # must be 0: a model of normality scores each image once
           bs:int=None,          # batch size
           maps:bool=False,      # also return the (N, size, size) anomaly maps
