@@ -421,15 +421,34 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule, flagged=flagged)
 
 # %% ../nbs/13_train.ipynb #cb844048
-def _fit_combiner(p, s, groups, y, threshold)->tuple: # (combiner, threshold, fused scores)
+def _cv_roc_auc(X, y, repeats:int=3)->float: # mean ROC AUC of a logistic regression's out-of-fold scores, over `repeats` shuffles of up to 5 folds
+    "How well the combiner on the inputs `X` ranks its own parts when each is scored by a fit that did not see it"
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    y = np.asarray(y, dtype=int); k = int(min(5, np.bincount(y, minlength=2).min()))
+    if k < 2: return float('nan')
+    lr = make_pipeline(StandardScaler(), LogisticRegression(C=1.))
+    return float(np.mean([roc_auc_score(y, cross_val_predict(lr, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=r), method='decision_function')) for r in range(repeats)]))
+
+def _fit_combiner(p, s, groups, y, threshold,
+                  group_input='auto', # the group as an input: True, False, or 'auto': only where it lifts the cross-validated ROC AUC on the combiner's own parts by `min_lift`
+                  min_lift:float=0.005 # 'auto': a smaller lift is a tie, and a tie goes to the combiner without the group
+                 )->tuple: # (combiner, threshold, fused scores)
     "The logistic regression of `y` on both routes' scores (and the group), and its operating point by `threshold`, on parts neither route trained on"
     from sklearn.linear_model import LogisticRegression
-    gs = sorted(set(groups)) if groups is not None else []
-    tmp = FusedModel(None, None, dict(combiner=dict(groups=gs, mean=0., std=1.)))
-    X = tmp.features(p, s, groups)
+    gs = sorted(set(groups)) if groups is not None and group_input else []
+    X = FusedModel(None, None, dict(combiner=dict(groups=gs, mean=0., std=1.))).features(p, s, groups)
+    cv = None
+    if len(gs) > 1 and group_input=='auto':  # with few defects, a group's offset is fitted to noise and moves whole groups past each other
+        cv = dict(with_group=_cv_roc_auc(X, y), without_group=_cv_roc_auc(X[:, :2], y))
+        if not cv['with_group'] >= cv['without_group'] + min_lift: gs,X = [],X[:, :2]
     mu,sd = X.mean(0),np.where(X.std(0) > 0, X.std(0), 1.)
     lr = LogisticRegression(C=1.).fit((X-mu)/sd, y)
     comb = dict(coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), mean=mu.tolist(), std=sd.tolist(), groups=gs, inputs=['logit(classifier)','normality'] + [f'group={g}' for g in gs[1:]])
+    if cv is not None: comb['group_input'] = dict(kept=len(gs) > 1, cv_roc_auc=cv)
     f = FusedModel(None, None, dict(combiner=comb)).combine(p, s, groups)
     return comb, pick_threshold(y, f, threshold)['threshold'], f
 
