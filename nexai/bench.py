@@ -26,8 +26,8 @@ from .core import UsageError
 
 # %% auto #0
 __all__ = ['QUICK', 'bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench', 'bench_report',
-           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'label_curve', 'plot_label_curve',
-           'nexai_bench_labels', 'nexperia_like', 'bench_epochs']
+           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'group_ab', 'label_curve',
+           'plot_label_curve', 'nexai_bench_labels', 'nexperia_like', 'bench_epochs']
 
 # %% ../nbs/15_bench.ipynb #90e37f5f
 def bench_images(path,         # folder to write into, made if missing
@@ -373,6 +373,22 @@ def bench_gpu_preloaded(arch:str='resnet34', # backbone
 # %% ../nbs/15_bench.ipynb #371e3ef6
 QUICK = dict(arch='lite0', size=160, epochs=3, freeze_epochs=1, lr=3e-3, lr_mult=10., tta=0, bs=32)  # the curve's default recipe
 
+# %% ../nbs/15_bench.ipynb #a3daf42d
+def group_ab(fused_dir, ht)->dict: # group_kept, and the held-out ROC AUC of the combiner refitted with the group and without
+    "The fused model's combiner refitted on its own parts with the group as an input and without: what the choice of `group_input` was worth on the held-out parts"
+    from nexai.train import _fit_combiner
+    from nexai.fused import FusedModel
+    fused_dir = Path(fused_dir); meta = json.loads((fused_dir/'model.json').read_text())
+    cp,vp = pd.read_csv(fused_dir/'combiner_parts.csv'),pd.read_csv(fused_dir/'valid_preds.csv')
+    res = dict(group_kept=(meta['combiner'].get('group_input') or {}).get('kept'))
+    if 'group' not in cp: return res
+    y = cp.label.eq('defect').astype(int).values
+    for gi,k in ((True, 'with_group'), (False, 'without_group')):
+        c,_,_ = _fit_combiner(cp.score_classifier.values, cp.score_normality.values, cp.group.astype(str).tolist(), y, 'f1', group_input=gi)
+        res[f'roc_auc_{k}'] = score_metrics(ht, FusedModel(None, None, dict(combiner=c)).combine(vp.score_classifier.values, vp.score_normality.values, vp.group.astype(str).tolist()), .5)['roc_auc']
+    return res
+
+
 # %% ../nbs/15_bench.ipynb #6a2d0734
 def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`)
                 out='label_curve',  # folder: `label_curve.csv`, `label_curve.png` and the models
@@ -422,7 +438,7 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
         fr = f'fused, {fused_folds} folds' if fused_folds else 'fused'
         if (fr, n, d) not in done and (not fused_folds or n >= fused_folds):  # each fold needs a defect
             train_fused(items, out/f'fused_{n}_{d}', normality=nmd, method=method, group=group, seed=seed+d, folds=fused_folds, **rec)
-            add(fr, n, d, pd.read_csv(out/f'fused_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
+            add(fr, n, d, pd.read_csv(out/f'fused_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1), **group_ab(out/f'fused_{n}_{d}', ht))
         if not keep_models:
             for o in ('sup','fused'): shutil.rmtree(out/f'{o}_{n}_{d}', ignore_errors=True)
     res = pd.DataFrame(rows)

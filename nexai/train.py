@@ -496,6 +496,7 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     ns = nm.score(comb_items, progress=False)
     y = (comb_items.label=='defect').astype(int).values
     comb,thr,_ = _fit_combiner(comb_items.p.values, ns.score.values, ns['group'].tolist() if group else None, y, threshold)
+    atomic_csv(comb_items[['path','label']].assign(**({'group': ns['group'].values} if group else {}), score_classifier=comb_items.p.values, score_normality=ns.score.values), out/'combiner_parts.csv')  # what the combiner learned from, to audit or refit
     save_fused_dir(out, comb, thr, threshold_rule=threshold, n_combiner=len(comb_items))
     fm = load_scorer(out)
     hs = fm.score(held, progress=False)
@@ -505,7 +506,7 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                         threshold_from=f"the combiner's {len(comb_items)} training parts, unseen by both routes", operating_point=ppm_summary(metrics_at(ht, hs.score.values, thr)),
                         parts=parts, combiner=comb, folds=folds, method=method, group=group, n_train=len(trn), n_valid=len(held), n_combiner=len(comb_items),
                         n_normality_fit=int(nfit.sum()), scored_in='fp32', total_seconds=round(time.time()-t0, 1)))
-    atomic_csv(held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values), out/'valid_preds.csv')
+    atomic_csv(held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values, **({'group': hs['group'].values} if group else {})), out/'valid_preds.csv')
     save_fused_dir(out, comb, thr, metrics=res, threshold_rule=threshold, n_combiner=len(comb_items), data=data_summary(df))
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
     if report:

@@ -1,7 +1,7 @@
 """A new line: a model trained on ELPV's mono cells, scored on poly ones, at its own threshold, at 0.5, and recalibrated without labels.
 
     python tools/new_line.py OUT [--arch lite0 --size 224 --epochs 5 --freeze-epochs 1]
-    python tools/new_line.py OUT --normality [--method padim]
+    python tools/new_line.py OUT --normality [--method padim] [--refit]
 
 trains on the mono cells of the published training part (validated on the mono ones of the published validation part),
 or with --normality fits a model of normality on the good mono cells of the published training part (no labels at all),
@@ -51,6 +51,21 @@ def main_normality(out, fpr=0.02, method='padim', size=224):
     print(f"mono model of normality ({method}, {len(good)} good mono cells): {time.time()-t0:.0f}s", flush=True)
     mono_poly(Path(out)/'mono_nm', Path(out)/'mono_nm_poly', fpr)
 
+def refit_normality(out, fpr=0.02, method='padim', size=224):
+    "What a new line can do with its good parts alone, beside recalibrating an old model: a model of normality fitted on them (good poly cells of the published training part), its threshold from a held-out fifth of them"
+    from nexai.data import from_elpv
+    from nexai.scorers import predict
+    from nexai.train import fit_normality_dir
+    from nexai.threshold import metrics_at
+    from sklearn.metrics import roc_auc_score
+    d = from_elpv(); poly = d[d.type=='poly']; t0 = time.time()
+    r = fit_normality_dir(poly[~poly.is_valid & (poly.label=='good')].path.tolist(), Path(out)/'poly_nm', method=method, size=size, fpr=fpr)
+    ev = poly[poly.is_valid]; t = (ev.label=='defect').astype(int).values
+    s = predict(Path(out)/'poly_nm', ev, progress=False).score.values; m = metrics_at(t, s, r['threshold'])
+    res = dict(n_fit=r['n_fit'], n_eval=len(ev), n_eval_defect=int(t.sum()), fpr_asked=fpr, threshold=r['threshold'], scrap=m['fpr'], caught=m['recall'], accuracy=m['accuracy'], roc_auc=float(roc_auc_score(t, s)), seconds=round(time.time()-t0))
+    (Path(out)/'poly_nm.json').write_text(json.dumps(res, indent=2))
+    print(f"RESULT poly fitted on poly: scrap {res['scrap']:.3f}, caught {res['caught']:.3f}, acc {res['accuracy']:.3f}; ROC AUC {res['roc_auc']:.3f} ({res['seconds']} s)", flush=True)
+
 if __name__=='__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('out'); ap.add_argument('--fpr', type=float, default=0.02)
@@ -59,6 +74,10 @@ if __name__=='__main__':
     ap.add_argument('--lr', type=float, default=3e-3); ap.add_argument('--tta', type=int, default=0)
     ap.add_argument('--normality', action='store_true', help='the label-free route: a model of normality on good mono cells')
     ap.add_argument('--method', default='padim', help='--normality: its method')
+    ap.add_argument('--refit', action='store_true', help='--normality: also fit one on the good poly cells themselves, no old model')
     a = ap.parse_args()
-    if a.normality: main_normality(a.out, a.fpr, a.method); sys.exit()
+    if a.normality:
+        main_normality(a.out, a.fpr, a.method)
+        if a.refit: refit_normality(a.out, a.fpr, a.method)
+        sys.exit()
     main(a.out, a.fpr, arch=a.arch, size=a.size, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, lr_mult=10., tta=a.tta, valid_pct=0.25, cache=True)
