@@ -250,15 +250,18 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
                  resign:store_true=False, # accept a deliberate edit of model.json (and normality.json, generative.json or groups.json): record their checksums again
                  recalibrate:str=None,   # a folder of good parts of a new line: write a copy of the model to --out whose threshold flags --fpr of them
                  fpr:float=0.02,         # with --recalibrate: the share of the new line's good parts to flag
+                 refit:store_true=False, # with --recalibrate, a model of normality: fit it again on the new line's good parts (same recipe), not only its threshold
                  debug:store_true=False  # show tracebacks
                 ):
     "Export a trained model: --onnx writes model.onnx and records its preprocessing in model.json; --resign accepts an edited model.json"
     if not (onnx or resign or recalibrate): raise UsageError("say what to do: --onnx, --resign or --recalibrate GOOD --out NEW")
+    if refit and not recalibrate: raise UsageError("--refit goes with --recalibrate GOOD --out NEW")
     _exists(model_dir, out and Path(out).parent, recalibrate)
     if recalibrate:
         if onnx or resign or not out: raise UsageError("--recalibrate GOOD writes a new model directory: give it --out NEW, and neither --onnx nor --resign")
         from nexai.train import recalibrate as _recal
-        r = _recal(model_dir, recalibrate, out, fpr=fpr)
+        r = _recal(model_dir, recalibrate, out, fpr=fpr, refit=refit)
+        if refit: return print(f"nexai-export: {out}: a model of normality refitted on {r['n_fit']} good parts of the new line; its threshold {r['threshold_new']:.4g} flags {r['flagged']:.1%} of {r['n_holdout']} others held out")
         return print(f"nexai-export: {out}: threshold {r['threshold_before']:.4g} -> {r['threshold_new']:.4g}, set from {r['n_good']} good parts of the new line; it flags {r['flagged']:.1%} of them (the old threshold {r['flagged_before']:.1%})")
     if resign:
         from nexai.inference import sign_model_json

@@ -531,7 +531,8 @@ def recalibrate(model_dir,          # a model directory of any kind
                 out,                # the new model directory: a new folder
                 fpr:float=0.02,     # share of those good parts the new threshold flags
                 bs:int=None,        # batch size of scoring
-                progress:bool=True  # show a progress bar
+                progress:bool=True, # show a progress bar
+                refit:bool=False    # a model of normality: fit it again on `good` (same method, backbone, size and pooling), its threshold from a held-out fifth of them
                )->dict:             # old and new thresholds, and the share of `good` each flags
     "Copy the model in `model_dir` to `out` with its threshold re-set, without labels, to flag a share `fpr` of the new line's good parts `good`"
     if not 0 <= fpr < 1: raise UsageError(f"--fpr {fpr}: give a share of good parts in [0, 1)")
@@ -540,6 +541,7 @@ def recalibrate(model_dir,          # a model directory of any kind
     sc = load_scorer(src)
     files = [f for f in find_images(*listify(good)) if Path(f).is_file()]
     if not files: raise UsageError(f"no images in {', '.join(map(str, listify(good)))}: recalibrating needs good parts of the new line")
+    if refit: return _refit_normality(sc, src, files, good, out, fpr, bs)
     if isinstance(sc, NormalityGroups): return _recalibrate_groups(sc, src, files, good, out, fpr, bs, progress)
     df = sc.score(files, bs=bs, progress=progress)
     s = df.score[df.error==''].values
@@ -559,6 +561,20 @@ def recalibrate(model_dir,          # a model directory of any kind
         elif 'threshold' in d: d['threshold'] = new['threshold']
         else: continue
         atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
+    sign_model_json(out)
+    return rec
+
+def _refit_normality(sc, src, files, good, out, fpr, bs)->dict:
+    "A model of normality fitted again on the new line's good parts: what it knew of the old line's good parts does not carry over, its recipe does"
+    if type(sc).__name__!='NormalityModel': raise UsageError(f"--refit fits a model of normality again on the new line's good parts; {src} is a {sc.kind} model ({type(sc).__name__}): recalibrate it without --refit (a classifier needs labels to refit, groups need their group of each part)")
+    m = sc.meta
+    if len(files) < 20: warnings.warn(f"nexai: a model of normality fitted on {len(files)} good parts is unreliable: give at least about 20, better a few hundred")
+    r = fit_normality_dir(files, out, method=m['method'], arch=m['arch'], size=m['size'], pool=m['pool'], k=m.get('k', 1), coreset=m.get('coreset'), fpr=fpr, bs=bs, seed=m.get('seed', 42))
+    rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(files), n_fit=r['n_fit'], n_holdout=r['n_holdout'], fpr=fpr, refit=True,
+               threshold_before=sc.threshold, threshold_new=r['threshold'], flagged=r['flagged'], created=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    d = json.loads((Path(out)/'model.json').read_text())
+    d.update(threshold_from=f"refitted on {r['n_fit']} good parts of a new line; flags {fpr:g} of {r['n_holdout']} others held out", recalibrated=rec)
+    atomic_write(Path(out)/'model.json', lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
     sign_model_json(out)
     return rec
 

@@ -51,20 +51,20 @@ def main_normality(out, fpr=0.02, method='padim', size=224):
     print(f"mono model of normality ({method}, {len(good)} good mono cells): {time.time()-t0:.0f}s", flush=True)
     mono_poly(Path(out)/'mono_nm', Path(out)/'mono_nm_poly', fpr)
 
-def refit_normality(out, fpr=0.02, method='padim', size=224):
-    "What a new line can do with its good parts alone, beside recalibrating an old model: a model of normality fitted on them (good poly cells of the published training part), its threshold from a held-out fifth of them"
+def refit_normality(out, fpr=0.02):
+    "What a new line can do with its good parts alone: the mono model of normality refitted on them (`recalibrate(refit=True)`, i.e. `nexai-export MONO --recalibrate GOOD --refit`), its threshold from a held-out fifth of them"
     from nexai.data import from_elpv
     from nexai.scorers import predict
-    from nexai.train import fit_normality_dir
+    from nexai.train import recalibrate
     from nexai.threshold import metrics_at
     from sklearn.metrics import roc_auc_score
     d = from_elpv(); poly = d[d.type=='poly']; t0 = time.time()
-    r = fit_normality_dir(poly[~poly.is_valid & (poly.label=='good')].path.tolist(), Path(out)/'poly_nm', method=method, size=size, fpr=fpr)
+    r = recalibrate(Path(out)/'mono_nm', poly[~poly.is_valid & (poly.label=='good')].path.tolist(), Path(out)/'poly_refit', fpr=fpr, refit=True, progress=False)
     ev = poly[poly.is_valid]; t = (ev.label=='defect').astype(int).values
-    s = predict(Path(out)/'poly_nm', ev, progress=False).score.values; m = metrics_at(t, s, r['threshold'])
-    res = dict(n_fit=r['n_fit'], n_eval=len(ev), n_eval_defect=int(t.sum()), fpr_asked=fpr, threshold=r['threshold'], scrap=m['fpr'], caught=m['recall'], accuracy=m['accuracy'], roc_auc=float(roc_auc_score(t, s)), seconds=round(time.time()-t0))
-    (Path(out)/'poly_nm.json').write_text(json.dumps(res, indent=2))
-    print(f"RESULT poly fitted on poly: scrap {res['scrap']:.3f}, caught {res['caught']:.3f}, acc {res['accuracy']:.3f}; ROC AUC {res['roc_auc']:.3f} ({res['seconds']} s)", flush=True)
+    s = predict(Path(out)/'poly_refit', ev, progress=False).score.values; m = metrics_at(t, s, r['threshold_new'])
+    res = dict(n_fit=r['n_fit'], n_holdout=r['n_holdout'], n_eval=len(ev), n_eval_defect=int(t.sum()), fpr_asked=fpr, threshold=r['threshold_new'], scrap=m['fpr'], caught=m['recall'], accuracy=m['accuracy'], roc_auc=float(roc_auc_score(t, s)), seconds=round(time.time()-t0))
+    (Path(out)/'poly_refit.json').write_text(json.dumps(res, indent=2))
+    print(f"RESULT mono->poly refitted on good poly cells: scrap {res['scrap']:.3f}, caught {res['caught']:.3f}, acc {res['accuracy']:.3f}; ROC AUC {res['roc_auc']:.3f} ({res['seconds']} s)", flush=True)
 
 if __name__=='__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,10 +74,10 @@ if __name__=='__main__':
     ap.add_argument('--lr', type=float, default=3e-3); ap.add_argument('--tta', type=int, default=0)
     ap.add_argument('--normality', action='store_true', help='the label-free route: a model of normality on good mono cells')
     ap.add_argument('--method', default='padim', help='--normality: its method')
-    ap.add_argument('--refit', action='store_true', help='--normality: also fit one on the good poly cells themselves, no old model')
+    ap.add_argument('--refit', action='store_true', help='--normality: also refit the mono model on the good poly cells (nexai-export --recalibrate GOOD --refit)')
     a = ap.parse_args()
     if a.normality:
         main_normality(a.out, a.fpr, a.method)
-        if a.refit: refit_normality(a.out, a.fpr, a.method)
+        if a.refit: refit_normality(a.out, a.fpr)
         sys.exit()
     main(a.out, a.fpr, arch=a.arch, size=a.size, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, lr_mult=10., tta=a.tta, valid_pct=0.25, cache=True)
