@@ -376,7 +376,7 @@ QUICK = dict(arch='lite0', size=160, epochs=3, freeze_epochs=1, lr=3e-3, lr_mult
 # %% ../nbs/15_bench.ipynb #a3daf42d
 def group_ab(fused_dir, ht)->dict: # group_kept, and the held-out ROC AUC of the combiner refitted with the group and without
     "The fused model's combiner refitted on its own parts with the group as an input and without: what the choice of `group_input` was worth on the held-out parts"
-    from nexai.train import _fit_combiner
+    from nexai.train import fit_combiner
     from nexai.fused import FusedModel
     fused_dir = Path(fused_dir); meta = json.loads((fused_dir/'model.json').read_text())
     cp,vp = pd.read_csv(fused_dir/'combiner_parts.csv'),pd.read_csv(fused_dir/'valid_preds.csv')
@@ -384,7 +384,7 @@ def group_ab(fused_dir, ht)->dict: # group_kept, and the held-out ROC AUC of the
     if 'group' not in cp: return res
     y = cp.label.eq('defect').astype(int).values
     for gi,k in ((True, 'with_group'), (False, 'without_group')):
-        c,_,_ = _fit_combiner(cp.score_classifier.values, cp.score_normality.values, cp.group.astype(str).tolist(), y, 'f1', group_input=gi)
+        c,_,_ = fit_combiner(cp.score_classifier.values, cp.score_normality.values, cp.group.astype(str).tolist(), y, 'f1', group_input=gi)
         res[f'roc_auc_{k}'] = score_metrics(ht, FusedModel(None, None, dict(combiner=c)).combine(vp.score_classifier.values, vp.score_normality.values, vp.group.astype(str).tolist()), .5)['roc_auc']
     return res
 

@@ -32,8 +32,8 @@ from .store import image_store, default_store_dir, StoreUnavailable
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
-__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'combiner_part', 'train_fused',
-           'recalibrate']
+__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'fit_combiner', 'combiner_part',
+           'train_fused', 'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -433,7 +433,7 @@ def _cv_roc_auc(X, y, repeats:int=3)->float: # mean ROC AUC of a logistic regres
     lr = make_pipeline(StandardScaler(), LogisticRegression(C=1.))
     return float(np.mean([roc_auc_score(y, cross_val_predict(lr, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=r), method='decision_function')) for r in range(repeats)]))
 
-def _fit_combiner(p, s, groups, y, threshold,
+def fit_combiner(p, s, groups, y, threshold,
                   group_input='auto', # the group as an input: True, False, or 'auto': only where it lifts the cross-validated ROC AUC on the combiner's own parts by `min_lift`
                   min_lift:float=0.005 # 'auto': a smaller lift is a tie, and a tie goes to the combiner without the group
                  )->tuple: # (combiner, threshold, fused scores)
@@ -495,7 +495,7 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     nm = load_scorer(out/'normality')
     ns = nm.score(comb_items, progress=False)
     y = (comb_items.label=='defect').astype(int).values
-    comb,thr,_ = _fit_combiner(comb_items.p.values, ns.score.values, ns['group'].tolist() if group else None, y, threshold)
+    comb,thr,_ = fit_combiner(comb_items.p.values, ns.score.values, ns['group'].tolist() if group else None, y, threshold)
     atomic_csv(comb_items[['path','label']].assign(**({'group': ns['group'].values} if group else {}), score_classifier=comb_items.p.values, score_normality=ns.score.values), out/'combiner_parts.csv')  # what the combiner learned from, to audit or refit
     save_fused_dir(out, comb, thr, threshold_rule=threshold, n_combiner=len(comb_items))
     fm = load_scorer(out)

@@ -1,7 +1,7 @@
 """Few labels on ELPV: a linear probe on frozen Lite0 features, and the combiner with and without the cell type as an input.
 
 The probe stands in for the classifier here: a logistic regression on max-pooled features of every Lite0 stage at 224 px,
-trained on every good part of the training part and `n` drawn defects; its out-of-fold scores feed `nexai.train._fit_combiner`
+trained on every good part of the training part and `n` drawn defects; its out-of-fold scores feed `nexai.train.fit_combiner`
 beside the model of normality (PaDiM per cell type, fitted as `label_curve` fits it). Scores are on ELPV's 656 held-out cells.
 
     python tools/probe_elpv.py [--counts 20,50,100,all] [--draws 3] [--out /tmp/probe_elpv]
@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from nexai.train import read_data, fit_normality_dir, combiner_part, _fit_combiner
+from nexai.train import read_data, fit_normality_dir, combiner_part, fit_combiner
 from nexai.data import split
 from nexai.scorers import predict
 from nexai.fused import FusedModel
@@ -55,7 +55,7 @@ def main():
             use = np.r_[goods_i[comb[goods_i]], pick]  # the combiner's parts: good parts the model of normality did not fit, and the drawn defects
             row = dict(n_defects=len(pick), draw=d, probe=m(sig(ph))['roc_auc'], probe_2pct=m(sig(ph))['recall_at_fpr']['0.02'])
             for gi in (True, False, 'auto'):
-                c,_,_ = _fit_combiner(sig(oof.loc[use].values), sn.loc[trn.path.iloc[use]].values, trn.type.iloc[use].tolist(), trn.label.iloc[use].eq('defect').astype(int).values, 'f1', group_input=gi)
+                c,_,_ = fit_combiner(sig(oof.loc[use].values), sn.loc[trn.path.iloc[use]].values, trn.type.iloc[use].tolist(), trn.label.iloc[use].eq('defect').astype(int).values, 'f1', group_input=gi)
                 r = m(FusedModel(None, None, dict(combiner=c)).combine(sig(ph), sn.loc[held.path].values, held.type.tolist()))
                 row[f'fused_group_{gi}'] = r['roc_auc']; row[f'fused_group_{gi}_2pct'] = r['recall_at_fpr']['0.02']
                 if gi=='auto': row['auto_kept_group'] = c['group_input']['kept']
