@@ -66,10 +66,19 @@ def _side_by_side(a, b)->np.ndarray: # N×H×2W
     return np.concatenate([a/pk(a), b/pk(b)], axis=2).astype(np.float32)
 
 # %% ../nbs/12a_fused.ipynb #e18e87e4
+_NUMS = lambda **kw: dict(type='array', minItems=2, items=dict(type='number', **kw))
 FUSED_SCHEMA = dict(type='object', required=['format','kind','parts','combiner','threshold'], properties=dict(
     format=dict(const='nexai-model'), kind=dict(const='fused'), threshold=dict(type='number', minimum=0, maximum=1),
-    parts=dict(type='object', required=['classifier','normality'], additionalProperties=False, patternProperties={'.*': dict(type='object', required=['dir','json_sha256'])}),
-    combiner=dict(type='object', required=['coef','intercept','mean','std'])))
+    parts=dict(type='object', required=['classifier','normality'], additionalProperties=False, patternProperties={'.*': dict(type='object', required=['dir','json_sha256'], properties=dict(
+        dir=dict(type='string', pattern=r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*$'), json_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))}),  # a folder inside the model's directory
+    combiner=dict(type='object', required=['coef','intercept','mean','std'], properties=dict(
+        coef=_NUMS(), intercept=dict(type='number'), mean=_NUMS(), std=_NUMS(exclusiveMinimum=0), groups=dict(type='array', items=dict(type='string'))))))
+
+def _check_combiner(c:dict, fn):
+    "Refuse a combiner whose coef, mean and std don't have one value per input: the two scores and a column per group after the first"
+    n = 2 + max(0, len(c.get('groups') or [])-1)
+    for k in ('coef','mean','std'):
+        if len(c[k])!=n: raise ValueError(f"{fn} is not a nexai model description: the combiner's {k} has {len(c[k])} values, but it has {n} inputs (the two routes' scores{' and a column per group after the first' if n > 2 else ''})")
 
 def save_fused_dir(path,            # the fused model's directory; its two parts are folders inside it
                    combiner:dict,   # coef, intercept, mean, std, groups
@@ -93,8 +102,10 @@ def save_fused_dir(path,            # the fused model's directory; its two parts
 def _load_parts(path:Path, meta:dict, onnx:bool=False)->dict: # part name -> its Scorer
     "Each part of the fused model in `path`, checked against what `meta` recorded of it; with `onnx`, its exported graph"
     sc = {}
+    _check_combiner(meta['combiner'], path/'model.json')
     for k,rec in meta['parts'].items():
         fn = path/rec['dir']/'model.json'
+        if Path(path).resolve() not in fn.parent.resolve().parents: raise ValueError(f"{path}: its {k} part {rec['dir']!r} lies outside the model's directory: a fused model holds its parts as folders inside it")
         if not fn.is_file(): raise FileNotFoundError(f"{path}: its {k} part is missing ({fn} not found)")
         m = json.loads(fn.read_text())
         for f in ('size','vocab'):
@@ -149,6 +160,7 @@ class OnnxFused(FusedModel):
                  meta:dict # the fused model's `model.json`
                 ):
         d = Path(fn).parents[len(Path(meta['onnx']['file']).parts)-1]  # the fused directory that `file` is relative to
+        meta = read_model_json(d/'model.json', FUSED_SCHEMA)  # every field bounded, as `load` bounds them
         for k,p in meta['onnx']['parts'].items():
             if sha256(d/p['file'])!=p['sha256']: raise ValueError(f"{d/p['file']} is not the {k} graph exported with {d/'model.json'} (its checksum differs): export it again")
         sc = _load_parts(d, meta, onnx=True)

@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/inference.html.md"""
 
 # %% ../nbs/07_inference.ipynb #4ff4398d
 from __future__ import annotations
-import json, time, warnings, importlib, hashlib
+import json, time, warnings, importlib, hashlib, functools
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch, contextlib
@@ -37,9 +37,22 @@ def item_paths(items # image paths, folders (searched recursively), or a DataFra
     return [str(o) for o in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
 
 # %% ../nbs/07_inference.ipynb #9e6b844f
+def _checked_score(f):
+    "`f`, a kind's own `score`, with the threshold checked first (`_check_threshold`)"
+    @functools.wraps(f)
+    def score(self, items, *args, threshold=None, **kw):
+        _check_threshold(self, threshold)
+        return f(self, items, *args, threshold=threshold, **kw)
+    score.checks_threshold = True
+    return score
+
 class Scorer:
     "What every nexai model answers: `score(items)` gives one row per input, in order"
     kind = None
+    def __init_subclass__(cls, **kw):
+        "A kind with its own `score` (an ensemble, the fused model, groups) gets the threshold check too: no kind can skip it"
+        super().__init_subclass__(**kw)
+        if not getattr(cls.score, 'checks_threshold', False): cls.score = _checked_score(cls.score)
     chunk = None # score this many images at a time, so that memory doesn't grow with the files (a model of normality holds features per image); None: all at once
     def __init__(self,
                  meta:dict # the model's description, as in `model.json`: `threshold`, `size`, ...
@@ -78,6 +91,7 @@ class Scorer:
         thr = self.threshold_for(tta, vote) if threshold is None else threshold
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
+    score.checks_threshold = True
 
 # %% ../nbs/07_inference.ipynb #9d53b0a6
 def in_chunks(f,              # f(paths, *lists, progress=, **kw) -> a tuple of arrays, lists or None, one entry per path
@@ -432,7 +446,6 @@ class Ensemble(Scorer):
               workers=0       # DataLoader processes of each member
              ):
         paths = item_paths(items)  # once, for every member
-        _check_threshold(self, threshold)
         outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress, cache=cache, workers=workers) for m in self.members]
         dfs = [o[0] if maps else o for o in outs]
         s = np.mean([o.score.values for o in dfs], axis=0) if paths else np.zeros(0)  # nan where a file can't be read: every member sees the same files
