@@ -12,6 +12,7 @@ from fastcore.all import *
 from fastai.learner import Learner
 from .inference import Scorer, DefectModel, Ensemble, SCORERS, ONNX_SCORERS, load_kind
 import nexai.export, nexai.normality, nexai.scatter, nexai.fused  # each registers its kinds (`scorer_kind`) as it is imported
+import nexai.probe  # the probe kind (12c_probe) registers too
 
 # %% auto #0
 __all__ = ['load_scorer', 'as_scorer', 'predict']
