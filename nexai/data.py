@@ -23,9 +23,9 @@ from .core import *
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'read_image', 'NexImage', 'image_problem', 'check_images', 'ImageItems', 'normalize', 'guess_good',
-           'image_files', 'find_images', 'from_folder', 'from_csv', 'split', 'elpv_path', 'from_elpv',
-           'oversample_wgts', 'defect_tfms', 'defect_vocab', 'SoftTargetCE', 'SoftTarget', 'check_soft', 'defect_dls',
-           'set_seed']
+           'is_defect_name', 'image_files', 'find_images', 'from_folder', 'from_csv', 'split', 'check_filled',
+           'elpv_path', 'from_elpv', 'oversample_wgts', 'defect_tfms', 'defect_vocab', 'SoftTargetCE', 'SoftTarget',
+           'check_soft', 'defect_dls', 'set_seed']
 
 # %% ../nbs/01_data.ipynb #19f84780
 _all_ = ['set_seed']
@@ -151,6 +151,11 @@ def guess_good(names,       # the class names; two are expected
     else: raise ValueError(f"cannot tell which class is good among {names}; name it with good=... (--good on the command line)")
     if verbose: print(f"nexai: taking {res!r} as the good class (pass good=... to choose)")
     return res
+
+def is_defect_name(name # a class or folder name
+                  )->bool:
+    "Is `name` a defect class's name (`defect`, `bad_1`, `NG`, ...) and not a good one's (`no_defect`)?"
+    return bool(_BAD_RE.search(str(name))) and not _GOOD_RE.search(str(name))
 
 # %% ../nbs/01_data.ipynb #6ad419a8
 def _binary(df, good=None, col='cls'):
@@ -291,6 +296,7 @@ def split(df:pd.DataFrame,     # items
         return df
     if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, not {valid_pct}")
     cols = listify(ifnone(stratify, [c for c in ('label','type') if c in df]))
+    check_filled(df, cols, 'the split stratifies on it')
     key = df[cols].astype(str).agg('|'.join, axis=1) if cols else None
     if key is not None and key.value_counts().min() < 2: key = df['label'].astype(str) if 'label' in df else None
     if key is not None and key.value_counts().min() < 2: key = None
@@ -299,6 +305,18 @@ def split(df:pd.DataFrame,     # items
     df.iloc[vidx, df.columns.get_loc('is_valid')] = True
     if 'label' in df: _both_sides(df, seed)
     return df
+
+def check_filled(df:pd.DataFrame, # items
+                 cols:list,        # columns that must have a value in every row
+                 why:str=''        # what needs them, for the message
+                ):
+    "Refuse blank cells (empty, NaN) in `cols` of `df`, naming the column and the rows"
+    for c in listify(cols):
+        b = (df[c].isna() | df[c].astype(object).map(lambda o: str(o).strip()=='')).to_numpy()
+        if not b.any(): continue
+        i = np.flatnonzero(b)
+        eg = f" ({', '.join(Path(str(p)).name for p in df['path'].iloc[i[:3]])})" if 'path' in df else ''
+        raise ValueError(f"column {c!r} is blank in {len(i)} row(s): rows {', '.join(map(str, i[:5]))}{' ...' if len(i) > 5 else ''}{eg}, counting data rows from 0{'; ' + why if why else ''}. Fill those cells, or drop those rows or the column")
 
 def _both_sides(df, seed):
     "Move one item of a class that has two or more but is missing on one side of the split to that side"
@@ -400,6 +418,8 @@ def check_soft(df:pd.DataFrame, # items
     v = pd.to_numeric(df[col], errors='coerce')
     bad = v.isna() | (v < 0) | (v > 1)
     if bad.any(): raise UsageError(f"soft labels: column {col!r} must hold probabilities in [0, 1]; {int(bad.sum())} row(s) don't, e.g. {df.path[bad].head(3).map(lambda p: Path(p).name).tolist()}: {df[col][bad].head(3).tolist()}")
+    if 'label' in df and (off := ((v >= .5) != df.label.astype(str).eq('defect'))).sum() > max(2, .05*len(df)):  # more than a few: a swapped or inverted column
+        warnings.warn(f"nexai: soft labels: column {col!r} disagrees with the hard labels on {int(off.sum())} of {len(df)} rows (0.5 or more on a good part, or less on a defect), e.g. {df.path[off].head(3).map(lambda p: Path(p).name).tolist()}: is it swapped or inverted? Training follows {col!r}; metrics and the threshold follow the hard labels")
     return v.values.astype(float)
 
 # %% ../nbs/01_data.ipynb #7c24330d

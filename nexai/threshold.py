@@ -13,7 +13,7 @@ from fastcore.all import *
 from .core import UsageError
 
 # %% auto #0
-__all__ = ['metrics_at', 'parse_how', 'pick_threshold', 'ppm_summary', 'recall_at_fpr', 'score_metrics']
+__all__ = ['metrics_at', 'parse_how', 'pick_threshold', 'ppm_summary', 'recall_at_fpr', 'score_metrics', 'pass_threshold']
 
 # %% ../nbs/03_threshold.ipynb #fbf0dc4d
 def _check(targs, scores):
@@ -125,3 +125,17 @@ def score_metrics(targs,      # 1 for defect, 0 for good
     return dict(accuracy=m['accuracy'], roc_auc=float(auc), f1=m['f1'], precision=m['precision'], recall=m['recall'],
                 fpr=m['fpr'], threshold=float(thr), confusion_matrix=m['confusion_matrix'], n=len(t),
                 recall_at_fpr=recall_at_fpr(targs, scores))
+
+# %% ../nbs/03_threshold.ipynb #7df844d9
+def pass_threshold(good_scores,   # scores of good parts, all of which must pass but for a share `fpr`
+                   fpr:float=0.02 # at most ⌊fpr·n⌋ of the n good parts are flagged
+                  )->float:       # the threshold on the score
+    "The threshold strictly above every good score it must pass: it flags at most ⌊fpr·n⌋ of the n good parts, the highest ones"
+    s = np.sort(np.asarray(good_scores, dtype=float))
+    if not len(s): raise ValueError("no good scores to set a threshold from")
+    if not np.isfinite(s).all(): raise ValueError(f"{int((~np.isfinite(s)).sum())} good score(s) are NaN or infinite: no threshold can pass them")
+    if not 0 <= fpr < 1: raise ValueError(f"fpr must be in [0, 1), not {fpr}")
+    k = int(np.floor(fpr*len(s) + 1e-9))  # parts it may flag (1e-9: 0.29*100 is 28.999...)
+    top = s[len(s)-k-1]                    # the highest score that must pass
+    above = s[s > top]
+    return float((top+above[0])/2 if len(above) else np.nextafter(top, np.inf))  # halfway to the next score up: a hair of rounding doesn't flag the part below
