@@ -23,7 +23,7 @@ __all__ = ['STORE_FORMAT', 'StoreUnavailable', 'default_store_dir', 'ImageStore'
            'StoreDL']
 
 # %% ../nbs/01a_store.ipynb #fcac1dab
-STORE_FORMAT = 2 # the version of `index.json` this nexai writes and reads (2: entries and chunks carry content hashes)
+STORE_FORMAT = 3 # the version of `index.json` this nexai writes and reads (2: entries and chunks carry content hashes; 3: the index carries its own checksum)
 
 def _decode(fn, size:int)->np.ndarray: # 3×size×size uint8
     "Image file `fn` as `ImageItems` and `defect_dls` see it: 8-bit RGB squished to size×size (bilinear), channels first"
@@ -37,6 +37,10 @@ def _digest(fn)->str|None: # BLAKE2b-128 of the file's bytes, or None when it ca
             while b := f.read(1<<20): h.update(b)
     except OSError: return None
     return h.hexdigest()
+
+def _index_digest(ix:dict)->str: # BLAKE2b-128 of the index's fields but its own checksum
+    "The checksum an image store's `index.json` carries of itself: any row moved, swapped or edited changes it"
+    return hashlib.blake2b(json.dumps({k:v for k,v in ix.items() if k!='blake2b'}, sort_keys=True, separators=(',',':')).encode(), digest_size=16).hexdigest()
 
 class StoreUnavailable(OSError):
     "The image store can't be written here (a read-only folder, a full disk): decode the images instead"
@@ -81,6 +85,9 @@ class ImageStore:
             return
         if ix.get('format')!='nexai-store' or ix.get('format_version')!=STORE_FORMAT:
             raise ValueError(f"{fn} is not an image store of this nexai (format {ix.get('format')!r}, version {ix.get('format_version')!r}); remove {self.folder} to rebuild it")
+        if ix.get('blake2b')!=_index_digest(ix):  # a row swapped or edited would serve another image's pixels
+            warnings.warn(f"nexai: the image store index {fn} is not the one nexai wrote (its checksum differs: edited or damaged); its images will be decoded again")
+            return
         if ix['size']!=self.size:
             raise ValueError(f"the image store {self.folder} holds images at {ix['size']} px, not {self.size} px: give another folder (stores of each size live side by side, see `default_store_dir`), or remove it to rebuild it")
         self.chunks,self.entries,self.errors = ix['chunks'],{k:tuple(v) for k,v in ix['entries'].items()},{k:tuple(v) for k,v in ix['errors'].items()}
@@ -211,6 +218,7 @@ def _compact_and_write(self:ImageStore):
         self.chunks = [dict(file=fn.name, rows=len(keys), blake2b=cdig[0])]
     ix = dict(format='nexai-store', format_version=STORE_FORMAT, size=self.size, chunks=self.chunks,
               entries=self.entries, errors=self.errors, updated=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    ix['blake2b'] = _index_digest(ix)
     atomic_write(self.folder/'index.json', lambda f: f.write_text(json.dumps(ix, separators=(',',':'))))
     keep = {c['file'] for c in self.chunks}
     for f in self.folder.glob('chunk-*.npy'):

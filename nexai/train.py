@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/train.html.md"""
 
 # %% ../nbs/13_train.ipynb #224c395d
 from __future__ import annotations
-import os, sys, json, time, warnings, hashlib, shutil, inspect, contextlib, logging
+import os, sys, json, time, warnings, hashlib, shutil, inspect, contextlib, logging, math
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -29,11 +29,12 @@ from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring
 from .interpret import plot_history
 from .report import write_report
 from .store import image_store, default_store_dir, StoreUnavailable
+from .golden import write_line_files, write_reference
 from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
 
 # %% auto #0
 __all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'fit_combiner', 'combiner_part',
-           'train_fused', 'recalibrate']
+           'train_fused', 'resume_options', 'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -148,6 +149,13 @@ def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on
     if not rank: ckdir.mkdir(exist_ok=True); atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
     return ck
 
+_RUNTIME = ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')  # how a run runs, not what it trains: never recorded for a resume
+
+def _preds_signed(d)->bool:
+    "Is `d/valid_preds.csv` the file that `d/model.json` (signed) recorded? A member's out-of-fold scores are trusted only then"
+    try: return json.loads((Path(d)/'model.json').read_text()).get('valid_preds_sha256')==sha256(Path(d)/'valid_preds.csv')
+    except (OSError, ValueError): return False
+
 def _end_distributed(shards)->str: # the backend the processes used
     "Close the process group: from here process 0 works alone"
     backend = torch.distributed.get_backend()
@@ -158,8 +166,9 @@ def _end_distributed(shards)->str: # the backend the processes used
 def _write_run(learn, out, res, vp, tta, report):
     "The model directory, the validation scores, the metrics, the curves and (on request) the report"
     atomic_csv(vp, out/'valid_preds.csv')
-    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **({'tta_threshold': res['tta']['threshold']} if tta else {}))
+    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, valid_preds_sha256=sha256(out/'valid_preds.csv'), **({'tta_threshold': res['tta']['threshold']} if tta else {}))
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
+    write_line_files(out, vp, load_scorer(out))  # the reference scores and golden set the service checks
     plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
     if not report: return
     try: write_report(out)
@@ -239,6 +248,7 @@ def train_model(data='elpv',          # 'elpv', a folder of class folders, or a 
 def _fold_col(df, k:int, seed:int)->np.ndarray: # a fold number per item
     "Stratified folds of `df`: by label, and by `type` too where every label and type has `k` items"
     from sklearn.model_selection import StratifiedKFold
+    check_filled(df, ['label'] + (['type'] if 'type' in df else []), 'the folds are stratified on it')
     key = df.label.astype(str)
     if 'type' in df and (kt := key+'|'+df['type'].astype(str)).value_counts().min() >= k: key = kt
     f = np.zeros(len(df), dtype=int)
@@ -292,12 +302,15 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     key = hashlib.sha1(trn[['path','label','fold']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
     run = out/'folds.json'
     if resume and run.is_file() and json.loads(run.read_text()).get('data_key')!=key: raise ValueError(f"the data or its folds differ from the interrupted run's in {out}: start afresh without --resume")
-    atomic_write(run, lambda f: f.write_text(json.dumps(dict(args=to_plain(dict(data=data if not isinstance(data, pd.DataFrame) else None, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)), data_key=key), indent=2, default=str)))
+    atomic_write(run, lambda f: f.write_text(json.dumps(dict(args=to_plain(dict(data=data if not isinstance(data, pd.DataFrame) else None, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **{o:v for o,v in kwargs.items() if o not in _RUNTIME})), data_key=key), indent=2, default=str)))
     names,log = [f'fold{i}' for i in range(k)],logging.getLogger('nexai')
     for i,n in enumerate(names):
-        if resume and (out/n/'model.json').is_file() and (out/n/'valid_preds.csv').is_file(): log.info(f"{n}: already trained, kept"); continue
+        if resume and (out/n/'model.json').is_file():
+            if _preds_signed(out/n): log.info(f"{n}: already trained, kept"); continue
+            warnings.warn(f"nexai: {out/n/'valid_preds.csv'} is missing or is not the file {out/n/'model.json'} signed, so its out-of-fold scores can't be trusted: training {n} again")
         log.info(f"{n} of {k}: training on {int((trn.fold!=i).sum())} items, validating on {int((trn.fold==i).sum())}")
         train_model(trn.drop(columns='fold').assign(is_valid=trn.fold==i), out/n, threshold=threshold, tta=tta, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+    if bad := [n for n in names if not _preds_signed(out/n)]: raise RuntimeError(f"{', '.join(str(out/n/'valid_preds.csv') for n in bad)}: not the file the member's model.json signed; train again with --resume, which trains such members again")
     oof = pd.concat([pd.read_csv(out/n/'valid_preds.csv').assign(fold=i) for i,n in enumerate(names)], ignore_index=True)
     if sorted(oof.path)!=sorted(trn.path): raise RuntimeError(f"the members' out-of-fold scores don't cover the training part once each ({len(oof)} rows for {len(trn)} items): remove {out} and train again")
     oof = oof[['path','label','fold','score'] + (['score_tta'] if tta else [])]
@@ -309,7 +322,8 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     m0 = json.loads((out/names[0]/'model.json').read_text())
     res = to_plain(dict(res, folds=k, n_train=len(trn), n_valid=len(held), total_seconds=round(time.time()-t0, 1), **{o:m0['metrics'].get(o) for o in ('arch','size','epochs','freeze_epochs','soft')}))
     atomic_csv(vp, out/'valid_preds.csv')
-    save_ensemble_dir(out, names, thr, tthr, metrics=res, data=data_summary(df), training=dict(m0.get('training', {}), folds=k))
+    save_ensemble_dir(out, names, thr, tthr, metrics=res, data=data_summary(df), training=dict(m0.get('training', {}), folds=k), oof_sha256=sha256(out/'oof.csv'))
+    write_line_files(out, vp, load_scorer(out))
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
     if report:
         try: write_report(out)
@@ -416,6 +430,8 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     else: thr = good_quantile_threshold(hs, fpr)
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
     dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
+    if grp is None: write_line_files(dest, pd.DataFrame(dict(path=held, score=hs)), load_scorer(dest))  # groups: golden images would need their group
+    else: write_reference(dest, hs)
     atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), Path(out)/'skipped.csv')  # every row left out, and why
     flagged = float((np.asarray(hs) >= thr).mean())  # as measured, by the comparison `score` makes
     return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule, flagged=flagged)
@@ -472,10 +488,16 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                 num_workers:int=0, cache=None, **kwargs)->dict: # the held-out metrics, with each part's under `parts`
     "Train a classifier (in `folds` where given) and fit a model of normality (`method`, per `group`) on other good parts; combine them on parts neither trained on"
     parse_how(threshold)
-    df = split(read_data(data, good=good, split_col=split_col), valid_pct, seed)
+    items = read_data(data, good=good, split_col=split_col)
+    if group is not None and group not in items: raise UsageError(f"--group {group!r}: the data has no such column (its columns: {', '.join(c for c in items.columns if c not in ('path','label','is_valid'))}); a fused model's groups are a column of the data")
+    df = split(items, valid_pct, seed)
     group = ifnone(group, 'type' if 'type' in df else None)
     trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
     out,t0 = Path(out),time.time(); out.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(df[['path','label','is_valid']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
+    if resume and (out/'fused.json').is_file() and json.loads((out/'fused.json').read_text()).get('data_key')!=key: raise ValueError(f"the data or its split differ from the interrupted run's in {out}: start afresh without --resume")
+    rec = dict(data=None if isinstance(data, pd.DataFrame) else data, folds=folds, method=method, group=group, normality_size=normality_size, threshold=threshold, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col)
+    if normality is None: atomic_write(out/'fused.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(dict(rec, **{o:v for o,v in kwargs.items() if o not in _RUNTIME})), data_key=key), indent=2, default=str)))  # what `--resume` goes on with
     rng = np.random.default_rng(seed)
     if folds:  # the classifier sees all the training part; the model of normality half its good parts; the combiner the rest, out of fold
         train_folds(trn.assign(is_valid=False).pipe(lambda d: pd.concat([d, held])), out/'classifier', k=folds, threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
@@ -484,7 +506,8 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
         comb_items = trn[~nfit].assign(p=lambda d: oof.loc[d.path, 'score'].values)
     else:      # a hold-out of the training part for the combiner: the classifier and the model of normality train on the rest
         ho = combiner_part(trn, .25, seed)
-        train_model(pd.concat([trn[~ho], held]), out/'classifier', threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+        if resume and _preds_signed(out/'classifier'): logging.getLogger('nexai').info(f"{out/'classifier'}: already trained, kept")
+        else: train_model(pd.concat([trn[~ho], held]), out/'classifier', threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
         nfit = trn.label.eq('good') & ~ho
         comb_items = trn[ho].assign(p=lambda d: predict(out/'classifier', d, cache=cache, num_workers=num_workers, progress=False).score.values)
     fit = trn[nfit]
@@ -508,11 +531,25 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                         n_normality_fit=int(nfit.sum()), scored_in='fp32', total_seconds=round(time.time()-t0, 1)))
     atomic_csv(held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values, **({'group': hs['group'].values} if group else {})), out/'valid_preds.csv')
     save_fused_dir(out, comb, thr, metrics=res, threshold_rule=threshold, n_combiner=len(comb_items), data=data_summary(df))
+    write_line_files(out, pd.read_csv(out/'valid_preds.csv'), load_scorer(out))
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
     if report:
         try: write_report(out)
         except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); `nexai-report {out}` tries again")
     return res
+
+# %% ../nbs/13_train.ipynb #89d4a3b9
+def resume_options(out # the model directory of a killed `train_model` run
+                  )->dict: # `train_model`'s keywords as the run was started; None where `out` records no run
+    "The options a killed run in `out` was started with, as `train_model` takes them: from `fused.json`, `folds.json` or `checkpoints/run.json`, whichever it holds first; how it ran (workers, store, ...) is left to the caller"
+    out = Path(out)
+    fn = first(o for o in (out/'fused.json', out/'folds.json', out/'checkpoints'/'run.json') if o.is_file())
+    if fn is None: return None
+    a = dict(json.loads(fn.read_text())['args'])
+    if fn.name=='fused.json': a['with_normality'] = True
+    if fn.name=='folds.json': a['folds'] = a.pop('k')
+    if a.get('data') is None or str(a['data']).startswith('a DataFrame of'): raise UsageError(f"the run in {out} was started on a DataFrame, not on data a command can name: resume it from Python, with the same DataFrame")
+    return {k:v for k,v in a.items() if k not in _RUNTIME} | dict(out=str(out))
 
 # %% ../nbs/13_train.ipynb #6ac49dc8
 _THRESHOLD_FILES = ('model.json','normality.json','groups.json','generative.json')  # where a kind keeps its threshold
@@ -524,6 +561,29 @@ def _check_new_dir(out, *inputs):
         p = Path(p).resolve()
         if out==p or p in out.parents: raise UsageError(f"the output {out} is or lies inside the input {p}: give a folder outside it")
     if out.exists() and (not out.is_dir() or any(out.iterdir())): raise UsageError(f"{out} exists and is not an empty folder: give a new one")
+
+def _check_good_folders(good):
+    "Refuse good parts that hold a folder named as defects (`defect/`, `bad_1/`): its images would be taken for good parts"
+    bad = [d for g in listify(good) if Path(g).is_dir() for d in sorted(Path(g).rglob('*')) if d.is_dir() and is_defect_name(d.name)]
+    if bad: raise UsageError(f"{bad[0]} is named as a folder of defects, inside the good parts {Path(bad[0]).parent}: recalibrating reads good parts only, so give a folder that holds none")
+
+def _check_n_good(n:int, fpr:float, what:str='good parts'):
+    "Refuse fewer than 2 good parts; say when `fpr` of `n` is less than one part, so that it can't be honoured"
+    if n < 2: raise UsageError(f"{n} {what} scored: a threshold needs at least 2 (about 20 to be reliable, better a few hundred)")
+    if fpr > 0 and fpr*n < 1-1e-9: warnings.warn(f"nexai: --fpr {fpr:g} of {n} {what} is less than one part, so it can't be honoured: the threshold passes all {n}; give at least {math.ceil(1/fpr-1e-9)} to flag a share")
+    if n < 20: warnings.warn(f"nexai: a threshold set from {n} {what} is unreliable: give at least about 20, better a few hundred")
+
+_AT_OLD = ('accuracy','f1','precision','recall','fpr','threshold','confusion_matrix','operating_point','at_plain_threshold','tta','oof','threshold_from','threshold_rule')  # figures measured at the old threshold
+
+def _recalibrated_metrics(out, old:dict, thr:float, rec:dict)->dict:
+    "A recalibrated copy's figures: none at the old threshold; those at the new one measured again on the source's validation parts, where it kept their scores"
+    m = {k:v for k,v in (old or {}).items() if k not in _AT_OLD}
+    vp = Path(out)/'valid_preds.csv'
+    if vp.is_file() and {'label','score'} <= set(pd.read_csv(vp, nrows=0).columns):
+        v = pd.read_csv(vp).dropna(subset=['score']); t = (v.label=='defect').astype(int).values
+        m.update(score_metrics(t, v.score.values, thr), operating_point=ppm_summary(metrics_at(t, v.score.values, thr)),
+                 measured_on=f"the source model's {len(v)} validation parts (its old line), at the recalibrated threshold")
+    return to_plain(dict(m, threshold=float(thr), recalibrated=rec))
 
 # %% ../nbs/13_train.ipynb #0ba681b3
 def recalibrate(model_dir,          # a model directory of any kind
@@ -541,15 +601,17 @@ def recalibrate(model_dir,          # a model directory of any kind
     sc = load_scorer(src)
     files = [f for f in find_images(*listify(good)) if Path(f).is_file()]
     if not files: raise UsageError(f"no images in {', '.join(map(str, listify(good)))}: recalibrating needs good parts of the new line")
+    _check_good_folders(good)
     if refit: return _refit_normality(sc, src, files, good, out, fpr, bs)
     if isinstance(sc, NormalityGroups): return _recalibrate_groups(sc, src, files, good, out, fpr, bs, progress)
     df = sc.score(files, bs=bs, progress=progress)
     s = df.score[df.error==''].values
     if not len(s): raise ValueError(f"none of the {len(files)} good images could be scored: {df.error.iloc[0]}")
-    if len(s) < 20: warnings.warn(f"nexai: a threshold set from {len(s)} good parts is unreliable: give at least about 20, better a few hundred")
-    new = dict(threshold=good_quantile_threshold(s, fpr))
+    _check_n_good(len(s), fpr)
+    new = dict(threshold=pass_threshold(s, fpr))  # strictly above the good scores it passes: at most ⌊fpr·n⌋ flagged
     n_tta = sc.meta.get('metrics', {}).get('tta', {}).get('n', 8)
-    if 'tta_threshold' in sc.meta: new['tta_threshold'] = good_quantile_threshold(sc.score(files, tta=n_tta, bs=bs, progress=progress).score.dropna().values, fpr)
+    if 'tta_threshold' in sc.meta: new['tta_threshold'] = pass_threshold(sc.score(files, tta=n_tta, bs=bs, progress=progress).score.dropna().values, fpr)
+    if sc.scale=='probability': new = {k:min(v, 1.) for k,v in new.items()}  # a probability threshold stays in [0, 1]
     rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=int((df.error!='').sum()), fpr=fpr,
                threshold_before=sc.threshold, flagged_before=float((s >= sc.threshold).mean()), flagged=float((s >= new['threshold']).mean()),
                created=time.strftime('%Y-%m-%dT%H:%M:%S'), **{f'{k}_new':v for k,v in new.items()})
@@ -557,10 +619,11 @@ def recalibrate(model_dir,          # a model directory of any kind
     for f in _THRESHOLD_FILES:
         if not (Path(out)/f).is_file(): continue
         d = json.loads((Path(out)/f).read_text())
-        if f=='model.json': d.update(new, threshold_from=f"recalibrated: flags {fpr:g} of {len(s)} good parts of a new line", recalibrated=rec)
+        if f=='model.json': d.update(new, threshold_from=f"recalibrated: flags at most {math.floor(fpr*len(s)+1e-9)} of {len(s)} good parts of a new line (fpr {fpr:g})", recalibrated=rec, metrics=_recalibrated_metrics(out, d.get('metrics'), new['threshold'], rec))
         elif 'threshold' in d: d['threshold'] = new['threshold']
         else: continue
         atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
+    if (Path(out)/'metrics.json').is_file(): atomic_write(Path(out)/'metrics.json', lambda o: o.write_text(json.dumps(_recalibrated_metrics(out, json.loads((src/'metrics.json').read_text()), new['threshold'], rec), indent=2)))
     sign_model_json(out)
     return rec
 
@@ -594,14 +657,15 @@ def _recalibrate_groups(ng, src, files, good, out, fpr, bs, progress)->dict:
         if len(idx) < 20: warnings.warn(f"nexai: group {g!r} is recalibrated from {len(idx)} good parts of the new line: with fewer than about 20, its scale is unreliable")
         mod.calibrate({l:v[idx] for l,v in ftrs.items()}); per[g] = dict(n_good=int(len(idx)), calibration='re-set')
     s,_ = ng.score_features(ftrs, grp)
-    if len(s) < 20: warnings.warn(f"nexai: a threshold set from {len(s)} good parts is unreliable: give at least about 20, better a few hundred")
-    thr = good_quantile_threshold(s, fpr)
+    _check_n_good(len(s), fpr)
+    thr = pass_threshold(s, fpr)
     rec = dict(source=str(Path(src).resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=len(files)-len(ok), fpr=fpr, groups=per,
                threshold_before=ng.threshold, flagged_before=float((s_old >= ng.threshold).mean()), flagged=float((s >= thr).mean()),
                created=time.strftime('%Y-%m-%dT%H:%M:%S'), threshold_new=thr)
     ng.save(out, threshold=thr)  # every group's model again (the re-set calibrations), `groups.json` with their checksums, `model.json` last
     mj = json.loads((Path(out)/'model.json').read_text())
-    mj.update(threshold_from=f"recalibrated: each group's scale and the threshold from {len(s)} good parts of a new line (flags {fpr:g})", recalibrated=rec)
+    mj.update(threshold_from=f"recalibrated: each group's scale and the threshold from {len(s)} good parts of a new line (flags at most {math.floor(fpr*len(s)+1e-9)}, fpr {fpr:g})", recalibrated=rec)
+    if 'metrics' in mj: mj['metrics'] = _recalibrated_metrics(out, mj['metrics'], thr, rec)
     atomic_write(Path(out)/'model.json', lambda o: o.write_text(json.dumps(to_plain(mj), indent=2, default=str)))
     sign_model_json(out)
     return rec
