@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/bench.html.md"""
 
 # %% ../nbs/15_bench.ipynb #721910da
 from __future__ import annotations
-import os, json, sys, time, shutil, subprocess, tempfile, warnings, contextlib
+import os, json, sys, time, shutil, subprocess, tempfile, warnings, contextlib, hashlib
 import numpy as np, pandas as pd
 from concurrent.futures import ThreadPoolExecutor
 from fastprogress.fastprogress import progress_bar
@@ -390,6 +390,24 @@ def group_ab(fused_dir, ht)->dict: # group_kept, and the held-out ROC AUC of the
 
 
 # %% ../nbs/15_bench.ipynb #6a2d0734
+def _curve_keys(df, seed:int, recipe:dict)->dict: # data_key, seed, recipe_key
+    "What a label curve's rows are computed from: the items and their split (paths, labels, file sizes), the seed, and the recipe"
+    sizes = [os.path.getsize(p) if os.path.isfile(p) else -1 for p in df.path]
+    h = lambda s: hashlib.sha1(s.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    return dict(data_key=h(df[['path','label','is_valid']].assign(bytes=sizes).to_csv(index=False)), seed=int(seed), recipe_key=h(json.dumps(to_plain(recipe), sort_keys=True, default=str)))
+
+def _keyed_rows(fn, keys:dict)->list: # the saved rows computed from `keys`, as records
+    "The rows of `fn` computed from the same data, seed and recipe; the others are dropped, with a warning saying why"
+    if not fn.is_file(): return []
+    res = pd.read_csv(fn, dtype={'data_key':str, 'recipe_key':str})
+    same = np.ones(len(res), bool); why = []
+    for k,what in (('data_key','other data'), ('seed','another seed'), ('recipe_key','another recipe')):
+        ok = res[k].astype(str).eq(str(keys[k])).to_numpy() if k in res else np.zeros(len(res), bool)
+        if not ok.all(): why.append(what if k in res else f'no record of its {k}')
+        same &= ok
+    if not same.all(): warnings.warn(f"nexai: {int((~same).sum())} of the {len(res)} rows of {fn} were computed from {', '.join(why)}: computed again for this data")
+    return res[same].to_dict('records')
+
 def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`)
                 out='label_curve',  # folder: `label_curve.csv`, `label_curve.png` and the models
                 counts=(0,5,10,20,50,100,200,None), # labelled defects drawn from the training part; None: all
@@ -405,29 +423,35 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
     from nexai.train import read_data, train_model, train_fused, fit_normality_dir, combiner_part
     from nexai.data import split
     from nexai.scorers import predict
+    if not isinstance(draws, (int, np.integer)) or draws < 1: raise UsageError(f"--draws {draws}: give 1 or more draws of each count")
+    if not counts or (bad := [c for c in counts if c is not None and (not isinstance(c, (int, np.integer)) or c < 0)]): raise UsageError(f"--counts {','.join('all' if c is None else str(c) for c in counts) or '(none)'}: give counts of labelled defects of 0 or more, or 'all'")
     out = Path(out); out.mkdir(parents=True, exist_ok=True); fn = out/'label_curve.csv'
     rec = {**QUICK, **recipe}
     df = split(read_data(data), valid_pct, seed)
+    keys = _curve_keys(df, seed, dict(rec, method=method, normality_size=normality_size))  # what a saved row was computed from
     trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
     ht = (held.label=='defect').astype(int).values
     goods,defs = trn[trn.label=='good'],trn[trn.label=='defect']
-    rows = pd.read_csv(fn).to_dict('records') if fn.is_file() else []
+    rows = _keyed_rows(fn, keys)
     done = {(r['route'], r['n_defects'], r['draw']) for r in rows}
     group = 'type' if 'type' in df else None
     def add(route, n, d, s, **kw):
         r = score_metrics(ht, s, .5)
-        rows.append(dict(route=route, n_defects=n, draw=d, roc_auc=r['roc_auc'], caught_2pct=r['recall_at_fpr']['0.02'], caught_5pct=r['recall_at_fpr']['0.05'], **kw))
+        rows.append(dict(route=route, n_defects=n, draw=d, roc_auc=r['roc_auc'], caught_2pct=r['recall_at_fpr']['0.02'], caught_5pct=r['recall_at_fpr']['0.05'], **kw, **keys))
         atomic_csv(pd.DataFrame(rows), fn)
     todo = [(d, n) for d in range(draws) for n in counts]
     for d,n in progress_bar(todo, leave=False):
         n = len(defs) if n is None or n > len(defs) else n
         pick = defs.sample(n, random_state=seed+d) if n < len(defs) else defs
         items = pd.concat([goods, pick, held])
-        nmd = out/f'normality_{d}'  # fitted on the good parts the combiner will not use: the same whatever defects are drawn
+        nmd,nkey = out/f'normality_{d}',out/f'normality_{d}.key'  # fitted on the good parts the combiner will not use: the same whatever defects are drawn
+        if (nmd/'model.json').is_file() and (nkey.read_text() if nkey.is_file() else '')!=json.dumps(keys):
+            warnings.warn(f"nexai: {nmd} was fitted on other data, with another seed or another recipe (or records none): fitted again"); shutil.rmtree(nmd)
         if not (nmd/'model.json').is_file():
             g = goods[~combiner_part(goods, .25, seed)]
             if group: atomic_csv(g[['path', group]], out/f'normality_{d}.csv')
             fit_normality_dir(out/f'normality_{d}.csv' if group else g.path.tolist(), nmd, method=method, size=normality_size, group=group, seed=seed)
+            nkey.write_text(json.dumps(keys))
         if ('normality', n, d) not in done: add('normality', n, d, predict(nmd, held, progress=False).score.values)
         if n < 2: continue  # a classifier needs at least two examples of each class
         t0 = time.time()
