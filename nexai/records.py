@@ -38,6 +38,7 @@ parts_table = sa.Table('parts', _md,
     sa.Column('error', sa.Text, nullable=False, default=''),
     sa.Column('fail_safe', sa.String(16), nullable=False, default=''),   # '' or the fail-safe decision given: 'defect' or 'review'
     sa.Column('borderline', sa.Boolean, nullable=False, default=False),  # near the threshold
+    sa.Column('sampled', sa.Boolean, nullable=False, default=False),     # passed as good and drawn at random for review (to estimate escapes)
     sa.Column('image_path', sa.Text))                                    # where the image was kept, or NULL
 
 thresholds_table = sa.Table('thresholds', _md,

@@ -128,10 +128,12 @@ class LineService:
     "The service's state: the model served, its records, the batch queue, the metrics"
     def __init__(self, model, records='sqlite:///nexai_records.db', name:str=None, onnx:bool=False, token:str=None, max_batch:int=32,
                  max_wait_ms:float=5., queue_max:int=256, deadline_ms:float=2000., fail_safe:str='defect', keep:str='', keep_dir=None,
-                 keep_mb:float=1024., max_upload_mb:float=32., band:float=0.1, window:int=500, golden_tol:float=1e-4, bs:int=None):
+                 keep_mb:float=1024., max_upload_mb:float=32., band:float=0.1, window:int=500, golden_tol:float=1e-4, bs:int=None, sample_rate:float=0.05, seed:int=None):
         if fail_safe not in FAIL_SAFE: raise UsageError(f"--fail-safe {fail_safe!r}: use defect or review (never good)")
         kinds = set(filter(None, str(keep or '').split(',')))
-        if kinds - {'flagged','borderline','all'}: raise UsageError(f"--keep {keep!r}: use flagged, borderline or all, joined by commas")
+        if kinds - {'flagged','borderline','sample','all'}: raise UsageError(f"--keep {keep!r}: use flagged, borderline, sample or all, joined by commas")
+        if not 0 <= sample_rate <= 1: raise UsageError(f"--sample-rate {sample_rate}: a share in [0, 1]")
+        self.sample_rate,self.rng = sample_rate,np.random.default_rng(seed)
         store_attr('onnx,max_batch,max_wait_ms,queue_max,deadline_ms,fail_safe,keep_mb,band,golden_tol,bs')
         self.token,self.keep,self.max_upload = token or os.environ.get('NEXAI_TOKEN') or None,kinds,int(max_upload_mb*2**20)
         self.records = records if isinstance(records, Records) else Records(records)
@@ -227,13 +229,14 @@ def _finish_row(self:LineService, p:_Part, model:Served, thr:float, tver:int, er
     if error is not None: p.row = dict(score=None, error=error)
     pred,fs = decide(p.row['score'], p.row['error'], thr, self.fail_safe)
     p.row.update(request_id=p.request_id, part_id=p.part_id, model=self.name, image_sha256=p.sha, pred=pred, threshold=thr, threshold_version=tver,
-                 model_sha256=model.sha, fail_safe=fs, borderline=p.row['score'] is not None and self.borderline(p.row['score'], thr))
+                 model_sha256=model.sha, fail_safe=fs, borderline=p.row['score'] is not None and self.borderline(p.row['score'], thr),
+                 sampled=bool(pred==0 and 'sample' in self.keep and self.rng.random() < self.sample_rate))  # a uniform sample of the passed parts: what makes the escape estimate honest
 
 # %% ../nbs/19_serve.ipynb #7d69cc08
 @patch
 def _keep(self:LineService, p:_Part)->str|None: # where the part's image was kept, or None
     r = p.row
-    want = 'all' in self.keep or ('flagged' in self.keep and r['pred']!=0) or ('borderline' in self.keep and r['borderline'])
+    want = 'all' in self.keep or ('flagged' in self.keep and r['pred']!=0) or ('borderline' in self.keep and r['borderline']) or r['sampled']
     if not (want and isinstance(p.data, bytes) and p.data) or self.kept_bytes + len(p.data) > self.keep_mb*2**20: return None
     fn = self.keep_dir/f'{p.sha}{image_ext(p.data)}'
     if not fn.exists():
@@ -553,7 +556,8 @@ def nexai_serve(model:str,                   # the model directory to serve (any
                 queue:int=256,               # most parts waiting; beyond, 503 with Retry-After
                 deadline_ms:float=2000.,     # a part not answered by then gets the fail-safe decision; 0: no deadline
                 fail_safe:str='defect',      # the decision for a part that can't be scored in time or at all: defect or review
-                keep:str='',                 # keep images of these parts for review: flagged, borderline, all (joined by commas)
+                keep:str='',                 # keep images of these parts for review: flagged, borderline, sample (a random share of the passed), all; joined by commas
+                sample_rate:float=0.05,      # with --keep sample: the share of passed parts drawn at random for review
                 keep_dir:str=None,           # where kept images go; default beside a SQLite records file
                 keep_mb:float=1024.,         # cap on the kept images
                 max_upload_mb:float=32.,     # larger request bodies get 413
@@ -570,7 +574,7 @@ def nexai_serve(model:str,                   # the model directory to serve (any
         if not Path(model).exists(): raise FileNotFoundError(f"{model} does not exist")
         svc = LineService(model, records=records, name=name, onnx=onnx, token=token, max_batch=max_batch, max_wait_ms=max_wait_ms, queue_max=queue,
                           deadline_ms=deadline_ms, fail_safe=fail_safe, keep=keep, keep_dir=keep_dir, keep_mb=keep_mb, max_upload_mb=max_upload_mb,
-                          band=band, window=window, golden_tol=golden_tol, bs=bs)
+                          band=band, window=window, golden_tol=golden_tol, bs=bs, sample_rate=sample_rate)
         app = serve_app(svc)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
         def _hup():
