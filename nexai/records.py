@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/records.html.md"""
 
 # %% ../nbs/17_records.ipynb #bfb9beea
 from __future__ import annotations
-import os, sys, time, threading, datetime as dt
+import os, sys, time, threading, logging, datetime as dt
 from pathlib import Path
 import numpy as np, pandas as pd
 import sqlalchemy as sa
@@ -37,8 +37,8 @@ parts_table = sa.Table('parts', _md,
     sa.Column('latency_ms', sa.Float),
     sa.Column('error', sa.Text, nullable=False, default=''),
     sa.Column('fail_safe', sa.String(16), nullable=False, default=''),   # '' or the fail-safe decision given: 'defect' or 'review'
-    sa.Column('borderline', sa.Boolean, nullable=False, default=False),  # near the threshold
-    sa.Column('sampled', sa.Boolean, nullable=False, default=False),     # passed as good and drawn at random for review (to estimate escapes)
+    sa.Column('borderline', sa.Boolean, nullable=False, default=False, server_default=sa.false()),  # near the threshold
+    sa.Column('sampled', sa.Boolean, nullable=False, default=False, server_default=sa.false()),     # passed as good and drawn at random for review (to estimate escapes)
     sa.Column('image_path', sa.Text))                                    # where the image was kept, or NULL
 
 thresholds_table = sa.Table('thresholds', _md,
@@ -74,6 +74,17 @@ def records_url(url) -> str: # a SQLAlchemy URL
     url = str(url)
     return url if '://' in url else f'sqlite:///{Path(url).absolute()}'
 
+def _add_columns(engine):
+    "Add the columns a newer nexai defines to tables an older one created (each added column has a default)"
+    insp = sa.inspect(engine)
+    for t in _md.sorted_tables:
+        have = {c['name'] for c in insp.get_columns(t.name)}
+        for col in t.columns:
+            if col.name in have: continue
+            ddl = sa.schema.CreateColumn(col).compile(dialect=engine.dialect) if col.server_default is not None else f"{col.name} {col.type.compile(dialect=engine.dialect)}"  # NULL in the old rows
+            with engine.begin() as c: c.exec_driver_sql(f"ALTER TABLE {t.name} ADD COLUMN {ddl}")
+            logging.getLogger('nexai').warning(f"records: column {t.name}.{col.name} added (the table was made by an older nexai)")
+
 class Records:
     "The line's records behind a SQLAlchemy URL: parts, threshold versions and labels"
     def __init__(self, url='sqlite:///nexai_records.db'): # a SQLAlchemy URL (sqlite:///line.db, postgresql://...) or a file path
@@ -83,6 +94,7 @@ class Records:
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
             if self.engine.dialect.name=='sqlite': sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
             _md.create_all(self.engine)
+            _add_columns(self.engine)
         except Exception as e: raise RecordsUnavailable(f"the records at {self.safe_url} can't be opened: {str(e).strip().splitlines()[0]}") from None
         self._lock = threading.Lock()  # one writer at a time from this process (SQLite has one writer)
     @property

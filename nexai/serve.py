@@ -458,6 +458,7 @@ def serve_app(model,            # a model directory of any kind, or a `LineServi
     return app
 
 # %% ../nbs/19_serve.ipynb #1676eb5e
+from .page import page_routes
 def _err(code:int, msg:str, **headers)->JSONResponse: return JSONResponse(dict(error=msg), status_code=code, headers=headers or None)
 
 def _routes(app:FastAPI, svc:LineService):
@@ -473,6 +474,7 @@ def _routes(app:FastAPI, svc:LineService):
     async def http_err(request, e): return _err(e.code, str(e), **e.headers)
     _v2_routes(app, svc, model_or_404, writer)
     _line_routes(app, svc, model_or_404, writer)
+    page_routes(app, svc, model_or_404, writer)
 
 class _Http(Exception):
     def __init__(self, code:int, msg:str, **headers): super().__init__(msg); self.code,self.headers = code,headers
