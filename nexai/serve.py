@@ -537,7 +537,10 @@ def _line_routes(app, svc, model_or_404, writer):
     @app.post('/v2/repository/models/{name}/load')
     async def load(name:str, request:Request):
         model_or_404(name); writer(request)
-        try: return await svc.reload()
+        try: body = json.loads(await request.body() or b'{}')
+        except ValueError: return _err(400, "the body is not JSON: send nothing, or {\"parameters\": {\"path\": \"MODEL_DIR\"}}")
+        path = ((body.get('parameters') or {}).get('path') if isinstance(body, dict) else None)
+        try: return await svc.reload(path)
         except Exception as e: return _err(409, f"the new model was refused, and {svc.model.sha[:12]} keeps serving: {str(e).strip().splitlines()[0]}")
     @app.get('/v2/models/{name}/drift')
     async def drift(name:str): model_or_404(name); return svc.watch.stats() | dict(model=name)
