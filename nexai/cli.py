@@ -71,11 +71,9 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
               early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds,
               **(dict(with_normality=True, method=normality_method, group=group) if with_normality else {}))
-    run,frun = Path(out)/'checkpoints'/'run.json',Path(out)/'folds.json'
-    if resume and (run.is_file() or frun.is_file()):
-        if frun.is_file(): a = json.loads(frun.read_text())['args']; kw = a | dict(folds=a.pop('k'), out=out)
-        else: kw = json.loads(run.read_text())['args'] | dict(out=out)
-        print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
+    from nexai.train import resume_options
+    if resume and (ro := resume_options(out)) is not None:  # a plain, folds or fused run: the options it was started with
+        kw,folds,with_normality = ro,ro.get('folds') or 0,ro.get('with_normality', False); print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
     elif arch is None:
         from nexai.weights import default_arch
         kw['arch'],why = ('resnet34','') if weights or not pretrained else default_arch()
@@ -336,6 +334,9 @@ def main():
     if cmd=='bench' and sys.argv[1:2]==['labels']:  # nexai-bench labels DATA: the label-efficiency curve
         from nexai.bench import nexai_bench_labels as f
         sys.argv.pop(1); pos = ['data']
+    elif cmd=='bench' and sys.argv[1:2]==['serve']:  # nexai-bench serve MODEL: the service's load test
+        from nexai.loadtest import nexai_bench_serve as f
+        sys.argv.pop(1); pos = ['model']
     elif cmd=='bench': from nexai.bench import nexai_bench as f
     else: f = globals()[fname]
     f = getattr(f, '__wrapped__', f)
