@@ -377,7 +377,8 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       defects=None,         # folders or files of labelled defects, to set the threshold by `how`
                       how:str='f1',         # with `defects`: the rule of `pick_threshold` (f1, youden, recall=R, fpr=F, cost=A,B)
                       epochs:int=20,        # vae, ganomaly: training epochs
-                      cache=None            # read the images through an image store, decoded once across runs (`nexai.store`): True for NEXAI_HOME/cache, or a folder
+                      cache=None,           # read the images through an image store, decoded once across runs (`nexai.store`): True for NEXAI_HOME/cache, or a folder
+                      strict:bool=False     # `fpr`: the threshold strictly above the held-out good scores it passes (`pass_threshold`: at most ⌊fpr·n⌋ flagged), not their (1-fpr) quantile
                      )->dict:               # fit summary: counts, threshold, the directory
     "Fit a model of normality on good parts, with a threshold from held-out good parts (and labelled defects, if given), and write it to `out`"
     files,grp,skipped = _good_files(good, group)
@@ -427,7 +428,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
         if len(ds) < 10: warnings.warn(f"nexai: a threshold chosen on {len(ds)} labelled defects is unreliable: with fewer than about 10, prefer fpr")
         op = pick_threshold(np.r_[np.zeros(len(hs)), np.ones(len(ds))], np.r_[hs, ds], how)
         thr,rule = op['threshold'],dict(how=str(how), n_defects=len(ds), recall=op['recall'], fpr=op['fpr'])
-    else: thr = good_quantile_threshold(hs, fpr)
+    else: thr = pass_threshold(hs, fpr) if strict else good_quantile_threshold(hs, fpr)
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
     dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
     if grp is None: write_line_files(dest, pd.DataFrame(dict(path=held, score=hs)), load_scorer(dest))  # groups: golden images would need their group
@@ -625,14 +626,17 @@ def recalibrate(model_dir,          # a model directory of any kind
         atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
     if (Path(out)/'metrics.json').is_file(): atomic_write(Path(out)/'metrics.json', lambda o: o.write_text(json.dumps(_recalibrated_metrics(out, json.loads((src/'metrics.json').read_text()), new['threshold'], rec), indent=2)))
     sign_model_json(out)
+    write_reference(out, s)  # the new line's good parts are what the drift watch compares with from now on
     return rec
 
 def _refit_normality(sc, src, files, good, out, fpr, bs)->dict:
     "A model of normality fitted again on the new line's good parts: what it knew of the old line's good parts does not carry over, its recipe does"
     if type(sc).__name__!='NormalityModel': raise UsageError(f"--refit fits a model of normality again on the new line's good parts; {src} is a {sc.kind} model ({type(sc).__name__}): recalibrate it without --refit (a classifier needs labels to refit, groups need their group of each part)")
     m = sc.meta
+    if len(files) < 10: raise UsageError(f"--refit: {len(files)} good parts; a fifth of them is held out to set the threshold, so give at least 10 (about 100 to be reliable)")
     if len(files) < 20: warnings.warn(f"nexai: a model of normality fitted on {len(files)} good parts is unreliable: give at least about 20, better a few hundred")
-    r = fit_normality_dir(files, out, method=m['method'], arch=m['arch'], size=m['size'], pool=m['pool'], k=m.get('k', 1), coreset=m.get('coreset'), fpr=fpr, bs=bs, seed=m.get('seed', 42))
+    r = fit_normality_dir(files, out, method=m['method'], arch=m['arch'], size=m['size'], pool=m['pool'], k=m.get('k', 1), coreset=m.get('coreset'), fpr=fpr, bs=bs, seed=m.get('seed', 42), strict=True)  # recalibration's rule, on the held-out part
+    if fpr > 0 and fpr*r['n_holdout'] < 1-1e-9: warnings.warn(f"nexai: --fpr {fpr:g} of the {r['n_holdout']} good parts held out is less than one part, so it can't be honoured: the threshold passes all of them; give at least {math.ceil(5/fpr-1e-9)} good parts to flag a share")
     rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(files), n_fit=r['n_fit'], n_holdout=r['n_holdout'], fpr=fpr, refit=True,
                threshold_before=sc.threshold, threshold_new=r['threshold'], flagged=r['flagged'], created=time.strftime('%Y-%m-%dT%H:%M:%S'))
     d = json.loads((Path(out)/'model.json').read_text())
