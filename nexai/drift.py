@@ -60,7 +60,8 @@ def stats(self:DriftWatch)->dict: # n, ks, ks_p, psi, flagged_share, rate, binom
     if self.ref is not None and len(self.scores) >= self.min_n:
         live = np.fromiter(self.scores, float)
         k = stats.ks_2samp(live, self.ref)
-        res.update(ks=float(k.statistic), ks_p=float(k.pvalue), psi=psi(self.ref, live))
+        nb = min(10, len(self.ref)//20)  # at least 20 reference parts a bin: PSI is a large-sample figure, noise on a small reference
+        res.update(ks=float(k.statistic), ks_p=float(k.pvalue), psi=psi(self.ref, live, nb) if nb >= 2 else None)
     if self.rate is not None and len(self.flags) >= self.min_n: res['binom_p'] = float(stats.binomtest(int(sum(self.flags)), len(self.flags), self.rate).pvalue)
     res['status'] = self._status(res)
     return res
