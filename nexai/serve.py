@@ -266,12 +266,16 @@ async def _batches(self:LineService):
             except asyncio.TimeoutError: break
         self.m_queue.set(self.queue.qsize())
         model,thr,tver = self.model,self.model.threshold,self.tversion  # one model and threshold version for the whole batch, even if they change meanwhile
-        late = [p for p in batch if p.deadline is not None and time.monotonic() > p.deadline]
-        for p in late: self._finish_row(p, model, thr, tver, error=f'deadline passed before scoring ({self.deadline_ms:g} ms): fail-safe decision')
-        todo = [p for p in batch if p not in late]
-        if todo:
-            self.m_batch.observe(len(todo))
-            await loop.run_in_executor(self.score_ex, self._score_batch, todo, model, thr, tver)
+        try:
+            late = [p for p in batch if p.deadline is not None and time.monotonic() > p.deadline]
+            for p in late: self._finish_row(p, model, thr, tver, error=f'deadline passed before scoring ({self.deadline_ms:g} ms): fail-safe decision')
+            todo = [p for p in batch if p not in late]
+            if todo:
+                self.m_batch.observe(len(todo))
+                await loop.run_in_executor(self.score_ex, self._score_batch, todo, model, thr, tver)
+        except Exception as e:  # never a silent stop: the batch's parts get the error and the fail-safe decision, and the loop goes on
+            log.error(f"a batch of {len(batch)} failed: {type(e).__name__}: {e}")
+            for p in batch: self._finish_row(p, model, thr, tver, error=f'the service failed on this batch: {type(e).__name__}: {e}')
         asyncio.ensure_future(self._answer(batch))
 
 @patch
@@ -307,6 +311,7 @@ class Overloaded(RuntimeError):
 async def submit(self:LineService, imgs:list, part_ids:list=None, maps:bool=False)->tuple: # (request id, rows)
     "Score a request's images through the batcher: every part answered, each answer after its record"
     rid = uuid.uuid4().hex
+    if not self.ready or self.batcher is None or self.batcher.done(): self.m_rej.labels('not_ready').inc(); raise Overloaded("the service is not ready (starting, stopping, or its batcher stopped)")
     if self.queue.qsize() + len(imgs) > self.queue_max: self.m_rej.labels('queue_full').inc(); raise Overloaded(f"the queue holds {self.queue.qsize()} parts and takes at most {self.queue_max}: retry shortly")
     dl = None if not self.deadline_ms else time.monotonic() + self.deadline_ms/1e3
     parts = [_Part(d, (part_ids[i] if part_ids else str(i)), rid, dl, maps) for i,d in enumerate(imgs)]
@@ -485,7 +490,7 @@ def _v2_routes(app, svc, model_or_404, writer):
     async def live(): return dict(live=True)
     @app.get('/v2/health/ready')
     async def ready():
-        return dict(ready=True) if svc.ready else _err(503, 'not ready')
+        return dict(ready=True) if svc.ready and not svc.batcher.done() else _err(503, 'not ready')
     @app.get('/v2')
     async def server_meta(): return dict(name='nexai', version=nexai.__version__, extensions=['nexai_threshold', 'nexai_drift', 'model_repository'])
     @app.get('/v2/models/{name}')
