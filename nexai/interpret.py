@@ -24,7 +24,8 @@ from .threshold import metrics_at, ppm_summary
 
 # %% auto #0
 __all__ = ['plot_history', 'plot_lr_find', 'plot_confusion', 'plot_roc_pr', 'plot_score_hist', 'top_losses', 'grad_cam',
-           'load_batch', 'show_cams', 'save_overlays', 'plot_top_losses']
+           'anchored_unit', 'anchored_colours', 'score_map', 'load_batch', 'show_cams', 'save_overlays',
+           'plot_top_losses']
 
 # %% ../nbs/04_interpret.ipynb #a9ddb3d4
 def _finish(fig, fn=None):
@@ -162,6 +163,32 @@ def grad_cam(net:nn.Module,   # Sequential(body, head), as `defect_learner` buil
     mx = cam.flatten(1).max(1).values.clamp_min(1e-12)[:,None,None]
     return (cam/mx).detach().cpu().numpy()
 
+# %% ../nbs/04_interpret.ipynb #a2ad0b4f
+def anchored_unit(x,               # scores, or maps on the score's scale
+                  thr:float,       # the threshold: mid-scale
+                  lo:float=0.,     # the bottom of the scale
+                  hi:float=1.      # the top of the scale
+                 )->np.ndarray:    # positions in [0, 1], the threshold at 0.5
+    "Positions on a colour scale with `thr` in the middle: [lo, thr] fills the lower half, [thr, hi] the upper"
+    x = np.asarray(x, float)
+    if not lo <= thr <= hi: raise ValueError(f"the threshold {thr:g} lies outside the scale [{lo:g}, {hi:g}]: widen the scale")
+    with np.errstate(invalid='ignore'):
+        return np.where(x < thr, 0.5*(x-lo)/max(thr-lo, 1e-12), 0.5 + 0.5*(x-thr)/max(hi-thr, 1e-12)).clip(0, 1)
+
+def anchored_colours(x, thr:float, lo:float=0., hi:float=1.,
+                     cmap:str='coolwarm' # a diverging matplotlib colour map: its middle is the threshold
+                    )->np.ndarray:       # RGB in [0, 1], shape x.shape + (3,)
+    "Colours of `x` on the scale anchored at `thr`"
+    return np.asarray(matplotlib.colormaps[cmap](anchored_unit(x, thr, lo, hi)))[..., :3]
+
+def score_map(m,          # (H, W) map, higher is more (Grad-CAM, anomaly map)
+              score:float # the part's score
+             )->np.ndarray: # the map with its peak at `score`
+    "A map on the score's scale: so that its colours mean the same on every part"
+    m = np.nan_to_num(np.asarray(m, np.float32)).clip(0)
+    pk = float(m.max()) if m.size else 0.
+    return m/pk*score if pk > 0 else np.full_like(m, score if np.isfinite(score) else 0.)
+
 # %% ../nbs/04_interpret.ipynb #8876bc11
 def load_batch(paths,          # image files; an unreadable one comes out black
                size:int,       # side in pixels each image is squished to
@@ -176,7 +203,9 @@ def show_cams(paths,        # image files
               titles=None,  # one title per image
               ncols:int=4,  # columns of the grid
               fn=None,      # file to save the figure to
-              size:int=None # squish each image to size×size first; None: as it is
+              size:int=None, # squish each image to size×size first; None: as it is
+              thr:float=None, # the threshold: maps on the score's scale (`score_map`), coloured on the scale anchored at it; None: maps in [0,1], jet
+              lo:float=0., hi:float=1. # the scale's range, with `thr`
              ):
     "Images in a grid, heat maps laid over them when given"
     n = len(paths); nrows = max(1, int(np.ceil(n/ncols)))
@@ -187,7 +216,8 @@ def show_cams(paths,        # image files
         im = read_image(paths[i])
         if size: im = im.resize((size,size))
         ax.imshow(im)
-        if cams is not None: ax.imshow(np.asarray(Image.fromarray((cams[i]*255).astype(np.uint8)).resize(im.size, Image.BILINEAR))/255, cmap='jet', alpha=.4, vmin=0, vmax=1)
+        if cams is not None and thr is not None: ax.imshow(anchored_colours(np.asarray(Image.fromarray(np.asarray(cams[i], np.float32), mode='F').resize(im.size, Image.BILINEAR)), thr, lo, hi), alpha=.45)
+        elif cams is not None: ax.imshow(np.asarray(Image.fromarray((cams[i]*255).astype(np.uint8)).resize(im.size, Image.BILINEAR))/255, cmap='jet', alpha=.4, vmin=0, vmax=1)
         if titles is not None: ax.set_title(titles[i], fontsize=8, parse_math=False)  # file names are text: a '$' is not maths
     return _finish(fig, fn)
 
@@ -196,18 +226,24 @@ def save_overlays(paths,        # image files
                   maps,         # (N, H, W) maps, higher is more: Grad-CAM or anomaly maps
                   out,          # the folder to write `<stem>.png` into
                   alpha:float=.45, # opacity of the map
-                  seen:set=None  # names already written by earlier calls into `out` (updated), so that batches don't overwrite each other
+                  seen:set=None, # names already written by earlier calls into `out` (updated), so that batches don't overwrite each other
+                  scores=None,   # the parts' scores: with `thr`, each map is put on the score's scale (`score_map`)
+                  thr:float=None, # the threshold: colour on the scale anchored at it; None: each map in jet, scaled to its own peak
+                  lo:float=0., hi:float=1. # the anchored scale's range
                  )->list:       # (file written, peak of its map) per image; ('', nan) where there is no map
     "One PNG per image: the image with its map laid over it"
+    if thr is not None and scores is None: raise ValueError("save_overlays with `thr` needs the parts' `scores`, to put each map on the score's scale")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    scores = [None]*len(paths) if scores is None else list(scores)
     cmap,seen,res = matplotlib.colormaps['jet'],ifnone(seen, set()),[]
-    for p,m in zip(paths, maps):
+    for p,m,sc in zip(paths, maps, scores):
         stem = Path(p).stem; name = stem; i = 1
         while name in seen: name = f'{stem}_{i}'; i += 1
         seen.add(name)
         try: im = read_image(p).resize(m.shape[::-1], Image.BILINEAR)
         except Exception: res.append(('', float('nan'))); continue
-        peak = float(m.max()); heat = cmap(m/peak if peak > 0 else m)[..., :3]
+        peak = float(m.max())
+        heat = anchored_colours(score_map(m, sc), thr, lo, hi) if thr is not None else cmap(m/peak if peak > 0 else m)[..., :3]
         arr = (np.asarray(im, dtype=np.float32)/255*(1-alpha) + heat*alpha)*255
         fn = out/f'{name}.png'
         atomic_write(fn, lambda f: Image.fromarray(arr.round().clip(0, 255).astype(np.uint8)).save(f, format='png'))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio, collections, html, io, json, logging, math, threading, time
 from pathlib import Path
 import numpy as np
-import matplotlib
 import sqlalchemy as sa
 from PIL import Image
 from fastapi import FastAPI, Request
@@ -18,41 +17,15 @@ from fastapi.staticfiles import StaticFiles
 from fastcore.all import *
 import nexai
 from .core import *
+from .interpret import anchored_colours, score_map
 from .records import parts_table, labels_table, LABELS
 from .drift import DriftWatch
 
 # %% auto #0
-__all__ = ['LABEL_CODE', 'MAX_MINUTES', 'STATIC', 'log', 'anchored_unit', 'anchored_colours', 'score_map', 'map_overlay',
-           'scale_range', 'wilson', 'stratified_share', 'tradeoff', 'review_order', 'read_window', 'line_now',
-           'page_routes', 'page_html', 'serve_in_thread']
+__all__ = ['LABEL_CODE', 'MAX_MINUTES', 'STATIC', 'log', 'map_overlay', 'scale_range', 'wilson', 'stratified_share', 'tradeoff',
+           'review_order', 'read_window', 'line_now', 'page_routes', 'page_html', 'serve_in_thread']
 
 # %% ../nbs/18a_page.ipynb #98590b6e
-def anchored_unit(x,               # scores, or maps on the score's scale
-                  thr:float,       # the threshold: mid-scale
-                  lo:float=0.,     # the bottom of the scale
-                  hi:float=1.      # the top of the scale
-                 )->np.ndarray:    # positions in [0, 1], the threshold at 0.5
-    "Positions on a colour scale with `thr` in the middle: [lo, thr] fills the lower half, [thr, hi] the upper"
-    x = np.asarray(x, float)
-    if not lo <= thr <= hi: raise ValueError(f"the threshold {thr:g} lies outside the scale [{lo:g}, {hi:g}]: widen the scale")
-    with np.errstate(invalid='ignore'):
-        return np.where(x < thr, 0.5*(x-lo)/max(thr-lo, 1e-12), 0.5 + 0.5*(x-thr)/max(hi-thr, 1e-12)).clip(0, 1)
-
-def anchored_colours(x, thr:float, lo:float=0., hi:float=1.,
-                     cmap:str='coolwarm' # a diverging matplotlib colour map: its middle is the threshold
-                    )->np.ndarray:       # RGB in [0, 1], shape x.shape + (3,)
-    "Colours of `x` on the scale anchored at `thr`"
-    return np.asarray(matplotlib.colormaps[cmap](anchored_unit(x, thr, lo, hi)))[..., :3]
-
-# %% ../nbs/18a_page.ipynb #e533eb6d
-def score_map(m,          # (H, W) map, higher is more (Grad-CAM, anomaly map)
-              score:float # the part's score
-             )->np.ndarray: # the map with its peak at `score`
-    "A map on the score's scale: so that its colours mean the same on every part"
-    m = np.nan_to_num(np.asarray(m, np.float32)).clip(0)
-    pk = float(m.max()) if m.size else 0.
-    return m/pk*score if pk > 0 else np.full_like(m, score if np.isfinite(score) else 0.)
-
 def map_overlay(img,                 # a PIL image, or a file
                 m,                   # (H, W) map on the score's scale
                 thr:float, lo:float=0., hi:float=1.,
@@ -75,7 +48,7 @@ def scale_range(model # a `Served` model (the service's)
     pad = 0.05*max(hi-lo, abs(thr), 1e-6)
     return (min(lo, thr-pad), max(hi, thr+pad))
 
-# %% ../nbs/18a_page.ipynb #dc285e8c
+# %% ../nbs/18a_page.ipynb #dc751458
 def wilson(x:int,          # defects among the reviewed
            n:int,          # parts reviewed
            N:int=None,     # parts in the stratum; None: as if infinite
@@ -107,7 +80,7 @@ def stratified_share(strata:list, # (N parts, n reviewed, x defects among them) 
     if not math.isnan(est): lo,hi = min(lo, est),max(hi, est)
     return res | dict(est=est, lo=lo, hi=hi)
 
-# %% ../nbs/18a_page.ipynb #8fc3f23f
+# %% ../nbs/18a_page.ipynb #23d88132
 def tradeoff(scores,       # the window's recorded scores (NaN where unscored: left out)
              flagged,      # whether the line flagged each part (its recorded decision)
              sampled,      # whether each passed part was drawn at random for review
@@ -131,7 +104,7 @@ def tradeoff(scores,       # the window's recorded scores (NaN where unscored: l
                 caught=cau['est']*k, caught_lo=cau['lo']*k, caught_hi=cau['hi']*k, passed=n-k, flagged=k,
                 reviewed=int(rev.sum()), sampled_reviewed=int((rev & smp).sum()), escaped_labelled=int((~up & dfc).sum()), caught_labelled=int((up & dfc).sum()))
 
-# %% ../nbs/18a_page.ipynb #ad91d4d5
+# %% ../nbs/18a_page.ipynb #e723568c
 def review_order(scores,        # the window's scores
                  flagged,       # the line's decision: flagged or not
                  borderline,    # near the threshold
@@ -158,7 +131,7 @@ def review_order(scores,        # the window's scores
         else: out.append(rest[i]); i += 1
     return np.array(out, int)
 
-# %% ../nbs/18a_page.ipynb #d682f8fb
+# %% ../nbs/18a_page.ipynb #c2970c07
 LABEL_CODE = {'good': 0, 'defect': 1, 'skip': 2}
 MAX_MINUTES = 7*24*60
 
@@ -186,7 +159,7 @@ def read_window(records,          # `nexai.records.Records`
             if int(part) in pos: w['label'][pos[int(part)]] = LABEL_CODE.get(lab, -1)
     return w
 
-# %% ../nbs/18a_page.ipynb #d0b96b4f
+# %% ../nbs/18a_page.ipynb #996de422
 def line_now(w:dict,             # `read_window`'s arrays
              ref=None,           # reference scores of good parts, or None
              rate:float=None,    # the flagged share the threshold was set for
@@ -222,7 +195,7 @@ def line_now(w:dict,             # `read_window`'s arrays
                parts_per_min=res['parts_per_min'], minutes=minutes)
     return res
 
-# %% ../nbs/18a_page.ipynb #d8e64203
+# %% ../nbs/18a_page.ipynb #1f853e2b
 STATIC = Path(nexai.__file__).parent/'static'
 log = logging.getLogger('nexai')
 
@@ -247,7 +220,7 @@ class _Windows:
             return w
     def clear(self): self.cache = {}
 
-# %% ../nbs/18a_page.ipynb #55a09627
+# %% ../nbs/18a_page.ipynb #d0b96b4f
 def _part_row(svc, part:int)->dict|None:
     p = parts_table
     with svc.records.engine.connect() as c:
@@ -279,7 +252,7 @@ def _map_png(svc, row:dict)->bytes:
     buf = io.BytesIO(); map_overlay(row['image_path'], score_map(mp[0], s), m.threshold, lo, hi).save(buf, format='png')
     return buf.getvalue()
 
-# %% ../nbs/18a_page.ipynb #f870ee82
+# %% ../nbs/18a_page.ipynb #2eba00dd
 def _tradeoff_data(svc, w:dict)->dict:
     "What the slider works on: the window's parts as compact arrays, and the reference scores"
     m = svc.model; ok = np.isfinite(w['score'])
@@ -298,7 +271,7 @@ def _decode(d:dict)->tuple: # (scores, flagged, sampled, labels) from `_tradeoff
     c = np.array([int(ch, 16) for ch in d['codes']], int)
     return np.array(d['scores'], float), (c & 1) > 0, (c & 2) > 0, np.select([(c >> 2)==1, (c >> 2)==2], [1, 0], -1)
 
-# %% ../nbs/18a_page.ipynb #1e93c4e8
+# %% ../nbs/18a_page.ipynb #9501a4c8
 def page_routes(app:FastAPI,      # the service's app
                 svc,              # its `LineService`
                 model_or_404,     # raises 404 for another model's name
@@ -371,7 +344,7 @@ def page_routes(app:FastAPI,      # the service's app
             while len(cache) > 256: cache.popitem(last=False)
         return Response(cache[key], media_type='image/png', headers={'Cache-Control': 'max-age=3600'})
 
-# %% ../nbs/18a_page.ipynb #53ea5436
+# %% ../nbs/18a_page.ipynb #55a09627
 def _fmt_ts(t)->str: return time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t)) if t else ''
 
 def _history_rows(hist:list)->str:
@@ -425,7 +398,7 @@ def page_html(svc,                # the `LineService`
 <script src="/static/uPlot.iife.min.js"></script><script src="/static/page.js"></script>
 </body></html>"""
 
-# %% ../nbs/18a_page.ipynb #45db4a02
+# %% ../nbs/18a_page.ipynb #69cac259
 def serve_in_thread(app,          # an ASGI app
                     port:int=None # default a free one
                    )->tuple:      # (uvicorn server, its thread, its base URL); stop with `server.should_exit = True`

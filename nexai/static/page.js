@@ -56,10 +56,11 @@ function kpi(label, value, cls='') { return `<div class="kpi ${cls}"><span>${lab
 async function refreshLine() {
   const d = await getJSON(api(`line?minutes=${minutes}`));
   const recent = d.parts_per_min.slice(-5), ppm = recent.reduce((a, b) => a + b, 0)/Math.max(recent.length, 1);
-  const st = (d.drift_now && d.drift_now.status) || 'ok';
+  const seen = d.drift.filter(x => x != null), watch = (d.drift_now && d.drift_now.status) || 'ok';
+  const st = seen.length ? ['ok', 'watch', 'drift'][seen[seen.length - 1]] : watch;  // the records' last window; the service's own watch beside it
   $('kpis').innerHTML = kpi('parts / min', num(ppm)) + kpi('flagged', `${pct(d.flagged_share)} <small>set for ${pct(d.rate)}</small>`)
     + kpi('borderline', pct(d.borderline_share)) + kpi('latency p50 / p99', `${num(d.p50_ms)} / ${num(d.p99_ms)} ms`)
-    + kpi('drift', st, 'drift-' + st) + kpi('parts in window', d.n.toLocaleString());
+    + kpi('drift', `${st} <small>service's watch: ${watch}</small>`, 'drift-' + st) + kpi('parts in window', d.n.toLocaleString());
   const t = d.t, target = t.map(() => d.rate);
   chart('ppm', 'parts / min', [{label: 'parts/min', stroke: '#2563eb', width: 1.5}], [t, d.parts_per_min]);
   chart('flagged', 'flagged share', [{label: 'flagged', stroke: '#dc2626', width: 1.5}, {label: 'set for', stroke: '#6b7280', dash: [4, 4]}], [t, d.flagged, target], {y: {range: (u, mn, mx) => [0, Math.max(mx || 0, 0.05)]}});
