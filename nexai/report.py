@@ -83,12 +83,18 @@ def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fit
             f"<p>Model directory <code>{e(d)}</code>. Fitted on {e(meta.get('n_good','?'))} good parts, without a defect label. Scores are distances from the good parts, higher is more anomalous; they are not probabilities.</p>",
             f"<p>Threshold {_num(meta.get('threshold')):.4g}: it flags {_num(meta.get('fpr')):.1%} of the {e(meta.get('n_holdout','?'))} good parts held out from the fit.</p>"]
 
-def _maps(sc, paths)->np.ndarray: # (N, size, size) maps scaled to their own peak; None when the model gives none
+def _maps(sc, paths)->np.ndarray: # (N, size, size) maps on the score's scale (each peak is its part's score); None when the model gives none
     "The Scorer's maps of `paths`: Grad-CAM for a classifier, the anomaly map for padim and patchcore"
-    try: _,mp = sc.score(list(paths), maps=True, progress=False)
+    try: df,mp = sc.score(list(paths), maps=True, progress=False)
     except NotImplementedError: return None
-    pk = mp.reshape(len(mp), -1).max(1)[:, None, None]
-    return mp/np.where(pk > 0, pk, 1)
+    return np.stack([score_map(m, s) for m,s in zip(mp, df.score.values)]) if len(mp) else mp
+
+def _map_scale(sc, preds, thr)->tuple: # (lo, hi) of the maps' colour scale, the threshold inside: [0, 1] for probabilities, else the scores' range
+    if getattr(sc, 'scale', 'probability')=='probability': return (0., 1.)
+    s = preds.score.values.astype(float); s = s[np.isfinite(s)]
+    lo,hi = (float(s.min()), float(s.max())) if len(s) else (thr-1., thr+1.)
+    pad = 0.05*max(hi-lo, abs(thr), 1e-6)
+    return (min(lo, thr-pad), max(hi, thr+pad))
 
 def _sec_errors(sc, preds, thr, n_worst)->list: # HTML parts: the gallery of errors
     "The worst errors and some defects caught, with the model's maps where it has them"
@@ -98,13 +104,13 @@ def _sec_errors(sc, preds, thr, n_worst)->list: # HTML parts: the gallery of err
     if sc.kind=='classifier': tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst).rename(columns={'p_defect':'score'})
     else: tl = wrong.assign(target=wrong.label, m=(wrong.score-thr).abs()).sort_values('m', ascending=False).head(n_worst)  # the furthest on the wrong side
     what = 'the evidence for "defect" lies (Grad-CAM on the last feature map)' if sc.kind=='classifier' else 'each part differs most from the good parts (the anomaly map)'
-    mp = _maps(sc, tl.path)
-    parts.append(f'<p>Heat maps show where {what}.</p>' if mp is not None else '<p>This model gives no maps (among models of normality, padim and patchcore do).</p>')
-    parts.append(_img(show_cams(list(tl.path), mp, [f"{Path(p).name}\nactual {a}, score {q:.3g}" for p,a,q in zip(tl.path, tl.target, tl.score)], size=sc.size)))
+    mp,(lo,hi) = _maps(sc, tl.path),_map_scale(sc, preds, thr)
+    parts.append(f'<p>Heat maps show where {what}, on one colour scale anchored at the threshold ({thr:.3g}: blue below it, red above; each map\'s peak is its part\'s score), so that the same colour means the same score on every part.</p>' if mp is not None else '<p>This model gives no maps (among models of normality, padim and patchcore do).</p>')
+    parts.append(_img(show_cams(list(tl.path), mp, [f"{Path(p).name}\nactual {a}, score {q:.3g}" for p,a,q in zip(tl.path, tl.target, tl.score)], size=sc.size, thr=thr, lo=lo, hi=hi)))
     caught = preds[(preds.score>=thr) & (preds.label=='defect')].sort_values('score', ascending=False).head(4)
     if len(caught):
         parts.append('<p>Defects caught, for comparison:</p>')
-        parts.append(_img(show_cams(list(caught.path), _maps(sc, caught.path), [f"{Path(p).name}\nscore {q:.3g}" for p,q in zip(caught.path, caught.score)], size=sc.size)))
+        parts.append(_img(show_cams(list(caught.path), _maps(sc, caught.path), [f"{Path(p).name}\nscore {q:.3g}" for p,q in zip(caught.path, caught.score)], size=sc.size, thr=thr, lo=lo, hi=hi)))
     return parts
 
 # %% ../nbs/12_report.ipynb #64007b15
