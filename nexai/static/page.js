@@ -219,7 +219,8 @@ function showFigures() {
 }
 async function loadTradeoff() {
   const d = await getJSON(api(`tradeoff?minutes=${minutes}`));
-  d.codes = Uint8Array.from(d.codes, ch => parseInt(ch, 16));
+  const bytes = s => Uint8Array.from(atob(s), ch => ch.charCodeAt(0));
+  d.scores = new Float32Array(bytes(d.scores).buffer); d.codes = bytes(d.codes);  // float32 scores and one byte a part: flagged, sampled, label
   page.data = d; drawHist(d); showFigures();
 }
 let tTimer = null;
@@ -257,7 +258,7 @@ $('minutes').onchange = () => {
 };
 
 Promise.all([refreshLine(), loadQueue(), loadTradeoff()])
-  .then(() => { document.body.dataset.ready = '1'; })
+  .then(() => { document.body.dataset.readyMs = performance.now().toFixed(0); document.body.dataset.ready = '1'; })  // ms from the navigation's start
   .catch(e => { document.body.dataset.ready = 'error'; console.error(e); });
 setInterval(() => refreshLine().catch(() => {}), 10000);
 setInterval(() => { if (!tTimer) loadTradeoff().catch(() => {}); }, 60000);
