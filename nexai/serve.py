@@ -147,7 +147,7 @@ class LineService:
         self.recent = collections.deque(maxlen=window)  # (score, flagged, borderline) of the latest parts
         self.queue,self.batcher,self.ready = None,None,False
         self.score_ex,self.rec_ex = ThreadPoolExecutor(1, 'nexai-score'),ThreadPoolExecutor(1, 'nexai-records')
-        self.tmp = Path(tempfile.mkdtemp(prefix='nexai-serve-', dir='/dev/shm' if os.path.isdir('/dev/shm') else None))
+        self.tmp = None  # where a batch's images are written for the Scorer: made at each start, removed at each stop
         self._metrics()
 
 # %% ../nbs/19_serve.ipynb #7fd284e7
@@ -452,6 +452,7 @@ def serve_app(model,            # a model directory of any kind, or a `LineServi
     from contextlib import asynccontextmanager
     @asynccontextmanager
     async def lifespan(app):
+        svc.tmp = Path(tempfile.mkdtemp(prefix='nexai-serve-', dir='/dev/shm' if os.path.isdir('/dev/shm') else None))
         svc.queue = asyncio.Queue(); svc.batcher = asyncio.ensure_future(svc._batches()); svc.ready = True
         yield
         svc.ready = False; svc.batcher.cancel()
