@@ -188,7 +188,7 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                   shard:str=None,                    # i/n: score only part i (from 0) of n disjoint parts, for n parallel jobs
                   merge:store_true=False,            # join the CSVs of all shards (given in place of MODEL_DIR IMAGES) into OUT
                   trust_pickle:store_true=False,     # allow a fastai export.pkl, which runs code when loaded: only your own
-                  maps:str=None,                     # also write one PNG per image into this folder, its Grad-CAM or anomaly map over it; the CSV gains map_file and map_peak
+                  maps:str=None,                     # also write one PNG per image into this folder, its Grad-CAM or anomaly map over it, on one colour scale anchored at the threshold; the CSV gains map_file and map_peak
                   cache:str=None,                    # classifiers and models of normality: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
                   debug:store_true=False             # show tracebacks
                  ):
@@ -224,9 +224,12 @@ def _score_maps(sc, files, out, chunk=256, **kw):
     import pandas as pd
     from nexai.interpret import save_overlays
     parts,seen = [],set()
+    thr = kw.get('threshold') if kw.get('threshold') is not None else sc.threshold_for(kw.get('tta', 0), kw.get('vote', False))
+    w = max(abs(thr), 1e-6)  # one colour scale for every part, the threshold mid-scale: [0, 1] for probabilities, [thr-|thr|, thr+|thr|] for other scores
+    lo,hi = (0., 1.) if getattr(sc, 'scale', 'probability')=='probability' else (thr-w, thr+w)
     for i in range(0, len(files), chunk):
         df,mp = sc.score(files[i:i+chunk], maps=True, **kw)
-        ov = save_overlays(df.path, mp, out, seen=seen)
+        ov = save_overlays(df.path, mp, out, seen=seen, scores=df.score.fillna(lo).values, thr=thr, lo=lo, hi=hi)
         parts.append(df.assign(map_file=[f if e=='' else '' for (f,_),e in zip(ov, df.error)], map_peak=[v if e=='' else float('nan') for (_,v),e in zip(ov, df.error)]))
     return pd.concat(parts, ignore_index=True)
 
