@@ -27,7 +27,8 @@ def atomic_write(fn,    # the file to write
                  write  # called with a temporary path to write to
                 )->Path:
     "Write `fn` through a temporary file, flushed to disk, then renamed into place"
-    fn = Path(fn); t = fn.with_name(f'.{fn.stem}.{os.getpid()}.tmp{fn.suffix}')  # same suffix: writers that choose the format by it (xgboost) still do
+    fn = Path(fn)
+    t = fn.with_name(f'.{fn.stem}.{os.getpid()}.tmp{fn.suffix}')  # same suffix: writers that choose the format by it (xgboost) still do
     try:
         write(t)
         with open(t, 'rb+') as f: os.fsync(f.fileno())

@@ -1,4 +1,4 @@
-"""The drift watch: a rolling window of the line's live scores against the model's reference distribution of held-out good parts (Kolmogorov–Smirnov, population stability index), and the flagged share against the share the threshold was set for (binomial test)
+"""The drift watch: a rolling window of the line's live scores against the model's reference, and its flagged share against the threshold's
 
 Docs: https://nexai.github.io/nexai/drift.html.md"""
 
@@ -41,7 +41,9 @@ class DriftWatch:
                  name:str='model'     # the model's name, for the log
                 ):
         self.ref = None if reference is None or not len(reference) else np.sort(np.asarray(reference, float))
-        self.rate = None if rate is None else float(min(max(rate, 0.5/max(len(self.ref) if self.ref is not None else 1000, 1)), 1-1e-6))  # a rate of 0 would make one flagged part a certain drift
+        n_ref = len(self.ref) if self.ref is not None else 1000
+        # a rate of 0 would make one flagged part a certain drift
+        self.rate = None if rate is None else float(min(max(rate, 0.5/max(n_ref, 1)), 1-1e-6))
         store_attr('window,min_n,name')
         self.scores,self.flags = collections.deque(maxlen=window),collections.deque(maxlen=window)
         self.status,self.n_seen = 'ok',0
@@ -62,7 +64,8 @@ def stats(self:DriftWatch)->dict: # n, ks, ks_p, psi, flagged_share, rate, binom
         k = stats.ks_2samp(live, self.ref)
         nb = min(10, len(self.ref)//20)  # at least 20 reference parts a bin: PSI is a large-sample figure, noise on a small reference
         res.update(ks=float(k.statistic), ks_p=float(k.pvalue), psi=psi(self.ref, live, nb) if nb >= 2 else None)
-    if self.rate is not None and len(self.flags) >= self.min_n: res['binom_p'] = float(stats.binomtest(int(sum(self.flags)), len(self.flags), self.rate).pvalue)
+    if self.rate is not None and len(self.flags) >= self.min_n:
+        res['binom_p'] = float(stats.binomtest(int(sum(self.flags)), len(self.flags), self.rate).pvalue)
     res['status'] = self._status(res)
     return res
 
@@ -76,6 +79,7 @@ def update(self:DriftWatch)->dict: # `stats`
     "Test the window; log a change of status once"
     r = self.stats()
     if r['status']!=self.status:
-        log.warning(f"drift watch of {self.name}: {self.status} -> {r['status']} after {self.n_seen} parts (KS p {r['ks_p']}, PSI {r['psi']}, flagged {r['flagged_share']} vs {r['rate']})")
+        log.warning(f"drift watch of {self.name}: {self.status} -> {r['status']} after {self.n_seen} parts "
+                    f"(KS p {r['ks_p']}, PSI {r['psi']}, flagged {r['flagged_share']} vs {r['rate']})")
         self.status = r['status']
     return r

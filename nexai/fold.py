@@ -1,4 +1,4 @@
-"""Each eval-mode BatchNorm folded into the convolution before it, as the network runs: faster scoring and validation, the same numbers to float precision
+"""Each eval-mode BatchNorm folded into the convolution before it, as the network runs: faster scoring, the same numbers
 
 Docs: https://nexai.github.io/nexai/fold.html.md"""
 
@@ -64,7 +64,8 @@ class _BNProbe(torch.overrides.TorchFunctionMode):
         return res
 
 def _hooked(model:nn.Module)->bool:
-    "Does anything watch `model`'s modules run (forward hooks: feature extraction, activation statistics)? Folded, a convolution's hook would see its BatchNorm's output"
+    "Does anything watch `model`'s modules run (forward hooks: feature extraction, activation statistics)?"
+    # folded, a convolution's hook would see its BatchNorm's output
     from torch.nn.modules import module as M
     return bool(M._global_forward_hooks or M._global_forward_pre_hooks) or any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
@@ -79,7 +80,7 @@ def bn_pairs(model:nn.Module, # a network, in eval mode
 
 # %% ../nbs/06a_fold.ipynb #65e40861
 class FoldedBN(torch.overrides.TorchFunctionMode):
-    "Within it, without gradients, each convolution of `pairs` runs with its BatchNorm folded into its weights, and that BatchNorm passes the output through"
+    "Within it, without gradients, each convolution of `pairs` runs with its BatchNorm folded into its weights; that BatchNorm passes its input on"
     def __init__(self, pairs:dict): # from `bn_pairs`
         super().__init__(); self.pairs,self.pending = pairs,{}
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -90,10 +91,13 @@ class FoldedBN(torch.overrides.TorchFunctionMode):
                 o = self.pending.pop(id(a['input']), None)
                 if o is not None and o[0] is a['input']:
                     if o[1].is_bn(a): return a['input']  # already applied, folded into the convolution
-                    raise RuntimeError("nexai: FoldedBN: a convolution's BatchNorm changed (training mode, or other statistics) after `bn_pairs` looked")
+                    msg = "a convolution's BatchNorm changed (training mode, or other statistics) after `bn_pairs` looked"
+                    raise RuntimeError(f"nexai: FoldedBN: {msg}")
             elif any(id(t) in self.pending and self.pending[id(t)][0] is t for t in _tensors(args, kwargs)):
                 out = func(*args, **kwargs)
-                if _tensors(out): raise RuntimeError(f"nexai: FoldedBN: {getattr(func, '__name__', func)} read a folded convolution's output, which `bn_pairs` saw only its BatchNorm read")
+                if _tensors(out):
+                    fname = getattr(func, '__name__', func)
+                    raise RuntimeError(f"nexai: FoldedBN: {fname} read a folded convolution's output, which `bn_pairs` saw only its BatchNorm read")
                 return out
         if func is F.conv2d and not torch.is_grad_enabled():
             a = named_args(CONV_ARGS, args, kwargs)

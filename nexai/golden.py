@@ -1,4 +1,4 @@
-"""What a model directory keeps for the line: a golden set (a few of its own images at its input size, with the scores they got at save time) that any loader checks before it serves, and the reference score distribution of held-out parts that the drift watch compares the line with
+"""What a model directory keeps for the line: a golden set that any loader checks before it serves, and a reference for the drift watch
 
 Docs: https://nexai.github.io/nexai/golden.html.md"""
 
@@ -13,7 +13,7 @@ from PIL import Image
 from fastcore.all import *
 from .core import *
 from .data import read_image
-from .inference import write_signed, read_model_json
+from .scorer import write_signed, read_model_json
 
 # %% auto #0
 __all__ = ['write_golden', 'GoldenMismatch', 'read_golden', 'check_golden', 'write_reference', 'read_reference',
@@ -52,7 +52,8 @@ def write_golden(path,        # the model directory, saved
     s = sc.score([path/f for f in df.file], progress=False, threshold=sc.meta.get('threshold') if sc.meta.get('threshold') is not None else 0.5)
     if (s.error!='').any(): raise ValueError(f"{path}: the model could not score its own golden images: {s.error[s.error!=''].iloc[0]}")
     df['score'] = s.score.values
-    atomic_write(path/'golden.json', lambda f: f.write_text(json.dumps(dict(format='nexai-golden', size=sc.size, images=to_plain(df.to_dict('records'))), indent=2)))
+    g = dict(format='nexai-golden', size=sc.size, images=to_plain(df.to_dict('records')))
+    atomic_write(path/'golden.json', lambda f: f.write_text(json.dumps(g, indent=2)))
     _update_model_json(path, golden_sha256=sha256(path/'golden.json'))
     return df
 
@@ -73,7 +74,8 @@ def read_golden(path)->pd.DataFrame|None: # the golden set's rows, checked; None
         if (path/'golden.json').exists(): raise ValueError(f"{path}/golden.json is not vouched for by model.json: save the model again")
         return None
     if not (path/'golden.json').is_file(): raise GoldenMismatch(f"{path}: its golden set is missing (golden.json not found)")
-    if sha256(path/'golden.json')!=meta['golden_sha256']: raise GoldenMismatch(f"{path}/golden.json was edited after the model was saved (its checksum differs from model.json's)")
+    if sha256(path/'golden.json')!=meta['golden_sha256']:
+        raise GoldenMismatch(f"{path}/golden.json was edited after the model was saved (its checksum differs from model.json's)")
     g = json.loads((path/'golden.json').read_text())
     df = pd.DataFrame(g['images'])
     for f,h in zip(df.file, df.sha256):
@@ -90,7 +92,8 @@ def check_golden(sc,              # the model, loaded
     path = Path(path)
     g = read_golden(path)
     if g is None:
-        warnings.warn(f"nexai: {path} has no golden set (an older nexai saved it), so nothing proves it scores as it did when it was saved; save it again to add one")
+        warnings.warn(f"nexai: {path} has no golden set (an older nexai saved it), so nothing proves it scores as it did when it was saved; "
+                      "save it again to add one")
         return dict(ok=True, n=0, max_diff=None, diffs=[], golden=False)
     s = sc.score([path/f for f in g.file], progress=False, threshold=sc.meta.get('threshold') if sc.meta.get('threshold') is not None else 0.5)
     new = s.score.to_numpy(float); old = g.score.to_numpy(float)
@@ -111,7 +114,8 @@ def write_reference(path,        # the model directory, saved
     s = np.asarray(scores, float)
     l = ['good']*len(s) if labels is None else [('defect' if o in (1, True) else 'good') if not isinstance(o, str) else o for o in labels]
     ok = np.isfinite(s)
-    fn = atomic_write(path/'reference.json', lambda f: f.write_text(json.dumps(dict(format='nexai-reference', scores=s[ok].tolist(), labels=[o for o,k in zip(l, ok) if k]))))
+    ref = dict(format='nexai-reference', scores=s[ok].tolist(), labels=[o for o,k in zip(l, ok) if k])
+    fn = atomic_write(path/'reference.json', lambda f: f.write_text(json.dumps(ref)))
     _update_model_json(path, reference_sha256=sha256(fn))
     return fn
 
@@ -120,13 +124,16 @@ def read_reference(path # the model directory
     "The reference scores of model directory `path`: `reference.json`, else `valid_preds.csv` (with a warning), else None (with a warning)"
     path = Path(path); meta = json.loads((path/'model.json').read_text())
     if 'reference_sha256' in meta:
-        if not (path/'reference.json').is_file() or sha256(path/'reference.json')!=meta['reference_sha256']: raise ValueError(f"{path}/reference.json is missing or was edited after the model was saved")
-        r = json.loads((path/'reference.json').read_text())
+        fn = path/'reference.json'
+        if not fn.is_file() or sha256(fn)!=meta['reference_sha256']:
+            raise ValueError(f"{path}/reference.json is missing or was edited after the model was saved")
+        r = json.loads(fn.read_text())
         return dict(scores=np.asarray(r['scores'], float), labels=np.asarray(r['labels']), source='reference.json')
     if (path/'valid_preds.csv').is_file():
         vp = pd.read_csv(path/'valid_preds.csv').rename(columns={'p_defect':'score'})
         warnings.warn(f"nexai: {path} has no reference.json (an older nexai saved it): the drift watch uses its valid_preds.csv instead")
-        return dict(scores=vp.score.to_numpy(float), labels=vp.label.astype(str).to_numpy() if 'label' in vp else np.array(['good']*len(vp)), source='valid_preds.csv')
+        lbls = vp.label.astype(str).to_numpy() if 'label' in vp else np.array(['good']*len(vp))
+        return dict(scores=vp.score.to_numpy(float), labels=lbls, source='valid_preds.csv')
     warnings.warn(f"nexai: {path} keeps no reference scores (reference.json or valid_preds.csv): the drift watch tests only the flagged share")
     return None
 

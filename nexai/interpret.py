@@ -157,7 +157,8 @@ def grad_cam(net:nn.Module,   # Sequential(body, head), as `defect_learner` buil
             net.zero_grad(); out[:, cls].sum().backward()
     finally: h.remove()
     acts,grads = st['acts'].detach(), st['grads']
-    if acts.ndim!=4: raise ValueError(f"grad_cam needs net = Sequential(body, head) with a body that gives feature maps; net[0] gives shape {tuple(acts.shape)}")
+    if acts.ndim!=4:
+        raise ValueError(f"grad_cam needs net = Sequential(body, head) with a body that gives feature maps; net[0] gives shape {tuple(acts.shape)}")
     cam = F.relu((grads.mean((2,3), keepdim=True)*acts).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:,0]
     mx = cam.flatten(1).max(1).values.clamp_min(1e-12)[:,None,None]
@@ -198,6 +199,15 @@ def load_batch(paths,          # image files; an unreadable one comes out black
     ds = ImageItems(paths, size)
     return normalize(torch.stack([ds[i][0] for i in range(len(ds))]), stats)
 
+def _overlay(ax, cam, sz, thr=None, lo=0., hi=1.):
+    "Lay heat map `cam` over the image on `ax`, resized to the image's size `sz`: on the scale anchored at `thr`, or in jet"
+    if thr is not None:
+        cm = np.asarray(Image.fromarray(np.asarray(cam, np.float32), mode='F').resize(sz, Image.BILINEAR))
+        ax.imshow(anchored_colours(cm, thr, lo, hi), alpha=.45)
+    else:
+        cm = np.asarray(Image.fromarray((cam*255).astype(np.uint8)).resize(sz, Image.BILINEAR))/255
+        ax.imshow(cm, cmap='jet', alpha=.4, vmin=0, vmax=1)
+
 def show_cams(paths,        # image files
               cams=None,    # one heat map per image, scaled to [0,1], laid over it
               titles=None,  # one title per image
@@ -216,8 +226,7 @@ def show_cams(paths,        # image files
         im = read_image(paths[i])
         if size: im = im.resize((size,size))
         ax.imshow(im)
-        if cams is not None and thr is not None: ax.imshow(anchored_colours(np.asarray(Image.fromarray(np.asarray(cams[i], np.float32), mode='F').resize(im.size, Image.BILINEAR)), thr, lo, hi), alpha=.45)
-        elif cams is not None: ax.imshow(np.asarray(Image.fromarray((cams[i]*255).astype(np.uint8)).resize(im.size, Image.BILINEAR))/255, cmap='jet', alpha=.4, vmin=0, vmax=1)
+        if cams is not None: _overlay(ax, cams[i], im.size, thr, lo, hi)
         if titles is not None: ax.set_title(titles[i], fontsize=8, parse_math=False)  # file names are text: a '$' is not maths
     return _finish(fig, fn)
 
@@ -232,7 +241,8 @@ def save_overlays(paths,        # image files
                   lo:float=0., hi:float=1. # the anchored scale's range
                  )->list:       # (file written, peak of its map) per image; ('', nan) where there is no map
     "One PNG per image: the image with its map laid over it"
-    if thr is not None and scores is None: raise ValueError("save_overlays with `thr` needs the parts' `scores`, to put each map on the score's scale")
+    if thr is not None and scores is None:
+        raise ValueError("save_overlays with `thr` needs the parts' `scores`, to put each map on the score's scale")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     scores = [None]*len(paths) if scores is None else list(scores)
     cmap,seen,res = matplotlib.colormaps['jet'],ifnone(seen, set()),[]

@@ -23,7 +23,8 @@ __all__ = ['STORE_FORMAT', 'StoreUnavailable', 'default_store_dir', 'ImageStore'
            'StoreDL']
 
 # %% ../nbs/01a_store.ipynb #fcac1dab
-STORE_FORMAT = 3 # the version of `index.json` this nexai writes and reads (2: entries and chunks carry content hashes; 3: the index carries its own checksum)
+# the version of `index.json` this nexai writes and reads (2: entries and chunks carry content hashes; 3: the index carries its own checksum)
+STORE_FORMAT = 3
 
 def _decode(fn, size:int)->np.ndarray: # 3×size×size uint8
     "Image file `fn` as `ImageItems` and `defect_dls` see it: 8-bit RGB squished to size×size (bilinear), channels first"
@@ -40,7 +41,8 @@ def _digest(fn)->str|None: # BLAKE2b-128 of the file's bytes, or None when it ca
 
 def _index_digest(ix:dict)->str: # BLAKE2b-128 of the index's fields but its own checksum
     "The checksum an image store's `index.json` carries of itself: any row moved, swapped or edited changes it"
-    return hashlib.blake2b(json.dumps({k:v for k,v in ix.items() if k!='blake2b'}, sort_keys=True, separators=(',',':')).encode(), digest_size=16).hexdigest()
+    body = json.dumps({k:v for k,v in ix.items() if k!='blake2b'}, sort_keys=True, separators=(',',':'))
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
 
 class StoreUnavailable(OSError):
     "The image store can't be written here (a read-only folder, a full disk): decode the images instead"
@@ -81,15 +83,19 @@ class ImageStore:
             warnings.warn(f"nexai: the image store index {fn} can't be read ({e}); its images will be decoded again")
             return
         if ix.get('format')=='nexai-store' and isinstance(ix.get('format_version'), int) and ix['format_version']<STORE_FORMAT:
-            warnings.warn(f"nexai: the image store {self.folder} was written by an older nexai, which knew files only by size and modification time; its images will be decoded again")
+            warnings.warn(f"nexai: the image store {self.folder} was written by an older nexai, which knew files only by size and modification time; "
+                          "its images will be decoded again")
             return
         if ix.get('format')!='nexai-store' or ix.get('format_version')!=STORE_FORMAT:
-            raise ValueError(f"{fn} is not an image store of this nexai (format {ix.get('format')!r}, version {ix.get('format_version')!r}); remove {self.folder} to rebuild it")
+            raise ValueError(f"{fn} is not an image store of this nexai (format {ix.get('format')!r}, version {ix.get('format_version')!r}); "
+                             f"remove {self.folder} to rebuild it")
         if ix.get('blake2b')!=_index_digest(ix):  # a row swapped or edited would serve another image's pixels
-            warnings.warn(f"nexai: the image store index {fn} is not the one nexai wrote (its checksum differs: edited or damaged); its images will be decoded again")
+            warnings.warn(f"nexai: the image store index {fn} is not the one nexai wrote (its checksum differs: edited or damaged); "
+                          "its images will be decoded again")
             return
         if ix['size']!=self.size:
-            raise ValueError(f"the image store {self.folder} holds images at {ix['size']} px, not {self.size} px: give another folder (stores of each size live side by side, see `default_store_dir`), or remove it to rebuild it")
+            raise ValueError(f"the image store {self.folder} holds images at {ix['size']} px, not {self.size} px: give another folder "
+                             "(stores of each size live side by side, see `default_store_dir`), or remove it to rebuild it")
         self.chunks,self.entries,self.errors = ix['chunks'],{k:tuple(v) for k,v in ix['entries'].items()},{k:tuple(v) for k,v in ix['errors'].items()}
 
     def _open(self):
@@ -100,16 +106,20 @@ class ImageStore:
             if c['file'] is not None:
                 try:
                     a = np.load(self.folder/c['file'], mmap_mode='r')
-                    if a.dtype!=np.uint8 or a.shape[1:]!=(3,self.size,self.size) or len(a)<c['rows']: raise ValueError(f"shape {a.shape}, dtype {a.dtype}")
-                    if not _chunk_ok(self.folder/c['file'], c.get('blake2b')): raise ValueError("its bytes are not those it was written with (checksum)")
+                    if a.dtype!=np.uint8 or a.shape[1:]!=(3,self.size,self.size) or len(a)<c['rows']:
+                        raise ValueError(f"shape {a.shape}, dtype {a.dtype}")
+                    if not _chunk_ok(self.folder/c['file'], c.get('blake2b')):
+                        raise ValueError("its bytes are not those it was written with (checksum)")
                 except Exception as e:
-                    warnings.warn(f"nexai: {self.folder/c['file']} of the image store is missing or damaged ({type(e).__name__}: {e}); its images will be decoded again")
+                    warnings.warn(f"nexai: {self.folder/c['file']} of the image store is missing or damaged ({type(e).__name__}: {e}); "
+                                  "its images will be decoded again")
                     a = None; bad.add(i); self.chunks[i] = dict(file=None, rows=0)
             self.arrays.append(a)
         if bad: self.entries = {k:v for k,v in self.entries.items() if v[0] not in bad}
         self._where = {}
 
-    def __getstate__(self): return dict(folder=self.folder, size=self.size, chunks=self.chunks, entries=self.entries, errors=self.errors, where=self._where)
+    def __getstate__(self):
+        return dict(folder=self.folder, size=self.size, chunks=self.chunks, entries=self.entries, errors=self.errors, where=self._where)
     def __setstate__(self, d):  # a pickled store (a DataLoader worker, an exported learner) maps its arrays again, not copies them
         self.folder,self.size,self.chunks,self.entries,self.errors = d['folder'],d['size'],d['chunks'],d['entries'],d['errors']
         self._open(); self._where = d['where']
@@ -168,7 +178,8 @@ def update(self:ImageStore,
            n_workers:int=None,   # decoding threads; default: the CPU count, up to 8
            warn:bool=True        # warn of the files that can't be read
           )->ImageStore:         # `self`, holding `paths`
-    "Decode the images of `paths` that the store lacks, or holds other bytes of; the index is written last. Raises `StoreUnavailable` when it must write and can't"
+    "Decode the images of `paths` that the store lacks, or holds other bytes of; the index is written last"
+    # raises `StoreUnavailable` when it must write and can't
     paths = [str(p) for p in paths]
     reals = [os.path.realpath(p) for p in paths]
     n_workers = ifnone(n_workers, min(8, os.cpu_count() or 1))
@@ -189,13 +200,17 @@ def update(self:ImageStore,
                     self.errors.update({r:(errs[r],h[r]) for r in errs})
                     self.chunks = self.chunks+[dict(file=fn.name, rows=len(rows), blake2b=cdig)]
                     self._compact_and_write()
-                    logging.getLogger('nexai').info(f"image store {self.folder}: decoded {len(rows)} image(s) at {self.size} px, {len(errs)} unreadable; {len(self.entries)} held")
+                    logging.getLogger('nexai').info(f"image store {self.folder}: decoded {len(rows)} image(s) at {self.size} px, "
+                                                    f"{len(errs)} unreadable; {len(self.entries)} held")
                 self._open()
         except StoreUnavailable: raise
         except OSError as e: raise StoreUnavailable(e.errno, f"the image store {self.folder} can't be written ({e.strerror or e})") from e
     self._where = {p:self.entries[real][:2] for p,real in zip(paths, reals) if digs[real] is not None and real in self.entries}
-    bad = [(p, 'missing (or a link to nowhere)' if digs[real] is None else self.errors.get(real, ('not in the store',))[0]) for p,real in zip(paths, reals) if p not in self._where]
-    if bad and warn: warnings.warn(f"nexai: {len(bad)} of {len(paths)} image file(s) can't be read and are left out: " + '; '.join(f'{p} ({r})' for p,r in bad[:3]) + (' ...' if len(bad)>3 else ''))
+    why = lambda real: 'missing (or a link to nowhere)' if digs[real] is None else self.errors.get(real, ('not in the store',))[0]
+    bad = [(p, why(real)) for p,real in zip(paths, reals) if p not in self._where]
+    if bad and warn:
+        some = '; '.join(f'{p} ({r})' for p,r in bad[:3]) + (' ...' if len(bad)>3 else '')
+        warnings.warn(f"nexai: {len(bad)} of {len(paths)} image file(s) can't be read and are left out: {some}")
     return self
 
 # %% ../nbs/01a_store.ipynb #90f77c6b
@@ -228,7 +243,8 @@ def _compact_and_write(self:ImageStore):
 def _open_new(self:ImageStore):
     "Map the chunks the in-memory index names that aren't mapped yet: the new one"
     self.arrays += [None]*(len(self.chunks)-len(self.arrays))
-    self.arrays = [np.load(self.folder/c['file'], mmap_mode='r') if a is None and c['file'] is not None else a for c,a in zip(self.chunks, self.arrays)]
+    mapped = lambda c: np.load(self.folder/c['file'], mmap_mode='r')
+    self.arrays = [mapped(c) if a is None and c['file'] is not None else a for c,a in zip(self.chunks, self.arrays)]
 
 # %% ../nbs/01a_store.ipynb #5bba6e27
 @patch
@@ -237,7 +253,10 @@ def _row(self:ImageStore, fn)->tuple: # (chunk, row)
     w = self._where.get(fn)
     if w is None:
         e = self.entries.get(os.path.realpath(fn))
-        if e is None: raise KeyError(f"{fn} is not in the image store {self.folder}: `update` it with this file first" + (f" (it can't be read: {self.errors[os.path.realpath(fn)][0]})" if os.path.realpath(fn) in self.errors else ''))
+        if e is None:
+            real = os.path.realpath(fn)
+            why = f" (it can't be read: {self.errors[real][0]})" if real in self.errors else ''
+            raise KeyError(f"{fn} is not in the image store {self.folder}: `update` it with this file first{why}")
         w = e[:2]
     return w
 
@@ -300,11 +319,12 @@ def image_store(paths,              # image files (or a DataFrame with `path`)
 # %% ../nbs/01a_store.ipynb #7c0c28f8
 def image_items(paths,          # image files
                 size:int,       # image side in pixels
-                cache=None      # None or False: decode each time (`ImageItems`); True: the store under `nexai_home()/'cache'`; a folder: the store there; or an `ImageStore`
+                cache=None      # None/False: decode each time; True: the store in `nexai_home()/'cache'`; a folder: the store there; an `ImageStore`
                )->torch.utils.data.Dataset: # (uint8 3×size×size image, error) pairs, error '' when fine
-    "The images of `paths` as (image, error) pairs: decoded each time, or read from an image store (decoded, with one warning, when the store can't be written)"
+    "The images of `paths` as (image, error) pairs: decoded each time, or read from an image store (decoded, with a warning, if it can't be written)"
     if cache is None or cache is False: return ImageItems(paths, size)
-    if isinstance(cache, ImageStore) and cache.size!=size: raise ValueError(f"the image store {cache.folder} holds images at {cache.size} px, not {size} px")
+    if isinstance(cache, ImageStore) and cache.size!=size:
+        raise ValueError(f"the image store {cache.folder} holds images at {cache.size} px, not {size} px")
     st = cache if isinstance(cache, ImageStore) else ImageStore(default_store_dir(None if cache is True else cache, size), size)
     try: st.update(paths, warn=False)  # every file hashed: one changed since, whatever its size and time say, is decoded again
     except StoreUnavailable as e:
@@ -314,7 +334,7 @@ def image_items(paths,          # image files
 
 # %% ../nbs/01a_store.ipynb #9e43be39
 class _Rows:
-    "What a `StoreDL` over dataset `ds` reads: each item's chunk and row in the store, its labels, and (once `to` has put them there) its images on one device"
+    "What a `StoreDL` over dataset `ds` reads: each item's chunk and row in the store, its labels, and (once `to` put them there) its images"
     def __init__(self, ds):
         fs = list(ds.tls[0].tfms.fs)
         k = first(i for i,f in enumerate(fs) if isinstance(f, _FromStore))
@@ -375,10 +395,11 @@ def _fits_on(device, nbytes:int, frac:float=0.5)->bool:
 
 # %% ../nbs/01a_store.ipynb #8d218eb9
 class StoreDL(WeightedDL):
-    "A fastai `TfmdDL` over an image store's items that makes each batch in one indexing, with no per-item work; on a GPU the images are held there when they fit (`resident`). With `wgts`, sampled as fastai's `WeightedDL`"
+    "A fastai `TfmdDL` over an image store's items that makes each batch in one indexing, with no per-item work"
+    # on a GPU the images are held there when they fit (`resident`); with `wgts`, sampled as fastai's `WeightedDL`
     def __init__(self, dataset=None, bs:int=64,
                  wgts=None,           # sampling weight per item (oversampling), as `WeightedDL`; None: as `TfmdDL`
-                 resident:bool=None,  # hold the images on the device: None, on a GPU where they fit in half its free memory; True: always (also on the CPU, in memory); False: never
+                 resident:bool=None,  # hold the images on the device: None, on a GPU if they fit in half its free memory; True: always; False: never
                  **kwargs):
         self.weighted,self.resident = wgts is not None,resident
         super().__init__(dataset=dataset, bs=bs, wgts=wgts, **kwargs)
@@ -395,7 +416,8 @@ class StoreDL(WeightedDL):
     def rows(self)->_Rows:
         "The store rows and labels of this DataLoader's items, worked out once per dataset (shared by the `new` ones over it: TTA, `test_dl`)"
         r = self.dataset.__dict__.get('_nexai_rows')
-        if r is None or r.stale: r = self.dataset.__dict__['_nexai_rows'] = _Rows(self.dataset)  # worked out again after the store changed: never another image's pixels
+        if r is None or r.stale:  # worked out again after the store changed: never another image's pixels
+            r = self.dataset.__dict__['_nexai_rows'] = _Rows(self.dataset)
         return r
     def before_iter(self):
         super().before_iter()
@@ -403,7 +425,8 @@ class StoreDL(WeightedDL):
         if r.on==dev or self.resident is False or self.fake_l.num_workers or not len(r.row): return
         if self.resident or _fits_on(dev, r.nbytes): r.to(dev)
         elif dev.type=='cuda' and not getattr(r, 'told', False):  # said once, not every epoch
-            logging.getLogger('nexai').info(f"the {len(r.row)} images ({r.nbytes/2**30:.1f} GiB) don't fit in half of {dev}'s free memory: each batch is gathered from the image store and sent there")
+            logging.getLogger('nexai').info(f"the {len(r.row)} images ({r.nbytes/2**30:.1f} GiB) don't fit in half of {dev}'s free memory: "
+                                            "each batch is gathered from the image store and sent there")
             r.told = True
     def create_item(self, s): return 0 if s is None else s  # an index; the batch is made whole in `create_batch`
     def do_item(self, s): return self.create_item(s)

@@ -42,7 +42,7 @@ def metrics_at(targs,   # 1 for defect, 0 for good
                 n_defect=tp+fn, n_good=tn+fp)
 
 # %% ../nbs/03_threshold.ipynb #3602d4a3
-def parse_how(how      # 'f1', 'youden', 'recall=R' (or 'tpr=R'), 'fpr=F' (R, F in [0,1] or a %) or 'cost=ESCAPE,SCRAP'; a (kind, args) tuple passes as is
+def parse_how(how      # 'f1', 'youden', 'recall=R' (or 'tpr=R'), 'fpr=F' (R, F in [0,1] or a %), 'cost=ESCAPE,SCRAP' or a (kind, args) tuple
              )->tuple: # (kind, args)
     "Parse 'f1', 'youden', 'recall=0.99', 'fpr=0.02' or 'cost=10,1'"
     if isinstance(how, tuple): return how
@@ -138,4 +138,6 @@ def pass_threshold(good_scores,   # scores of good parts, all of which must pass
     k = int(np.floor(fpr*len(s) + 1e-9))  # parts it may flag (1e-9: 0.29*100 is 28.999...)
     top = s[len(s)-k-1]                    # the highest score that must pass
     above = s[s > top]
-    return float((top+above[0])/2 if len(above) else np.nextafter(top, np.inf))  # halfway to the next score up: a hair of rounding doesn't flag the part below
+    # halfway to the next score up: a hair of rounding doesn't flag the part below
+    nxt = (top+above[0])/2 if len(above) else np.nextafter(top, np.inf)
+    return float(nxt)

