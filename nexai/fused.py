@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/fused.html.md"""
 
 # %% ../nbs/12a_fused.ipynb #fuse0003
 from __future__ import annotations
-import json, time
+import json, re, time
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from fastcore.all import *
 import nexai
 from .core import *
-from .inference import Scorer, item_paths, score_frame, read_model_json, sign_model_json, write_signed, load_kind, scorer_kind
-import nexai.normality  # its kind, which a fused model's normality part is, registers
+from .scorer import Scorer, item_paths, score_frame, read_model_json, sign_model_json, write_signed, load_kind, scorer_kind, record_onnx
+import nexai.classifier, nexai.normality  # the kinds its parts are register (to load them, and to sign them with `sign_inner`)
 
 # %% auto #0
 __all__ = ['FUSED_SCHEMA', 'FusedModel', 'save_fused_dir', 'OnnxFused']
@@ -23,10 +23,16 @@ __all__ = ['FUSED_SCHEMA', 'FusedModel', 'save_fused_dir', 'OnnxFused']
 # %% ../nbs/12a_fused.ipynb #787b2f0c
 def _logit(p): p = np.clip(np.asarray(p, dtype=float), 1e-6, 1-1e-6); return np.log(p/(1-p))
 
+def _group_columns(groups, gs:list, n:int)->np.ndarray: # n×(len(gs)-1): 1 in the column of each part's group after the first
+    "One 0/1 column per group of `gs` after the first; a part whose group is unknown (None) counts as the first"
+    if groups is None: raise ValueError(f"the combiner was fitted with the groups {gs}: give each part's group")
+    groups = list(groups)
+    if len(groups)!=n: raise ValueError(f"{len(groups)} groups for {n} parts: give one group per part")
+    return np.array([[g==o for o in gs[1:]] for g in groups], dtype=float).reshape(n, -1)
+
 @scorer_kind('fused')
 class FusedModel(Scorer):
     "A classifier and a model of normality as one Scorer: a logistic regression on their scores and the group"
-    kind = 'fused'
     def __init__(self,
                  clf:Scorer,  # the fine-tuned classifier (or an ensemble of folds)
                  nm:Scorer,   # the model of normality
@@ -36,15 +42,18 @@ class FusedModel(Scorer):
     def features(self, p, s, groups=None)->np.ndarray: # N×F: logit of the probability, the normality score, one column per group after the first
         "The combiner's inputs, standardised as at fitting"
         c = self.meta['combiner']; gs = c.get('groups') or []
-        X = np.c_[_logit(p), np.asarray(s, dtype=float)]
-        if len(gs) > 1: X = np.c_[X, np.array([[g==o for o in gs[1:]] for g in (groups if groups is not None else [None]*len(X))], dtype=float).reshape(len(X), -1)]
+        p,s = np.atleast_1d(np.asarray(p, dtype=float)),np.atleast_1d(np.asarray(s, dtype=float))
+        if len(p)!=len(s): raise ValueError(f"{len(p)} classifier scores but {len(s)} normality scores: the combiner takes both for each part")
+        X = np.c_[_logit(p), s]
+        if len(gs) > 1: X = np.c_[X, _group_columns(groups, gs, len(X))]
         return (X-np.array(c['mean']))/np.array(c['std'])
     def combine(self, p, s, groups=None)->np.ndarray: # the fused defect probability
         "The combiner's probability of a defect from both routes' scores"
         c = self.meta['combiner']
         z = self.features(p, s, groups) @ np.array(c['coef']) + c['intercept']
         return 1/(1+np.exp(-z))
-    def score(self, items, *, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None, progress:bool=True, cache=None, workers:int=0):
+    def score(self, items, *, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None,
+              progress:bool=True, cache=None, workers:int=0):
         "Score `items` with both routes and combine: `score` the fused probability, with `score_classifier`, `score_normality` and `group`"
         paths = item_paths(items)
         rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress, cache=cache, workers=workers)
@@ -53,7 +62,8 @@ class FusedModel(Scorer):
         grp = dn['group'].tolist() if 'group' in dn else None
         s = self.combine(dc.score.fillna(.5).values, dn.score.fillna(0).values, grp) if len(paths) else np.zeros(0)
         errs = np.where(dc.error!='', dc.error, dn.error)
-        df = score_frame(paths, s, errs, ifnone(threshold, self.threshold_for(tta, vote))).assign(score_classifier=dc.score.values, score_normality=dn.score.values)
+        thr = ifnone(threshold, self.threshold_for(tta, vote))
+        df = score_frame(paths, s, errs, thr).assign(score_classifier=dc.score.values, score_normality=dn.score.values)
         if grp is not None: df['group'] = grp
         if not maps: return df
         return df, _side_by_side(mc, mn)
@@ -61,24 +71,31 @@ class FusedModel(Scorer):
 # %% ../nbs/12a_fused.ipynb #4c9df024
 def _side_by_side(a, b)->np.ndarray: # N×H×2W
     "Two stacks of maps side by side at the first's size, each scaled to its own peak per image"
-    b = F.interpolate(torch.from_numpy(np.ascontiguousarray(b))[:,None], size=a.shape[1:], mode='bilinear', align_corners=False)[:,0].numpy() if b.shape[1:]!=a.shape[1:] else b
+    if b.shape[1:]!=a.shape[1:]:
+        b = F.interpolate(torch.from_numpy(np.ascontiguousarray(b))[:,None], size=a.shape[1:], mode='bilinear', align_corners=False)[:,0].numpy()
     pk = lambda m: np.where((v := m.reshape(len(m), -1).max(1)) > 0, v, 1)[:, None, None]
     return np.concatenate([a/pk(a), b/pk(b)], axis=2).astype(np.float32)
 
 # %% ../nbs/12a_fused.ipynb #e18e87e4
 _NUMS = lambda **kw: dict(type='array', minItems=2, items=dict(type='number', **kw))
+_PART_DIR = r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*$'  # a folder inside the model's directory
+_PART = dict(type='object', required=['dir','json_sha256'], properties=dict(
+    dir=dict(type='string', pattern=_PART_DIR), json_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))
+_COMBINER = dict(type='object', required=['coef','intercept','mean','std'], properties=dict(
+    coef=_NUMS(), intercept=dict(type='number'), mean=_NUMS(), std=_NUMS(exclusiveMinimum=0),
+    groups=dict(type='array', items=dict(type='string'))))
 FUSED_SCHEMA = dict(type='object', required=['format','kind','parts','combiner','threshold'], properties=dict(
     format=dict(const='nexai-model'), kind=dict(const='fused'), threshold=dict(type='number', minimum=0, maximum=1),
-    parts=dict(type='object', required=['classifier','normality'], additionalProperties=False, patternProperties={'.*': dict(type='object', required=['dir','json_sha256'], properties=dict(
-        dir=dict(type='string', pattern=r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*$'), json_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))}),  # a folder inside the model's directory
-    combiner=dict(type='object', required=['coef','intercept','mean','std'], properties=dict(
-        coef=_NUMS(), intercept=dict(type='number'), mean=_NUMS(), std=_NUMS(exclusiveMinimum=0), groups=dict(type='array', items=dict(type='string'))))))
+    parts=dict(type='object', required=['classifier','normality'], additionalProperties=False, patternProperties={'.*': _PART}),
+    combiner=_COMBINER))
 
 def _check_combiner(c:dict, fn):
     "Refuse a combiner whose coef, mean and std don't have one value per input: the two scores and a column per group after the first"
     n = 2 + max(0, len(c.get('groups') or [])-1)
     for k in ('coef','mean','std'):
-        if len(c[k])!=n: raise ValueError(f"{fn} is not a nexai model description: the combiner's {k} has {len(c[k])} values, but it has {n} inputs (the two routes' scores{' and a column per group after the first' if n > 2 else ''})")
+        if len(c[k])==n: continue
+        inputs = "the two routes' scores" + (' and a column per group after the first' if n > 2 else '')
+        raise ValueError(f"{fn} is not a nexai model description: the combiner's {k} has {len(c[k])} values, but it has {n} inputs ({inputs})")
 
 def save_fused_dir(path,            # the fused model's directory; its two parts are folders inside it
                    combiner:dict,   # coef, intercept, mean, std, groups
@@ -98,31 +115,50 @@ def save_fused_dir(path,            # the fused model's directory; its two parts
     sign_model_json(path)  # its own checksum, as every model.json has
     return path
 
+@patch(cls_method=True)
+def sign_inner(cls:FusedModel,
+               d:Path,   # the fused model's directory
+               meta:dict # its `model.json`, updated in place
+              ):
+    "Sign each part's `model.json` again (`nexai-export DIR --resign`) and record its new checksum in `meta`"
+    for rec in meta.get('parts', {}).values():
+        sub = str(rec.get('dir'))
+        if not re.fullmatch(_PART_DIR, sub) or not (d/sub/'model.json').is_file(): continue  # loading refuses it by name
+        rec['json_sha256'] = json.loads(sign_model_json(d/sub).read_text())['json_sha256']
+
 # %% ../nbs/12a_fused.ipynb #63d43c44
-def _load_parts(path:Path, meta:dict, onnx:bool=False)->dict: # part name -> its Scorer
+def _load_parts(path:Path, meta:dict, onnx:bool=False, loader=load_kind)->dict: # part name -> its Scorer
     "Each part of the fused model in `path`, checked against what `meta` recorded of it; with `onnx`, its exported graph"
     sc = {}
     _check_combiner(meta['combiner'], path/'model.json')
     for k,rec in meta['parts'].items():
         fn = path/rec['dir']/'model.json'
-        if Path(path).resolve() not in fn.parent.resolve().parents: raise ValueError(f"{path}: its {k} part {rec['dir']!r} lies outside the model's directory: a fused model holds its parts as folders inside it")
+        if Path(path).resolve() not in fn.parent.resolve().parents:
+            raise ValueError(f"{path}: its {k} part {rec['dir']!r} lies outside the model's directory: "
+                             "a fused model holds its parts as folders inside it")
         if not fn.is_file(): raise FileNotFoundError(f"{path}: its {k} part is missing ({fn} not found)")
         m = json.loads(fn.read_text())
         for f in ('size','vocab'):
-            if m.get(f)!=rec.get(f): raise ValueError(f"{path}: the {k} part's {f} is {m.get(f)!r}, but the fused model was fitted with {rec.get(f)!r}: its parts don't belong together")
-        if m.get('json_sha256')!=rec['json_sha256']: raise ValueError(f"{fn.parent} is not the {k} part {path/'model.json'} was fitted with (its model.json changed since): copy the whole directory again, or train again")
-        sc[k] = load_kind(fn.parent, onnx=onnx)  # a classifier, an ensemble of folds, a model of normality: registered kinds
-    if list(getattr(sc['classifier'], 'meta', {}).get('vocab', ['good','defect']))!=['good','defect']: raise ValueError(f"{path}: the classifier part's vocab is {sc['classifier'].meta.get('vocab')}: a fused model needs good/defect")
+            if m.get(f)==rec.get(f): continue
+            raise ValueError(f"{path}: the {k} part's {f} is {m.get(f)!r}, but the fused model was fitted with {rec.get(f)!r}: "
+                             "its parts don't belong together")
+        if m.get('json_sha256')!=rec['json_sha256']:
+            raise ValueError(f"{fn.parent} is not the {k} part {path/'model.json'} was fitted with (its model.json changed since): "
+                             "copy the whole directory again, or train again")
+        sc[k] = loader(fn.parent, onnx=onnx)  # a classifier, an ensemble of folds, a model of normality: any kind
+    vocab = getattr(sc['classifier'], 'meta', {}).get('vocab', ['good','defect'])
+    if list(vocab)!=['good','defect']: raise ValueError(f"{path}: the classifier part's vocab is {vocab}: a fused model needs good/defect")
     return sc
 
 @patch(cls_method=True)
 def load(cls:FusedModel,
-         path # a fused model directory from `save_fused_dir`
+         path,            # a fused model directory from `save_fused_dir`
+         loader=load_kind # what loads each part (`load_scorer` hands itself: it knows every kind)
         )->FusedModel:
     "The fused model in `path`: each part loaded, and checked against what the fused model recorded of it"
     path = Path(path)
     meta = read_model_json(path/'model.json', FUSED_SCHEMA)
-    sc = _load_parts(path, meta)
+    sc = _load_parts(path, meta, loader=loader)
     res = cls(sc['classifier'], sc['normality'], meta); res.path = path
     return res
 
@@ -133,23 +169,25 @@ def to_onnx(self:FusedModel,
             opset:int=18,    # ONNX opset version
             check:bool=True  # score random images with each part's graph and PyTorch, and report the largest difference
            )->dict:          # what `model.json` records under `onnx`
-    "Export both parts to ONNX (see `export_onnx` in `nexai.export`, which calls it), and record them in the fused model's `model.json`"
-    from nexai.export import export_onnx
+    "Export both parts to ONNX (see `export_onnx` in `nexai.models`, which calls it), and record them in the fused model's `model.json`"
     d = getattr(self, 'path', None)
     if d is None: raise ValueError("export a fused model from its directory: nexai-export DIR --onnx")
     infos = {}
     for k,rec in self.meta['parts'].items():
-        try: infos[k] = export_onnx(d/rec['dir'], opset=opset, check=check)
+        part,pfn = (self.clf, self.nm)[k=='normality'],d/rec['dir']/'model.onnx'
+        if not hasattr(part, 'to_onnx'): raise ValueError(f"{d}: the fused model's {k} part ({type(part).__name__}) does not export to ONNX")
+        try: infos[k] = record_onnx(d/rec['dir'], part.to_onnx(pfn, opset=opset, check=check), pfn)
         except ValueError as e: raise ValueError(f"{d}: the fused model's {k} part does not export to ONNX ({e})") from None
-        self.meta['parts'][k]['json_sha256'] = json.loads((d/rec['dir']/'model.json').read_text())['json_sha256']  # its model.json now records its graph
+        # its model.json now records its graph
+        self.meta['parts'][k]['json_sha256'] = json.loads((d/rec['dir']/'model.json').read_text())['json_sha256']
     meta = read_model_json(d/'model.json', FUSED_SCHEMA)
     meta['parts'] = self.meta['parts']
     write_signed(d/'model.json', meta)
     c = infos['classifier']
+    parts = {k:dict(file=f"{self.meta['parts'][k]['dir']}/{v['file']}", sha256=v['sha256'], size=v['size']) for k,v in infos.items()}
     return dict(file=f"classifier/{c['file']}", sha256=c['sha256'], opset=opset, input='image', output='score', size=c['size'], dtype='float32',
-                parts={k:dict(file=f"{self.meta['parts'][k]['dir']}/{v['file']}", sha256=v['sha256'], size=v['size']) for k,v in infos.items()},
-                combiner='in Python: the logistic regression of model.json on both graphs\' outputs', max_abs_diff=max(v.get('max_abs_diff', 0.) for v in infos.values()),
-                exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+                parts=parts, combiner='in Python: the logistic regression of model.json on both graphs\' outputs',
+                max_abs_diff=max(v.get('max_abs_diff', 0.) for v in infos.values()), exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
 
 # %% ../nbs/12a_fused.ipynb #78a24dac
 @scorer_kind('fused', onnx=True)
@@ -162,7 +200,8 @@ class OnnxFused(FusedModel):
         d = Path(fn).parents[len(Path(meta['onnx']['file']).parts)-1]  # the fused directory that `file` is relative to
         meta = read_model_json(d/'model.json', FUSED_SCHEMA)  # every field bounded, as `load` bounds them
         for k,p in meta['onnx']['parts'].items():
-            if sha256(d/p['file'])!=p['sha256']: raise ValueError(f"{d/p['file']} is not the {k} graph exported with {d/'model.json'} (its checksum differs): export it again")
+            if sha256(d/p['file'])==p['sha256']: continue
+            raise ValueError(f"{d/p['file']} is not the {k} graph exported with {d/'model.json'} (its checksum differs): export it again")
         sc = _load_parts(d, meta, onnx=True)
         super().__init__(sc['classifier'], sc['normality'], meta); self.path = d
     def __repr__(self): return f"OnnxFused({self.path}, threshold={self.threshold:.4g})"
