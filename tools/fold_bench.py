@@ -11,7 +11,7 @@ import argparse, contextlib, statistics, time
 import numpy as np, pandas as pd, torch
 from pathlib import Path
 from sklearn.metrics import roc_auc_score
-from nexai.scorers import load_scorer
+from nexai.models import load_scorer
 from nexai.fold import bn_pairs, FoldedBN
 
 WAYS = [(False, False), (False, True), (True, False), (True, True)]  # (bf16, fold)

@@ -1,6 +1,6 @@
 """Write `nbs/fixtures/v1/`: small images, model directories written by this version of nexai, and the scores it gives them.
 
-The tests in `10_normality` and `12b_scorers` hold later versions to these numbers: every method of normality, refitted on the
+The tests in `10_normality` and `12b_models` hold later versions to these numbers: every method of normality, refitted on the
 same images, must score them within 1e-4, and every model directory here must still load and score the same. Run it once per
 format change, never to make a failing test pass: `python tools/make_fixture.py` (about a minute on 2 CPU cores).
 """
@@ -12,11 +12,11 @@ import nexai
 from nexai.core import synth_defects
 from nexai.data import from_folder, defect_dls
 from nexai.learner import defect_learner, fit_defects
-from nexai.inference import save_model_dir
+from nexai.classifier import save_model_dir
 from nexai.normality import fit_normality, score_images, METHODS
 from nexai.normality.reconstruction import fit_generative
 from nexai.train import fit_normality_dir
-from nexai.scorers import load_scorer
+from nexai.models import load_scorer
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else 'nbs/fixtures/v1')
 if out.exists(): shutil.rmtree(out)

@@ -14,7 +14,7 @@ from pathlib import Path
 def mono_poly(model_dir, out, fpr:float=0.02):
     "A model trained on mono cells, scored on poly ones: at its threshold, at 0.5, and recalibrated on the poly cells of the published training part (good ones only, no labels used)"
     from nexai.data import from_elpv
-    from nexai.scorers import predict
+    from nexai.models import predict
     from nexai.train import recalibrate
     from nexai.threshold import metrics_at
     d = from_elpv(); poly = d[d.type=='poly']
@@ -54,7 +54,7 @@ def main_normality(out, fpr=0.02, method='padim', size=224):
 def refit_normality(out, fpr=0.02):
     "What a new line can do with its good parts alone: the mono model of normality refitted on them (`recalibrate(refit=True)`, i.e. `nexai-export MONO --recalibrate GOOD --refit`), its threshold from a held-out fifth of them"
     from nexai.data import from_elpv
-    from nexai.scorers import predict
+    from nexai.models import predict
     from nexai.train import recalibrate
     from nexai.threshold import metrics_at
     from sklearn.metrics import roc_auc_score

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from nexai.train import read_data, fit_normality_dir, combiner_part, fit_combiner
 from nexai.data import split
-from nexai.scorers import predict
+from nexai.models import predict
 from nexai.fused import FusedModel
 from nexai.normality.features import extract_features
 from nexai.threshold import score_metrics

@@ -8,7 +8,7 @@ import argparse, json, time, contextlib, tempfile
 from pathlib import Path
 from nexai.train import _train_dls, parse_aug
 from nexai.learner import defect_learner, fp32_scoring
-from nexai.inference import read_weights
+from nexai.scorer import read_weights
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
