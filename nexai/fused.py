@@ -162,6 +162,8 @@ def load(cls:FusedModel,
     res = cls(sc['classifier'], sc['normality'], meta); res.path = path
     return res
 
+FusedModel.holds_models = True  # its parts are model directories: `load` takes the loader
+
 # %% ../nbs/12a_fused.ipynb #d08cfc34
 @patch
 def to_onnx(self:FusedModel,
