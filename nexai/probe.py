@@ -21,10 +21,9 @@ from sklearn.metrics import roc_auc_score
 from .core import *
 from .data import check_images
 from .store import image_items
-from .inference import Scorer, write_model_json, read_model_json, scorer_kind, data_summary
+from .scorer import Scorer, write_model_json, read_model_json, scorer_kind, data_summary, onnx_session
 from .weights import create_backbone, backbone_stats, arch_source, find_weights, weights_sha256
 from .threshold import pick_threshold
-from .export import onnx_session
 from .normality.features import Trunk, extract_features, tensor_features, default_levels, pool_features
 from .normality.model import write_onnx
 
@@ -33,7 +32,7 @@ __all__ = ['PROBE_SCHEMA', 'probe_levels', 'ProbeModel', 'select_probe', 'fit_pr
 
 # %% ../nbs/12c_probe.ipynb #prb0005
 def probe_levels(arch:str,           # backbone name
-                 which:str='default' # 'last': the last feature map; 'default': `default_levels`; 'fine': the default plus the early, high-resolution stages
+                 which:str='default' # 'last': the last feature map; 'default': `default_levels`; 'fine': the default plus the early, fine stages
                 )->list:             # module names to take features from
     "Feature levels for a probe, by name: the last map, the default stages, or those plus the fine early stages"
     lv = default_levels(arch)
@@ -48,20 +47,22 @@ _ARRAYS = ('mean','std','coef','intercept')
 @scorer_kind('probe')
 class ProbeModel(Scorer):
     "A logistic regression on frozen, pooled features of a pretrained backbone at several depths"
-    kind = 'probe'
     chunk = 256 # images scored at a time: their features are held for one chunk
     def __init__(self,
                  arrays:dict, # `mean`, `std`, `coef` (each of the feature width) and `intercept` (1,)
                  meta:dict    # as in `model.json`: arch, size, levels, pool, dims, threshold, ...
                 ): super().__init__(meta); self.arrays = _check_arrays(arrays, meta)
     levels,pool,dims = [property(lambda self,k=k: self.meta[k]) for k in ('levels','pool','dims')]
-    def __repr__(self): return f"ProbeModel({self.meta['arch']}, size={self.size}, levels={self.levels}, pool={self.pool!r}, threshold={self.threshold:.4g})"
+    def __repr__(self):
+        return f"ProbeModel({self.meta['arch']}, size={self.size}, levels={self.levels}, pool={self.pool!r}, threshold={self.threshold:.4g})"
     def vectors(self, ftrs:dict)->np.ndarray: # (N, n_features) float64: the levels' features side by side
         "The regression's input from features per level, checked against the widths it was fitted on"
         missing = [l for l in self.levels if l not in ftrs]
         if missing: raise ValueError(f"features lack the levels {missing} the probe was fitted on")
         got = [int(np.shape(ftrs[l])[1]) for l in self.levels]
-        if got!=list(self.dims): raise ValueError(f"features of widths {got} at levels {self.levels}, but the probe was fitted on widths {self.dims}: another backbone or pooling")
+        if got!=list(self.dims):
+            raise ValueError(f"features of widths {got} at levels {self.levels}, but the probe was fitted on widths {self.dims}: "
+                             "another backbone or pooling")
         return np.concatenate([np.asarray(ftrs[l], dtype=np.float64) for l in self.levels], 1)
     def logits(self, ftrs:dict)->np.ndarray: # (N,)
         "The regression's log-odds of a defect"
@@ -73,17 +74,21 @@ class ProbeModel(Scorer):
     def features(self, items, bs:int=None, progress:bool=True, store=None)->dict: # level name -> (N, C)
         "The features the probe reads, of `items`: its backbone (checked by checksum), side, levels and pooling"
         m = self.meta
-        return extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=store, sha256=m.get('backbone_sha256'))
+        return extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], ifnone(bs, 16),
+                                progress=progress, store=store, sha256=m.get('backbone_sha256'))
 
 # %% ../nbs/12c_probe.ipynb #prb0010
 def _check_arrays(arrays:dict, meta:dict, fn=None)->dict: # name -> float64 array
     "The probe's arrays, refused unless they fit `meta`: every one present, of the feature width, finite, every std positive"
     w = f"{fn}: " if fn else ''
     miss,extra = [k for k in _ARRAYS if k not in arrays],[k for k in arrays if k not in _ARRAYS]
-    if miss or extra: raise ValueError(f"{w}a probe holds exactly {', '.join(_ARRAYS)}; " + '; '.join(o for o in (f"missing {miss}" if miss else '', f"unexpected {extra}" if extra else '') if o))
+    if miss or extra:
+        what = '; '.join(o for o in (f"missing {miss}" if miss else '', f"unexpected {extra}" if extra else '') if o)
+        raise ValueError(f"{w}a probe holds exactly {', '.join(_ARRAYS)}; {what}")
     a = {k:np.asarray(arrays[k], dtype=np.float64) for k in _ARRAYS}
     n = meta['n_features']
-    if len(meta['dims'])!=len(meta['levels']) or sum(meta['dims'])!=n: raise ValueError(f"{w}dims {meta['dims']} do not fit levels {meta['levels']} and n_features {n}")
+    if len(meta['dims'])!=len(meta['levels']) or sum(meta['dims'])!=n:
+        raise ValueError(f"{w}dims {meta['dims']} do not fit levels {meta['levels']} and n_features {n}")
     for k in ('mean','std','coef'):
         if a[k].shape!=(n,): raise ValueError(f"{w}{k} has shape {a[k].shape}, but the probe reads {n} features: ({n},)")
     if a['intercept'].shape!=(1,): raise ValueError(f"{w}intercept has shape {a['intercept'].shape}, not (1,)")
@@ -113,7 +118,9 @@ def select_probe(X:np.ndarray,      # (N, F) training features
     y = np.asarray(y).astype(int); Cs = [float(c) for c in listify(C)]
     if not Cs or min(Cs) <= 0: raise ValueError(f"C={C}: give one or more positive numbers")
     n1,n0 = int(y.sum()),int((1-y).sum()); k = folds if folds and folds > 1 else 2
-    if min(n0, n1) < k: raise ValueError(f"a probe needs at least {k} defects and {k} good parts in its training part to choose its threshold on held-out ones; got {n1} defects and {n0} good")
+    if min(n0, n1) < k:
+        raise ValueError(f"a probe needs at least {k} defects and {k} good parts in its training part to choose its threshold on held-out ones; "
+                         f"got {n1} defects and {n0} good")
     if folds and folds > 1: splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
     else:
         if not 0 < holdout < 1: raise ValueError(f"holdout={holdout}: a share of the training part in (0, 1)")
@@ -128,9 +135,10 @@ def select_probe(X:np.ndarray,      # (N, F) training features
     best = max(Cs, key=lambda c: auc[c])  # the first of the best: candidates in the order given
     m = pick_threshold(y[held], scores[best][held], how)
     pipe = _lr(best).fit(X, y) if folds and folds > 1 else fits[best]
-    on = f"out-of-fold scores of {folds} folds of the training part" if folds and folds > 1 else f"a held-out {holdout:g} of the training part"
-    sel = dict(on=on, C=best, roc_auc={f'{c:g}':v for c,v in auc.items()}, n_fit=int(len(y) if folds and folds > 1 else len(splits[0][0])), n_held=int(len(held)),
-               n_held_defect=int(y[held].sum()), seed=seed, holdout=None if folds and folds > 1 else holdout, folds=folds or None,
+    kf = folds and folds > 1
+    on = f"out-of-fold scores of {folds} folds of the training part" if kf else f"a held-out {holdout:g} of the training part"
+    sel = dict(on=on, C=best, roc_auc={f'{c:g}':v for c,v in auc.items()}, n_fit=int(len(y) if kf else len(splits[0][0])), n_held=int(len(held)),
+               n_held_defect=int(y[held].sum()), seed=seed, holdout=None if kf else holdout, folds=folds or None,
                at_threshold={k:m[k] for k in ('accuracy','recall','fpr','precision','f1')})
     return pipe, float(min(max(m['threshold'], 0.), 1.)), sel
 
@@ -169,14 +177,15 @@ def fit_probe(df:pd.DataFrame,     # items with `path` and `label` ('good'/'defe
     pipe,thr,sel = select_probe(X, y, C, holdout, folds, how, seed)
     sc,lr = pipe[0],pipe[-1]
     dims = [int(ftrs[l].shape[1]) for l in levels]
-    meta = dict(kind='probe', arch=arch, weights=None if weights is None else str(weights), backbone_sha256=bsha, size=int(size), levels=levels, pool=pool,
-                dims=dims, n_features=int(sum(dims)), C=sel['C'], threshold=thr, threshold_rule=str(how), selection=sel, data=data_summary(df),
-                metrics=dict(seconds_features=round(t_ftrs, 2), seconds_fit=round(time.time()-t, 2)))
+    meta = dict(kind='probe', arch=arch, weights=None if weights is None else str(weights), backbone_sha256=bsha, size=int(size),
+                levels=levels, pool=pool, dims=dims, n_features=int(sum(dims)), C=sel['C'], threshold=thr, threshold_rule=str(how),
+                selection=sel, data=data_summary(df), metrics=dict(seconds_features=round(t_ftrs, 2), seconds_fit=round(time.time()-t, 2)))
     return ProbeModel(dict(mean=sc.mean_, std=sc.scale_, coef=lr.coef_[0], intercept=lr.intercept_), meta)
 
 # %% ../nbs/12c_probe.ipynb #prb0025
 @patch
-def _score_paths(self:ProbeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0): # workers: unused, features are extracted in this process
+# workers: unused, features are extracted in this process
+def _score_paths(self:ProbeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
     "The Scorer's scores: defect probabilities of the readable images, an error for the others"
     if tta: raise ValueError("a probe scores each image once: tta is for the fine-tuned classifier")
     if maps: raise NotImplementedError("a probe gives no maps (its features are pooled over the image); score without maps=True")
@@ -191,12 +200,15 @@ PROBE_SCHEMA = dict(type='object', additionalProperties=False,
     required=['format','format_version','kind','arch','size','levels','pool','dims','n_features','C','threshold','weights_file','weights_sha256'],
     properties=dict(format=dict(const='nexai-model'), format_version=dict(type='integer', minimum=1, maximum=1), kind=dict(const='probe'),
         nexai_version=dict(type='string', maxLength=64), created=dict(type='string', maxLength=64),
-        arch=dict(type='string', minLength=1, maxLength=128), weights=dict(type=['string','null'], maxLength=4096), backbone_sha256=dict(anyOf=[_SHA, dict(type='null')]),
+        arch=dict(type='string', minLength=1, maxLength=128), weights=dict(type=['string','null'], maxLength=4096),
+        backbone_sha256=dict(anyOf=[_SHA, dict(type='null')]),
         size=dict(type='integer', minimum=8, maximum=4096), pool=dict(enum=['max','avg','avgmax']),
-        levels=dict(type='array', minItems=1, maxItems=64, uniqueItems=True, items=dict(type='string', pattern=r'^[A-Za-z_][A-Za-z0-9_.]*$', maxLength=128)),
+        levels=dict(type='array', minItems=1, maxItems=64, uniqueItems=True,
+                    items=dict(type='string', pattern=r'^[A-Za-z_][A-Za-z0-9_.]*$', maxLength=128)),
         dims=dict(type='array', minItems=1, maxItems=64, items=dict(type='integer', minimum=1, maximum=1<<16)),
         n_features=dict(type='integer', minimum=1, maximum=1<<20), C=dict(type='number', exclusiveMinimum=0, maximum=1e6),
-        threshold=dict(type='number', minimum=0, maximum=1), threshold_rule=dict(type='string', maxLength=64), threshold_from=dict(type='string', maxLength=1000),
+        threshold=dict(type='number', minimum=0, maximum=1), threshold_rule=dict(type='string', maxLength=64),
+        threshold_from=dict(type='string', maxLength=1000),
         selection=dict(type='object'), data=dict(type='object'), metrics=dict(type='object'), recalibrated=dict(type='object'),
         weights_file=dict(const='probe.safetensors'), weights_sha256=_SHA, json_sha256=_SHA,
         onnx=dict(type='object', required=['file','sha256','input','output','size'])))
@@ -212,7 +224,8 @@ def save(self:ProbeModel,
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     if threshold is not None: self.meta['threshold'] = float(threshold)
     fn = atomic_write(path/'probe.safetensors', lambda f: save_file({k:np.ascontiguousarray(v) for k,v in self.arrays.items()}, str(f)))
-    keep = {k:v for k,v in self.meta.items() if k in PROBE_SCHEMA['properties'] and k not in ('format','format_version','nexai_version','created','weights_file','weights_sha256','json_sha256','onnx')}
+    fixed = ('format','format_version','nexai_version','created','weights_file','weights_sha256','json_sha256','onnx')  # written anew
+    keep = {k:v for k,v in self.meta.items() if k in PROBE_SCHEMA['properties'] and k not in fixed}
     if metrics: keep['metrics'] = {**keep.get('metrics', {}), **metrics}
     write_model_json(path, keep, fn)
     self.meta = read_model_json(path/'model.json', PROBE_SCHEMA)
@@ -224,7 +237,9 @@ def _read_probe(path:Path, meta:dict)->dict: # name -> array
     from safetensors.numpy import load_file
     fn = path/meta['weights_file']
     if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing: the probe's directory has no arrays")
-    if sha256(fn)!=meta['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): a write was cut short, or the files were mixed; save or copy the model again")
+    if sha256(fn)!=meta['weights_sha256']:
+        raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): "
+                         "a write was cut short, or the files were mixed; save or copy the model again")
     try: arrays = load_file(str(fn))
     except Exception as e: raise ValueError(f"cannot read {fn} as arrays: {str(e).strip().splitlines()[0]}") from None
     return _check_arrays(arrays, meta, fn)
@@ -264,12 +279,13 @@ def to_onnx(self:ProbeModel,
     m = self.meta
     net = ProbeNet(self, create_backbone(m['arch'], weights=m.get('weights'), sha256=m.get('backbone_sha256')).float().eval()).eval()
     write_onnx(net, fn, m['size'], ['score'], opset)
-    info = dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='score', dtype='float32', layout='NCHW', channels='RGB', range=[0., 1.],
-                size=m['size'], resize='squish: the whole image resized to size×size, bilinear', normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(m['arch'])}",
-                exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    info = dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='score', dtype='float32', layout='NCHW', channels='RGB',
+                range=[0., 1.], size=m['size'], resize='squish: the whole image resized to size×size, bilinear',
+                normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(m['arch'])}", exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
     if check:
         xs = torch.rand(4, 3, m['size'], m['size'])
-        info['max_abs_diff'] = float(np.abs(onnx_session(fn).run(None, {'image': xs.numpy()})[0] - self.predict_features(tensor_features(xs, m))).max())
+        got = onnx_session(fn).run(None, {'image': xs.numpy()})[0]
+        info['max_abs_diff'] = float(np.abs(got - self.predict_features(tensor_features(xs, m))).max())
     return info
 
 # %% ../nbs/12c_probe.ipynb #prb0038
@@ -282,11 +298,13 @@ class OnnxProbe(Scorer):
                  meta:dict # its model directory's `model.json`, with the `onnx` record
                 ):
         import jsonschema
-        err = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(PROBE_SCHEMA).iter_errors(meta))  # its checksums were checked by `OnnxModel.load`; the bounds are the probe's own
+        # its checksums were checked by `OnnxModel.load`; the bounds are the probe's own
+        err = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(PROBE_SCHEMA).iter_errors(meta))
         if err: raise ValueError(f"the model.json of {fn} is not a probe's: {err.message}")
         fn = Path(fn)
         for k,v in dict(size=meta['size'], input='image', output='score').items():
-            if meta['onnx'].get(k)!=v: raise ValueError(f"{fn}: model.json records {k}={meta['onnx'].get(k)!r} for the graph, not {v!r}: export it again")
+            if meta['onnx'].get(k)!=v:
+                raise ValueError(f"{fn}: model.json records {k}={meta['onnx'].get(k)!r} for the graph, not {v!r}: export it again")
         self.fn,self.meta,self.sess = fn,meta,onnx_session(fn)
     def __repr__(self): return f"OnnxProbe({self.fn}, size={self.size}, threshold={self.threshold:.4g})"
     def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):

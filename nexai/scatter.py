@@ -16,7 +16,7 @@ from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .data import read_image, find_images, check_images
-from .inference import Scorer, write_model_json, read_model_json, scorer_kind
+from .scorer import Scorer, write_model_json, read_model_json, scorer_kind
 
 # %% auto #0
 __all__ = ['SCATTER_SCHEMA', 'scatter_features', 'ScatterBoost']
@@ -41,7 +41,8 @@ def scatter_features(items,            # image paths, folders, or a DataFrame wi
     res = []
     chunks = [paths[i:i+bs] for i in range(0, len(paths), bs)]
     for ch in (progress_bar(chunks, leave=False) if progress and len(chunks)>1 else chunks):
-        x = torch.stack([torch.from_numpy(np.asarray(read_image(p).convert('L').resize((size,size), Image.BILINEAR), dtype=np.float32)/255) for p in ch])
+        gray = lambda p: np.asarray(read_image(p).convert('L').resize((size,size), Image.BILINEAR), dtype=np.float32)/255
+        x = torch.stack([torch.from_numpy(gray(p)) for p in ch])
         with torch.no_grad(): s = S(x)
         s = F.adaptive_avg_pool2d(s, grid)
         res.append(torch.log1p(s*100).flatten(1).numpy())
@@ -62,7 +63,6 @@ def _booster(booster:str, max_iter:int, learning_rate:float, seed:int, oversampl
 @scorer_kind('scatter')
 class ScatterBoost(Scorer):
     "Scattering features + gradient boosting: a defect classifier with no deep learning"
-    kind = 'scatter'
     def __init__(self,
                  J:int=3,                                           # scales: the transform averages over 2**J pixels (see `scatter_features`)
                  L:int=8,                                           # orientations
@@ -78,7 +78,8 @@ class ScatterBoost(Scorer):
         self.meta = dict(threshold=float(threshold), size=size)  # `size` and `threshold` are the Scorer's, read from `meta`
         self.clf = _booster(booster, max_iter, learning_rate, seed, oversample)
 
-    def __repr__(self): return f"ScatterBoost(J={self.J}, L={self.L}, size={self.size}, grid={self.grid}, booster={self.booster!r}, threshold={self.threshold:.4g})"
+    def __repr__(self):
+        return f"ScatterBoost(J={self.J}, L={self.L}, size={self.size}, grid={self.grid}, booster={self.booster!r}, threshold={self.threshold:.4g})"
     def features(self,
                  items,        # image paths, folders, or a DataFrame with `path`
                  progress=True # show a progress bar
@@ -116,7 +117,8 @@ def predict_proba(self:ScatterBoost,
     return self.clf.predict_proba(X)[:,1]
 
 @patch
-def _score_paths(self:ScatterBoost, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0): # cache, workers: unused, it decodes each image itself
+# cache, workers: unused, it decodes each image itself
+def _score_paths(self:ScatterBoost, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
     "The Scorer's scores: defect probabilities of the readable images, an error for the others"
     if tta: raise ValueError("the scattering baseline scores each image once: tta is for the CNN")
     if maps: raise NotImplementedError("the scattering baseline gives no maps; score without maps=True")
@@ -159,7 +161,9 @@ def load(cls:ScatterBoost,
     fn = path/m['weights_file']
     if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing")
     if sha256(fn)!=m['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs)")
-    self = cls(**{k:m[k] for k in ('J','L','size','grid','booster','threshold')}, **{k:m[k] for k in ('oversample','max_iter','learning_rate','seed') if k in m})
+    args = {k:m[k] for k in ('J','L','size','grid','booster','threshold')}
+    opts = {k:m[k] for k in ('oversample','max_iter','learning_rate','seed') if k in m}
+    self = cls(**args, **opts)
     if self.booster=='xgboost': self.clf.load_model(str(fn))
     else:
         import skops.io as sio
