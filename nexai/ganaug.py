@@ -1,4 +1,4 @@
-"""Small convolutional networks, and a DCGAN that makes images of defects to add to the supervised route's training part
+"""A DCGAN that makes images of defects to add to the supervised route's training part
 
 Docs: https://nexai.github.io/nexai/ganaug.html.md"""
 
@@ -16,61 +16,11 @@ from fastcore.all import *
 from fastai.torch_core import default_device
 from fastprogress.fastprogress import progress_bar
 from .core import *
-from .data import ImageItems
-from .inference import item_paths
+from .scorer import item_paths
+from .conv import ConvEncoder, ConvDecoder, load_tensors
 
 # %% auto #0
-__all__ = ['ConvEncoder', 'ConvDecoder', 'prep_images', 'load_tensors', 'gan_defects', 'add_gan_defects']
-
-# %% ../nbs/09a_ganaug.ipynb #conv0001
-def _n_down(size:int)->int: # strided convolutions from `size` down to 4
-    n = int(round(np.log2(max(size, 1)/4)))
-    if n < 1 or 4*2**n != size: raise ValueError(f"size={size}: a generative model needs a power of two of at least 8, e.g. 64 or 128")
-    return n
-
-def _widths(size, nf): return [nf*2**min(i,3) for i in range(_n_down(size))]
-
-class ConvEncoder(nn.Module):
-    "Strided convolutions from a size×size image to 4×4, then one 4×4 convolution to `nout` numbers"
-    def __init__(self, size, ch, nf, nout):
-        super().__init__()
-        layers,c = [],ch
-        for i,co in enumerate(_widths(size, nf)):
-            layers += [nn.Conv2d(c, co, 4, 2, 1, bias=False), nn.BatchNorm2d(co) if i else nn.Identity(), nn.LeakyReLU(0.2, inplace=True)]
-            c = co
-        self.features,self.head = nn.Sequential(*layers),nn.Conv2d(c, nout, 4, 1, 0)
-    def forward(self, x): return self.head(self.features(x)).flatten(1)
-
-class ConvDecoder(nn.Module):
-    "Transposed convolutions from `nz` numbers to a size×size image in [0, 1]"
-    def __init__(self, size, ch, nf, nz):
-        super().__init__()
-        cs = _widths(size, nf)[::-1]
-        layers = [nn.ConvTranspose2d(nz, cs[0], 4, 1, 0, bias=False), nn.BatchNorm2d(cs[0]), nn.ReLU(True)]
-        for a,b in zip(cs, cs[1:]): layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-        self.net = nn.Sequential(*layers, nn.ConvTranspose2d(cs[-1], ch, 4, 2, 1), nn.Sigmoid())
-    def forward(self, z): return self.net(z[:, :, None, None])
-
-# %% ../nbs/09a_ganaug.ipynb #load0001
-_GRAY = torch.tensor([0.299, 0.587, 0.114])
-
-def prep_images(x:Tensor, # uint8 RGB (N, 3, H, W), as `ImageItems` gives
-                ch:int     # channels wanted: 1 (gray) or 3
-               )->Tensor:  # floats in [0, 1], (N, ch, H, W)
-    "uint8 RGB batches from `ImageItems` as the model's input: floats in [0, 1], gray (luma) when `ch` is 1"
-    x = x.float()/255
-    return (x*_GRAY.to(x.device)[:, None, None]).sum(1, keepdim=True) if ch==1 else x
-
-def load_tensors(paths,     # image paths
-                 size:int,  # side
-                 ch:int,    # channels: 1 (gray) or 3
-                 bs:int=64  # images decoded at a time
-                )->tuple:   # (N, ch, size, size) floats in [0, 1], and an error per path
-    "Decode `paths` once at `size`"
-    dl = torch.utils.data.DataLoader(ImageItems(paths, size), batch_size=bs)
-    xs,errs = [],[]
-    for x,err in dl: xs.append(prep_images(x, ch)); errs += list(err)
-    return (torch.cat(xs) if xs else torch.zeros(0, ch, size, size)), errs
+__all__ = ['gan_defects', 'add_gan_defects']
 
 # %% ../nbs/09a_ganaug.ipynb #10111f4e
 def _flips(x:Tensor)->Tensor: # each image flipped left-right and top-bottom at random
@@ -138,7 +88,9 @@ def add_gan_defects(df:pd.DataFrame,  # items: `path`, `label`, `is_valid`
                     **kwargs          # passed to `gan_defects`: size, epochs, seed...
                    )->pd.DataFrame:   # `df` with `n` more rows: label 'defect', `is_valid` False
     "Append `n` GAN-made defects to the training part of `df`; the GAN sees only training defects"
-    if 'is_valid' not in df: raise ValueError("split the items first (nexai.data.split): GAN-made defects join the training part only, and the GAN must not see validation defects")
+    if 'is_valid' not in df:
+        raise ValueError("split the items first (nexai.data.split): GAN-made defects join the training part only, "
+                         "and the GAN must not see validation defects")
     dfx = df[(df.label=='defect') & ~df.is_valid.astype(bool)]
     if not len(dfx): raise ValueError("no defects in the training part to train the GAN on")
     paths = gan_defects(dfx, n, out, **kwargs)
