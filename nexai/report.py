@@ -14,7 +14,7 @@ from fastcore.all import *
 from .core import *
 from .threshold import metrics_at, ppm_summary
 from .interpret import *
-from .scorers import load_scorer
+from .models import load_scorer
 
 # %% auto #0
 __all__ = ['write_report']
@@ -46,12 +46,18 @@ def _sec_model(d, meta, m)->list: # HTML parts: title, data, training
     parts = [f"<h1>nexai report: {e(meta['arch'])} at {e(meta['size'])} px</h1>",
              f"<p>Model directory <code>{e(d)}</code>, nexai {e(meta.get('nexai_version','?'))}, trained {e(meta.get('created','?'))}.</p>"]
     dat = meta.get('data', {})
-    parts += ['<h2>Data</h2>', _table([[k, v] for k,v in dat.get('classes', {}).items()] + [['train', dat.get('n_train','')], ['validation', dat.get('n_valid','')], ['skipped files', m.get('n_skipped', 0)]], ['', 'images'])]
+    rows = [[k, v] for k,v in dat.get('classes', {}).items()]
+    rows += [['train', dat.get('n_train','')], ['validation', dat.get('n_valid','')], ['skipped files', m.get('n_skipped', 0)]]
+    parts += ['<h2>Data</h2>', _table(rows, ['', 'images'])]
     parts.append('<h2>Training</h2>')
     tr = meta.get('training', {})
     lr,mult,secs = (_num(tr.get('lr')), _num(tr.get('lr_mult'), 1.), _num(m.get('train_seconds')))
-    mp = f", in {e(tr['half'])} mixed precision; the curves are each epoch's validation in that arithmetic" if tr.get('bf16') and tr.get('half') else ''
-    parts.append(f"<p>{e(tr.get('freeze_epochs','?'))} epoch(s) on the head with the body frozen, then {e(tr.get('epochs','?'))} unfrozen with learning rates slice({lr/mult:.1e}, {lr:.1e}); the kept epoch is {e(tr.get('best_epoch'))} (lowest {e(tr.get('monitor','valid_loss'))}). Training took {secs/60:.1f} min{mp}.</p>")
+    half = tr.get('bf16') and tr.get('half')
+    mp = f", in {e(tr['half'])} mixed precision; the curves are each epoch's validation in that arithmetic" if half else ''
+    parts.append(f"<p>{e(tr.get('freeze_epochs','?'))} epoch(s) on the head with the body frozen, "
+                 f"then {e(tr.get('epochs','?'))} unfrozen with learning rates slice({lr/mult:.1e}, {lr:.1e}); "
+                 f"the kept epoch is {e(tr.get('best_epoch'))} (lowest {e(tr.get('monitor','valid_loss'))}). "
+                 f"Training took {secs/60:.1f} min{mp}.</p>")
     if (d/'history.csv').exists(): parts.append(_img(plot_history(d/'history.csv', best=tr.get('best_epoch'))))
     if 'lr_find' in tr: parts.append(_img(plot_lr_find(tr['lr_find']['lrs'], tr['lr_find']['losses'], tr.get('lr'))))
     return parts
@@ -67,21 +73,27 @@ def _sec_metrics(m, thr)->list: # HTML parts: the metrics kept at training
         if 'at_0_5' in tt: rows.append(f(f"with TTA (mean of {tt['n']}) at 0.5", tt['at_0_5'], '0.5'))
         if 'vote' in tt: rows.append(f(f"with TTA (vote of {tt['n']})", tt['vote'], '0.5'))
     how = f", scored in {html.escape(str(m['scored_in']))}, as this model directory scores" if m.get('scored_in') else ''
-    where = f"On the held-out set, scored once by the ensemble of {m['folds']} fold members at thresholds picked on their out-of-fold scores{how}." if m.get('folds') else f"On the validation set at training{how}."
+    where = (f"On the held-out set, scored once by the ensemble of {m['folds']} fold members at thresholds picked on their out-of-fold scores{how}."
+             if m.get('folds') else f"On the validation set at training{how}.")
     return [f'<h2>Metrics</h2><p>{where}</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold']), _sec_scrap(m)]
 
 def _sec_scrap(m)->str: # HTML: defects caught at the scrap rates a line sets
     "Defects caught at 2 % and 5 % of good parts scrapped, plain and with TTA"
-    rows = [[name, *(f"{_num(o.get('recall_at_fpr', {}).get(k)):.1%}" for k in ('0.02','0.05'))] for name,o in (('plain', m), ('with TTA', m.get('tta'))) if o and 'recall_at_fpr' in o]
-    return '<p>Defects caught when the threshold is set to scrap a given share of good parts:</p>' + _table(rows, ['', 'at 2 % scrap', 'at 5 % scrap']) if rows else ''
+    runs = (('plain', m), ('with TTA', m.get('tta')))
+    rows = [[name, *(f"{_num(o.get('recall_at_fpr', {}).get(k)):.1%}" for k in ('0.02','0.05'))] for name,o in runs if o and 'recall_at_fpr' in o]
+    if not rows: return ''
+    head = '<p>Defects caught when the threshold is set to scrap a given share of good parts:</p>'
+    return head + _table(rows, ['', 'at 2 % scrap', 'at 5 % scrap'])
 
 # %% ../nbs/12_report.ipynb #cb2c2963
 def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fitted
     "A model of normality: its method, features, good parts and threshold"
     e = lambda v: html.escape(str(v))
     return [f"<h1>nexai report: model of normality ({e(meta.get('method'))}, {e(meta.get('arch'))} features at {e(meta.get('size'))} px)</h1>",
-            f"<p>Model directory <code>{e(d)}</code>. Fitted on {e(meta.get('n_good','?'))} good parts, without a defect label. Scores are distances from the good parts, higher is more anomalous; they are not probabilities.</p>",
-            f"<p>Threshold {_num(meta.get('threshold')):.4g}: it flags {_num(meta.get('fpr')):.1%} of the {e(meta.get('n_holdout','?'))} good parts held out from the fit.</p>"]
+            f"<p>Model directory <code>{e(d)}</code>. Fitted on {e(meta.get('n_good','?'))} good parts, without a defect label. "
+            "Scores are distances from the good parts, higher is more anomalous; they are not probabilities.</p>",
+            f"<p>Threshold {_num(meta.get('threshold')):.4g}: "
+            f"it flags {_num(meta.get('fpr')):.1%} of the {e(meta.get('n_holdout','?'))} good parts held out from the fit.</p>"]
 
 def _maps(sc, paths)->np.ndarray: # (N, size, size) maps on the score's scale (each peak is its part's score); None when the model gives none
     "The Scorer's maps of `paths`: Grad-CAM for a classifier, the anomaly map for padim and patchcore"
@@ -101,16 +113,23 @@ def _sec_errors(sc, preds, thr, n_worst)->list: # HTML parts: the gallery of err
     wrong = preds[(preds.score>=thr) != (preds.label=='defect')]
     parts = ['<h2>The worst errors, with heat maps</h2>']
     if not len(wrong): return parts + ['<p>No errors at the operating point.</p>']
-    if sc.kind=='classifier': tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst).rename(columns={'p_defect':'score'})
-    else: tl = wrong.assign(target=wrong.label, m=(wrong.score-thr).abs()).sort_values('m', ascending=False).head(n_worst)  # the furthest on the wrong side
-    what = 'the evidence for "defect" lies (Grad-CAM on the last feature map)' if sc.kind=='classifier' else 'each part differs most from the good parts (the anomaly map)'
+    if sc.kind=='classifier':
+        tl = top_losses(wrong.path, (wrong.label=='defect').astype(int), wrong.score, k=n_worst).rename(columns={'p_defect':'score'})
+        what = 'the evidence for "defect" lies (Grad-CAM on the last feature map)'
+    else:  # the furthest on the wrong side
+        tl = wrong.assign(target=wrong.label, m=(wrong.score-thr).abs()).sort_values('m', ascending=False).head(n_worst)
+        what = 'each part differs most from the good parts (the anomaly map)'
     mp,(lo,hi) = _maps(sc, tl.path),_map_scale(sc, preds, thr)
-    parts.append(f'<p>Heat maps show where {what}, on one colour scale anchored at the threshold ({thr:.3g}: blue below it, red above; each map\'s peak is its part\'s score), so that the same colour means the same score on every part.</p>' if mp is not None else '<p>This model gives no maps (among models of normality, padim and patchcore do).</p>')
-    parts.append(_img(show_cams(list(tl.path), mp, [f"{Path(p).name}\nactual {a}, score {q:.3g}" for p,a,q in zip(tl.path, tl.target, tl.score)], size=sc.size, thr=thr, lo=lo, hi=hi)))
+    if mp is None: parts.append('<p>This model gives no maps (among models of normality, padim and patchcore do).</p>')
+    else: parts.append(f'<p>Heat maps show where {what}, on one colour scale anchored at the threshold ({thr:.3g}: blue below it, red above; '
+                       'each map\'s peak is its part\'s score), so that the same colour means the same score on every part.</p>')
+    titles = [f"{Path(p).name}\nactual {a}, score {q:.3g}" for p,a,q in zip(tl.path, tl.target, tl.score)]
+    parts.append(_img(show_cams(list(tl.path), mp, titles, size=sc.size, thr=thr, lo=lo, hi=hi)))
     caught = preds[(preds.score>=thr) & (preds.label=='defect')].sort_values('score', ascending=False).head(4)
     if len(caught):
         parts.append('<p>Defects caught, for comparison:</p>')
-        parts.append(_img(show_cams(list(caught.path), _maps(sc, caught.path), [f"{Path(p).name}\nscore {q:.3g}" for p,q in zip(caught.path, caught.score)], size=sc.size, thr=thr, lo=lo, hi=hi)))
+        titles = [f"{Path(p).name}\nscore {q:.3g}" for p,q in zip(caught.path, caught.score)]
+        parts.append(_img(show_cams(list(caught.path), _maps(sc, caught.path), titles, size=sc.size, thr=thr, lo=lo, hi=hi)))
     return parts
 
 # %% ../nbs/12_report.ipynb #64007b15
@@ -125,7 +144,9 @@ def write_report(model_dir,             # a model directory: a classifier from `
     meta = dm.meta
     m = meta.get('metrics', {})
     given = preds is not None
-    if not given and not (d/'valid_preds.csv').is_file(): raise FileNotFoundError(f"{d} keeps no validation scores (valid_preds.csv, written by nexai-train): give labelled data to score, as `nexai-report {d} DATA`")
+    if not given and not (d/'valid_preds.csv').is_file():
+        raise FileNotFoundError(f"{d} keeps no validation scores (valid_preds.csv, written by nexai-train): "
+                                f"give labelled data to score, as `nexai-report {d} DATA`")
     preds = preds if given else pd.read_csv(d/'valid_preds.csv').rename(columns={'p_defect':'score'})  # nexai 0.1 wrote p_defect
     # the model's scores are float32: compare them with the threshold in float32, as at training, whatever precision the CSV kept
     preds = preds[preds.score.notna()].assign(score=lambda d: d.score.astype(np.float32))
@@ -135,9 +156,11 @@ def write_report(model_dir,             # a model directory: a classifier from `
     sup = dm.kind in ('classifier','ensemble')  # fine-tuned: trained with its metrics kept
     parts = _sec_model(d, meta, m) + _sec_metrics(m, thr) if sup else _sec_normality(d, meta)
     rule = m.get('threshold_rule', '') if sup else f"fpr={_num(meta.get('fpr')):g} on held-out good parts"
-    parts += ['<h2>Operating point</h2>', f"<p>The figures and plots from here on are on {src}: {len(t)} parts, {int(t.sum())} of them defects.</p>", f"<p class='op'>Rule <b>{html.escape(str(rule))}</b> {html.escape(ppm_summary(op))}.</p>",
+    parts += ['<h2>Operating point</h2>', f"<p>The figures and plots from here on are on {src}: {len(t)} parts, {int(t.sum())} of them defects.</p>",
+              f"<p class='op'>Rule <b>{html.escape(str(rule))}</b> {html.escape(ppm_summary(op))}.</p>",
               _img(plot_confusion(t, s, thr)), _img(plot_roc_pr(t, s, thr)), _img(plot_score_hist(t, s, thr))]
     parts += _sec_errors(dm, preds, thr, n_worst)
-    doc = f"<!doctype html><html><head><meta charset='utf-8'><title>nexai report</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+    head = f"<meta charset='utf-8'><title>nexai report</title><style>{_CSS}</style>"
+    doc = f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
     out = Path(ifnone(out, d/'report.html'))
     return atomic_write(out, lambda f: f.write_text(doc, errors='backslashreplace'))  # odd bytes in file names shown, not fatal
