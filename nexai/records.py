@@ -1,4 +1,4 @@
-"""The line's records: one row per scored part, the threshold's versions and the reviewers' labels, in SQLite (embedded) or PostgreSQL (shared by replicas), through SQLAlchemy; `nexai-records` exports them
+"""The line's records: one row per scored part, the threshold's versions and the reviewers' labels; `nexai-records` exports them
 
 Docs: https://nexai.github.io/nexai/records.html.md"""
 
@@ -19,7 +19,8 @@ __all__ = ['PARTS_COLS', 'parts_table', 'thresholds_table', 'labels_table', 'LAB
            'Records', 'nexai_records']
 
 # %% ../nbs/17_records.ipynb #172fa3ca
-PARTS_COLS = ['ts','request_id','part_id','image_sha256','score','pred','threshold','threshold_version','model_sha256','latency_ms','error','fail_safe']
+PARTS_COLS = ['ts','request_id','part_id','image_sha256','score','pred','threshold','threshold_version','model_sha256','latency_ms',
+              'error','fail_safe']
 
 _md = sa.MetaData()
 parts_table = sa.Table('parts', _md,
@@ -38,7 +39,8 @@ parts_table = sa.Table('parts', _md,
     sa.Column('error', sa.Text, nullable=False, default=''),
     sa.Column('fail_safe', sa.String(16), nullable=False, default=''),   # '' or the fail-safe decision given: 'defect' or 'review'
     sa.Column('borderline', sa.Boolean, nullable=False, default=False, server_default=sa.false()),  # near the threshold
-    sa.Column('sampled', sa.Boolean, nullable=False, default=False, server_default=sa.false()),     # passed as good and drawn at random for review (to estimate escapes)
+    # passed as good and drawn at random for review (to estimate escapes)
+    sa.Column('sampled', sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column('image_path', sa.Text))                                    # where the image was kept, or NULL
 
 thresholds_table = sa.Table('thresholds', _md,
@@ -67,7 +69,9 @@ class RecordsUnavailable(OSError):
     "The records store can't be reached or written"
 
 def _sqlite_pragmas(con, _):
-    cur = con.cursor(); cur.execute('PRAGMA journal_mode=WAL'); cur.execute('PRAGMA synchronous=FULL'); cur.execute('PRAGMA busy_timeout=10000'); cur.close()
+    cur = con.cursor()
+    for p in ('journal_mode=WAL', 'synchronous=FULL', 'busy_timeout=10000'): cur.execute(f'PRAGMA {p}')
+    cur.close()
 
 def records_url(url) -> str: # a SQLAlchemy URL
     "A SQLAlchemy URL from `url`: a URL as it is, or a file path for SQLite"
@@ -81,7 +85,8 @@ def _add_columns(engine):
         have = {c['name'] for c in insp.get_columns(t.name)}
         for col in t.columns:
             if col.name in have: continue
-            ddl = sa.schema.CreateColumn(col).compile(dialect=engine.dialect) if col.server_default is not None else f"{col.name} {col.type.compile(dialect=engine.dialect)}"  # NULL in the old rows
+            if col.server_default is not None: ddl = sa.schema.CreateColumn(col).compile(dialect=engine.dialect)
+            else: ddl = f"{col.name} {col.type.compile(dialect=engine.dialect)}"  # NULL in the old rows
             with engine.begin() as c: c.exec_driver_sql(f"ALTER TABLE {t.name} ADD COLUMN {ddl}")
             logging.getLogger('nexai').warning(f"records: column {t.name}.{col.name} added (the table was made by an older nexai)")
 
@@ -104,7 +109,8 @@ class Records:
         "Run `f(connection)` in one committed transaction; `RecordsUnavailable` when it fails"
         try:
             with self._lock, self.engine.begin() as c: return f(c)
-        except Exception as e: raise RecordsUnavailable(f"the records at {self.safe_url} can't be written: {str(e).strip().splitlines()[0]}") from None
+        except Exception as e:
+            raise RecordsUnavailable(f"the records at {self.safe_url} can't be written: {str(e).strip().splitlines()[0]}") from None
 
 # %% ../nbs/17_records.ipynb #d59174a7
 @patch
@@ -202,7 +208,8 @@ def add_label(self:Records,
         return row | dict(change=prev is not None, previous=prev[0] if prev else None)
     try: return self._write(f)
     except RecordsUnavailable as e:
-        if 'KeyError' in repr(e.__context__) or str(part) in str(e): raise KeyError(f"no part {part} in the records: label a part the service recorded") from None
+        if 'KeyError' in repr(e.__context__) or str(part) in str(e):
+            raise KeyError(f"no part {part} in the records: label a part the service recorded") from None
         raise
 
 @patch
@@ -241,12 +248,15 @@ def nexai_records(url:str,                 # the records: a SQLAlchemy URL (sqli
     "Export the line's records to CSV, or say what they hold"
     with command_errors('nexai-records', debug):
         if flagged and passed: raise UsageError("--flagged and --passed contradict each other")
-        if url.startswith('sqlite:///') and not Path(url[10:]).is_file() or '://' not in url and not Path(url).is_file(): raise FileNotFoundError(f"no records at {url}")
+        no_file = url.startswith('sqlite:///') and not Path(url[10:]).is_file() or '://' not in url and not Path(url).is_file()
+        if no_file: raise FileNotFoundError(f"no records at {url}")
         rec = Records(url)
-        kw = dict(since=since, until=until, model=model, flagged=True if flagged else False if passed else None, errors=True if errors else None, limit=limit)
+        kw = dict(since=since, until=until, model=model, flagged=True if flagged else False if passed else None,
+                  errors=True if errors else None, limit=limit)
         if export is None:
             df = rec.parts(**kw)
-            return print(f"nexai-records: {len(df)} parts ({int((df.pred!=0).sum())} flagged, {int((df.error!='').sum())} errors, {int(df.label.isin(['good','defect']).sum())} labelled) in {rec.safe_url}")
+            n_flagged,n_err,n_lab = int((df.pred!=0).sum()),int((df.error!='').sum()),int(df.label.isin(['good','defect']).sum())
+            return print(f"nexai-records: {len(df)} parts ({n_flagged} flagged, {n_err} errors, {n_lab} labelled) in {rec.safe_url}")
         check_outputs({'--export': export}, [])
         df = rec.export(export, labelled=labelled, **kw)
         print(f"nexai-records: {len(df)} {'labels' if labelled else 'parts'} -> {export}")
