@@ -1,4 +1,4 @@
-"""`nexai-bench serve MODEL`: a bounded load test of `nexai-serve` from clients on the same machine (loopback only): throughput against `nexai-predict`, latency at half that load with random arrivals, a hot swap mid-run, a `kill -9` mid-run, and the proof that every answer has its record
+"""`nexai-bench serve MODEL`: a bounded load test of `nexai-serve` from clients on the same machine (loopback only)
 
 Docs: https://nexai.github.io/nexai/loadtest.html.md"""
 
@@ -25,7 +25,8 @@ def free_port()->int: # a free TCP port on 127.0.0.1
 
 class _Client(threading.local):
     "One keep-alive connection per thread to the service on 127.0.0.1"
-    def __init__(self, port:int, name:str=''): self.port,self.name,self.con = port,name,None  # threading.local: each thread runs this, with its own connection
+    # threading.local: each thread runs this, with its own connection
+    def __init__(self, port:int, name:str=''): self.port,self.name,self.con = port,name,None
     def post(self, path:str, body:bytes, headers:dict=None)->tuple: # (status, parsed JSON or None)
         for attempt in range(2):
             try:
@@ -50,7 +51,8 @@ class ServiceProcess:
     "The real `nexai-serve` process on a free port of 127.0.0.1"
     def __init__(self, model, records, token:str='bench', onnx:bool=False, args:list=None, port:int=None):
         self.port,self.token = port or free_port(),token
-        cmd = ['nexai-serve', str(model), '--port', str(self.port), '--records', str(records), '--token', token, '--queue', '4096', '--deadline-ms', '10000'] + (['--onnx'] if onnx else []) + list(args or [])
+        cmd = ['nexai-serve', str(model), '--port', str(self.port), '--records', str(records), '--token', token,
+               '--queue', '4096', '--deadline-ms', '10000'] + (['--onnx'] if onnx else []) + list(args or [])
         self.log = tempfile.NamedTemporaryFile('w+', suffix='.log', delete=False)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = _Client(self.port)
@@ -59,7 +61,8 @@ class ServiceProcess:
             try:
                 if self.client.get('/v2/health/ready')[0]==200: break
             except OSError: pass
-            if self.proc.poll() is not None or time.time()-t0 > 180: raise RuntimeError(f"nexai-serve did not start: {Path(self.log.name).read_text()[-2000:]}")
+            if self.proc.poll() is not None or time.time()-t0 > 180:
+                raise RuntimeError(f"nexai-serve did not start: {Path(self.log.name).read_text()[-2000:]}")
             time.sleep(0.2)
     def metric(self, name:str)->float: # the sum of a Prometheus sample's values, from /metrics
         from prometheus_client.parser import text_string_to_metric_families
@@ -71,7 +74,8 @@ class ServiceProcess:
 # %% ../nbs/19b_loadtest.ipynb #9568ab34
 def _send(client, files, i, t_due=None)->dict:
     fn = files[i % len(files)]
-    t0 = time.perf_counter(); st,body = client.post('/v2/models/{name}/infer'.format(name=client.name), v2_body(fn.read_bytes() if isinstance(fn, Path) else fn, f'part{i}'))
+    t0 = time.perf_counter()
+    st,body = client.post('/v2/models/{name}/infer'.format(name=client.name), v2_body(fn.read_bytes() if isinstance(fn, Path) else fn, f'part{i}'))
     t1 = time.perf_counter()
     return dict(i=i, status=st, request_id=(body or {}).get('id'), latency=t1-(t_due if t_due is not None else t0), sent=t0, done=t1,
                 fail_safe=any((body or {}).get('parameters', {}).get('fail_safe', [''])) if st==200 else False)
@@ -112,11 +116,32 @@ def _pct(s)->dict: # p50/p95/p99 in ms
 
 # %% ../nbs/19b_loadtest.ipynb #0b0d9d7c
 def _predict_ips(model, files, onnx)->float: # images per second of `nexai-predict`'s scoring, warm
-    from nexai.scorers import load_scorer
+    from nexai.models import load_scorer
     sc = load_scorer(model, onnx=onnx)
     for f in files: Path(f).read_bytes()  # in the page cache, as the clients hold them in memory: disk reads are not what is compared
     sc.score(files[:8], progress=False)
     t0 = time.perf_counter(); sc.score(files, progress=False); return len(files)/(time.perf_counter()-t0)
+
+def _closed_figures(svc, name:str, files:list, n:int, clients:int)->tuple: # (the requests, their figures)
+    "The closed loop: `clients` clients sending `n` requests as fast as they are answered, with the service's mean batch"
+    b0,c0 = svc.metric('nexai_batch_size_sum'),svc.metric('nexai_batch_size_count')
+    t0 = time.perf_counter(); cl = closed_loop(svc, name, files, n, clients); wall = time.perf_counter()-t0
+    ok = (cl.status==200).sum()
+    batch = (svc.metric('nexai_batch_size_sum')-b0)/max(1, svc.metric('nexai_batch_size_count')-c0)
+    return cl, dict(rps=ok/wall, ips=ok/wall, **_pct(cl.latency[cl.status==200]), mean_batch=batch, n_503=int((cl.status==503).sum()))
+
+def _swap_figures(svc, name:str, files:list, n:int, rate:float)->tuple: # (the requests, their figures)
+    "An open loop at `rate` with a hot swap half-way: latency over the run, and around the swap"
+    swap = {}
+    def do_swap():
+        t = time.perf_counter()
+        st,body = _Client(svc.port).post(f'/v2/repository/models/{name}/load', b'{}', {'Authorization': f'Bearer {svc.token}'})
+        swap.update(status=st, start=t, end=time.perf_counter())
+    sw = open_loop(svc, name, files, n, rate, seed=1, at=(n//2, do_swap))
+    during = sw[(sw.done >= swap.get('start', np.inf)) & (sw.sent <= swap.get('end', -np.inf) + 1)]
+    return sw, dict(status=swap.get('status'), seconds=swap.get('end', np.nan)-swap.get('start', np.nan), **_pct(sw.latency[sw.status==200]),
+                    during_p99_ms=_pct(during.latency)['p99_ms'] if len(during) else float('nan'), n_during=len(during),
+                    n_503=int((sw.status==503).sum()))
 
 def bench_serve(model,                # a model directory
                 files,                # image files to send
@@ -135,22 +160,12 @@ def bench_serve(model,                # a model directory
     svc = ServiceProcess(model, db, onnx=onnx, args=args)
     try:
         wu = closed_loop(svc, name, files, min(64, n), clients)  # warm-up
-        b0,c0 = svc.metric('nexai_batch_size_sum'),svc.metric('nexai_batch_size_count')
-        t0 = time.perf_counter(); cl = closed_loop(svc, name, files, n, clients); wall = time.perf_counter()-t0
-        res['closed'] = dict(rps=(cl.status==200).sum()/wall, ips=(cl.status==200).sum()/wall, **_pct(cl.latency[cl.status==200]),
-                             mean_batch=(svc.metric('nexai_batch_size_sum')-b0)/max(1, svc.metric('nexai_batch_size_count')-c0), n_503=int((cl.status==503).sum()))
+        cl,res['closed'] = _closed_figures(svc, name, files, n, clients)
         res['throughput_vs_predict'] = res['closed']['ips']/res['predict_ips']
         rate = res['closed']['ips']/2
         ol = open_loop(svc, name, files, n, rate)
         res['open'] = dict(rate=rate, **_pct(ol.latency[ol.status==200]), n_503=int((ol.status==503).sum()))
-        swap = {}
-        def do_swap():
-            t = time.perf_counter(); st,body = _Client(svc.port).post(f'/v2/repository/models/{name}/load', b'{}', {'Authorization': f'Bearer {svc.token}'})
-            swap.update(status=st, start=t, end=time.perf_counter())
-        sw = open_loop(svc, name, files, n, rate, seed=1, at=(n//2, do_swap))
-        during = sw[(sw.done >= swap.get('start', np.inf)) & (sw.sent <= swap.get('end', -np.inf) + 1)]
-        res['swap'] = dict(status=swap.get('status'), seconds=swap.get('end', np.nan)-swap.get('start', np.nan), **_pct(sw.latency[sw.status==200]),
-                           during_p99_ms=_pct(during.latency)['p99_ms'] if len(during) else float('nan'), n_during=len(during), n_503=int((sw.status==503).sum()))
+        sw,res['swap'] = _swap_figures(svc, name, files, n, rate)
         res['records'] = check_records(db, pd.concat([wu, cl, ol, sw]))
     finally: svc.stop()
     if kill: res['kill'] = _kill_run(model, files, work, name, onnx, clients, args)
@@ -174,7 +189,8 @@ def _kill_run(model, files, work, name, onnx, clients, args)->dict:
     time.sleep(3); svc.stop(kill=True); stop.set()
     for t in ths: t.join(30)
     runs = pd.DataFrame(rows)
-    return dict(answered_before_kill=int((runs.status==200).sum()) if len(runs) else 0, **{k:v for k,v in check_records(db, runs).items() if k in ('records','missing')})
+    rec = check_records(db, runs)
+    return dict(answered_before_kill=int((runs.status==200).sum()) if len(runs) else 0, **{k:rec[k] for k in ('records','missing') if k in rec})
 
 # %% ../nbs/19b_loadtest.ipynb #c9997e0a
 def drift_run(svc:ServiceProcess, name:str, files:list, max_parts:int=1000, per:int=10)->dict: # parts to watch and to drift, and the last figures
@@ -184,7 +200,8 @@ def drift_run(svc:ServiceProcess, name:str, files:list, max_parts:int=1000, per:
     if st!=200: raise RuntimeError(f"the model could not be loaded again to reset the drift watch (HTTP {st})")
     data,res = [Path(f).read_bytes() for f in files],dict(watch_at=None, drift_at=None)
     for i in range(0, max_parts, per):
-        body = json.dumps(dict(inputs=[dict(name='image', datatype='BYTES', shape=[per], data=[base64.b64encode(data[(i+j) % len(data)]).decode() for j in range(per)])])).encode()
+        imgs = [base64.b64encode(data[(i+j) % len(data)]).decode() for j in range(per)]
+        body = json.dumps(dict(inputs=[dict(name='image', datatype='BYTES', shape=[per], data=imgs)])).encode()
         c.post(f'/v2/models/{name}/infer', body)
         d = json.loads(c.get(f'/v2/models/{name}/drift')[1])
         if d['status'] in ('watch', 'drift') and res['watch_at'] is None: res['watch_at'] = d['n_seen']
@@ -196,7 +213,8 @@ def shifted_copies(files:list, out, bright:float=1.3, blur:float=2.)->dict: # 'b
     from PIL import Image, ImageEnhance, ImageFilter
     from nexai.data import read_image
     out = Path(out); res = dict(brighter=[], blurred=[])
-    for k,f in (('brighter', lambda im: ImageEnhance.Brightness(im).enhance(bright)), ('blurred', lambda im: im.filter(ImageFilter.GaussianBlur(blur)))):
+    shifts = dict(brighter=lambda im: ImageEnhance.Brightness(im).enhance(bright), blurred=lambda im: im.filter(ImageFilter.GaussianBlur(blur)))
+    for k,f in shifts.items():
         (out/k).mkdir(parents=True, exist_ok=True)
         for i,fn in enumerate(files):
             dest = out/k/f'{i:05d}.png'; f(read_image(fn)).save(dest); res[k].append(dest)
@@ -211,19 +229,32 @@ def bench_drift(model, streams:dict, max_parts:int=1000, work=None, onnx:bool=Fa
     finally: svc.stop()
 
 # %% ../nbs/19b_loadtest.ipynb #c293a696
+def _drift_line(k:str, d:dict)->str:
+    "One drift stream's figures, in one line"
+    if d['ks_p'] is None: return f"drift, {k}: {d}"
+    when = f"drift after {d['drift_at']} parts" if d['drift_at'] else f"no drift in {d['n']} parts"
+    watch = f" (watch after {d['watch_at']})" if d['watch_at'] else ''
+    psi,rate = '-' if d['psi'] is None else format(d['psi'], '.3f'),'-' if d['rate'] is None else format(d['rate'], '.1%')
+    return f"drift, {k}: {when}{watch}; KS p {d['ks_p']:.2g}, PSI {psi}, flagged {d['flagged_share']:.1%} vs {rate}"
+
 def bench_serve_report(r:dict)->str:
     "The load test's figures, one line each"
     c,o,s,rc = r['closed'],r['open'],r['swap'],r['records']
     lines = [f"model {r['model']}{' (ONNX)' if r['onnx'] else ''}: {r['n_files']} files, {r['clients']} clients on 127.0.0.1",
              f"nexai-predict: {r['predict_ips']:.1f} images/s",
-             f"service, closed loop: {c['ips']:.1f} images/s ({r['throughput_vs_predict']:.2f}x nexai-predict), p50 {c['p50_ms']:.0f} ms, p95 {c['p95_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms, mean batch {c['mean_batch']:.1f}, 503s {c['n_503']}",
-             f"open loop at {o['rate']:.1f}/s (half): p50 {o['p50_ms']:.0f} ms, p95 {o['p95_ms']:.0f} ms, p99 {o['p99_ms']:.0f} ms, 503s {o['n_503']}",
-             f"hot swap mid-run (HTTP {s['status']}, {s['seconds']:.2f} s): p99 {s['p99_ms']:.0f} ms over the run, {s['during_p99_ms']:.0f} ms for the {s['n_during']} requests around the swap, 503s {s['n_503']}",
-             f"records: {rc['sent']} sent, {rc['answered']} answered, {rc['refused_503']} refused (503), {rc['records']} records, {rc['missing']} answers without their record, {rc['extra']} records without an answer, {rc['fail_safe']} fail-safe"]
-    for k,d in r.get('drift', {}).items():
-        lines.append(f"drift, {k}: " + (f"drift after {d['drift_at']} parts" if d['drift_at'] else f"no drift in {d['n']} parts") + (f" (watch after {d['watch_at']})" if d['watch_at'] else '')
-                     + f"; KS p {d['ks_p']:.2g}, PSI {'-' if d['psi'] is None else format(d['psi'], '.3f')}, flagged {d['flagged_share']:.1%} vs {'-' if d['rate'] is None else format(d['rate'], '.1%')}" if d['ks_p'] is not None else f"drift, {k}: {d}")
-    if 'kill' in r: lines.append(f"kill -9 mid-run: {r['kill']['answered_before_kill']} answers received, {r['kill']['records']} records, {r['kill']['missing']} answers without their record")
+             f"service, closed loop: {c['ips']:.1f} images/s ({r['throughput_vs_predict']:.2f}x nexai-predict), "
+             f"p50 {c['p50_ms']:.0f} ms, p95 {c['p95_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms, mean batch {c['mean_batch']:.1f}, 503s {c['n_503']}",
+             f"open loop at {o['rate']:.1f}/s (half): "
+             f"p50 {o['p50_ms']:.0f} ms, p95 {o['p95_ms']:.0f} ms, p99 {o['p99_ms']:.0f} ms, 503s {o['n_503']}",
+             f"hot swap mid-run (HTTP {s['status']}, {s['seconds']:.2f} s): p99 {s['p99_ms']:.0f} ms over the run, "
+             f"{s['during_p99_ms']:.0f} ms for the {s['n_during']} requests around the swap, 503s {s['n_503']}",
+             f"records: {rc['sent']} sent, {rc['answered']} answered, {rc['refused_503']} refused (503), {rc['records']} records, "
+             f"{rc['missing']} answers without their record, {rc['extra']} records without an answer, {rc['fail_safe']} fail-safe"]
+    lines += [_drift_line(k, d) for k,d in r.get('drift', {}).items()]
+    if 'kill' in r:
+        k = r['kill']
+        lines.append(f"kill -9 mid-run: {k['answered_before_kill']} answers received, {k['records']} records, "
+                     f"{k['missing']} answers without their record")
     return '\n'.join(lines)
 
 # %% ../nbs/19b_loadtest.ipynb #e13c1a43
@@ -235,8 +266,8 @@ def nexai_bench_serve(model:str,               # the model directory to serve
                       clients:int=32,          # concurrent clients of the closed loop
                       onnx:store_true=False,   # serve the exported ONNX graph
                       no_kill:store_true=False, # skip the kill -9 run
-                      drift:str=None,          # also stream these good parts (a folder, or 'elpv' for ELPV's validation cells that are good), then brighter and blurred copies of them, each through a fresh drift window
-                      drift_other:str=None,    # also stream these parts (a folder or CSV of paths) through a fresh drift window: another line, another product
+                      drift:str=None,          # also stream these good parts (a folder; 'elpv': its good validation cells), then shifted copies
+                      drift_other:str=None,    # also stream these parts (a folder or CSV of paths): another line or product
                       drift_parts:int=1000,    # most parts each drift stream sends
                       out:str=None,            # also write the figures to this JSON file
                       debug:store_true=False   # show tracebacks
@@ -262,8 +293,11 @@ def _drift_streams(drift, other)->dict: # stream name -> files
     res = {}
     if drift:
         good = list(from_elpv().query('is_valid and label=="good"').path) if drift=='elpv' else find_images(drift)
-        good = list(np.random.default_rng(0).permutation(good))  # drawn at random, as parts come on a line that makes them all: not in file order (ELPV's runs of one cell type)
+        # drawn at random, as parts come on a line that makes them all: not in file order (ELPV's runs of one cell type)
+        good = list(np.random.default_rng(0).permutation(good))
         res['held-out good'] = good
         res.update(shifted_copies(good, tempfile.mkdtemp(prefix='nexai-shift-')))
-    if other: res['other'] = list(np.random.default_rng(0).permutation(list(pd.read_csv(other).path) if str(other).endswith('.csv') else find_images(other)))
+    if other:
+        fs = list(pd.read_csv(other).path) if str(other).endswith('.csv') else find_images(other)
+        res['other'] = list(np.random.default_rng(0).permutation(fs))
     return res
