@@ -16,13 +16,14 @@ from fastcore.all import *
 from fastai.callback.hook import hook_outputs
 from fastprogress.fastprogress import progress_bar
 from ..core import *
-from ..data import find_images, normalize
+from ..data import normalize
+from ..scorer import item_paths
 from ..store import image_items
 from ..weights import create_backbone, backbone_stats, arch_source
 
 # %% auto #0
-__all__ = ['default_levels', 'patch_levels', 'pool_features', 'Trunk', 'extract_features', 'tensor_features', 'greedy_coreset',
-           'nearest', 'good_quantile_threshold']
+__all__ = ['default_levels', 'patch_levels', 'pool_features', 'Trunk', 'FeatureExtractor', 'model_features', 'extract_features',
+           'tensor_features', 'greedy_coreset', 'pick_coreset', 'nearest', 'good_quantile_threshold']
 
 # %% ../../nbs/10a_features.ipynb #e8e2b6de
 def default_levels(arch:str # backbone name
@@ -49,11 +50,12 @@ def pool_features(a:torch.Tensor, # a feature map (B, C, H, W)
     if how.startswith('grid') and how[4:].isdigit(): return F.adaptive_avg_pool2d(a, int(how[4:])).flatten(2).transpose(1,2)
     if how.startswith('local') and how[5:].isdigit():  # PatchCore's locally aware patches: each position averaged with its 3×3 neighbourhood
         return F.adaptive_avg_pool2d(F.avg_pool2d(a, 3, 1, 1, count_include_pad=False), int(how[5:])).flatten(2).transpose(1,2)
-    raise ValueError(f"pool={how!r}: use avg, max, avgmax, gridN (an N×N grid of positions, for padim) or localN (the same with 3×3 neighbourhoods, for patchcore)")
+    raise ValueError(f"pool={how!r}: use avg, max, avgmax, gridN (an N×N grid of positions, for padim) "
+                     "or localN (the same with 3×3 neighbourhoods, for patchcore)")
 
 # %% ../../nbs/10a_features.ipynb #trunk001
 class Trunk(nn.Module):
-    "The backbone's children in order, up to the last of `levels`, returning the outputs those name: how timm's EfficientNet and torchvision's ResNet run"
+    "The backbone's children in order, up to the last of `levels`, returning the outputs those name: as timm's EfficientNet, torchvision's ResNet run"
     def __init__(self, model:nn.Module, levels:list):
         super().__init__()
         mods = []
@@ -62,7 +64,8 @@ class Trunk(nn.Module):
             else: mods.append((n, m))
         names = [n for n,_ in mods]
         missing = [l for l in levels if l not in names]
-        if missing: raise ValueError(f"levels {missing} are not stages of the backbone that run in order; ONNX export takes top-level children or the stages of a Sequential")
+        if missing: raise ValueError(f"levels {missing} are not stages of the backbone that run in order; "
+                                     "ONNX export takes top-level children or the stages of a Sequential")
         last = max(names.index(l) for l in levels)
         self.names,self.levels,self.mods = names[:last+1],list(levels),nn.ModuleList([m for _,m in mods[:last+1]])
     def forward(self, x):
@@ -73,40 +76,84 @@ class Trunk(nn.Module):
         return [out[l] for l in self.levels]
 
 # %% ../../nbs/10a_features.ipynb #3fde0573
+class FeatureExtractor:
+    "A backbone built once and kept: the pooled features of images at several of its depths"
+    def __init__(self, arch:str='lite0', # backbone
+                 weights=None,           # its weights file, found offline when not given
+                 levels:list=None,       # module names to take features from; default `default_levels`
+                 pool:str='avg',         # avg, max, avgmax; gridN or localN for features per position
+                 sha256:str=None):       # the SHA-256 the backbone's weights file must have (a fitted model's `backbone_sha256`)
+        self.arch,self.pool,self.levels = arch,pool,list(ifnone(levels, default_levels(arch)))
+        self.model = create_backbone(arch, weights=weights, sha256=sha256).eval()
+        self.model = self.model.to(memory_format=torch.channels_last)  # NHWC: about 2× faster on the CPU (oneDNN's depthwise convolutions)
+        try: self.trunk = Trunk(self.model, self.levels)  # the backbone run only as far as its last level
+        except ValueError: self.trunk = None              # levels inside a stage: the whole network, with hooks
+
+    def batch(self, x:torch.Tensor # N×3×H×W RGB: uint8, or floats in [0, 1]
+             )->list:              # each level's pooled features, as arrays
+        "The pooled features of a batch of images"
+        x = normalize(x, backbone_stats(self.arch)).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            if self.trunk is not None: outs = self.trunk(x)
+            else:
+                with hook_outputs([self.model.get_submodule(l) for l in self.levels]) as hooks: self.model(x); outs = hooks.stored
+            return [pool_features(h.float(), self.pool).numpy() for h in outs]
+
+    def __call__(self, paths:list,   # image files: a list already built, not searched again
+                 size:int=224,       # image side
+                 bs:int=16,          # batch size (16 was fastest on 2 CPU cores: 23 ms an image at 224 px, against 27 at 32)
+                 store=None,         # read the images through an image store (see `image_items`): True, a folder, or an `ImageStore`
+                 progress:bool=True  # show a progress bar
+                )->tuple:            # level name -> (N, ...) float32 array, and an error per path ('' where read)
+        "The features of every image, decoded once: an image that can't be read gets zeros and its error, which is the only check of it"
+        dl = torch.utils.data.DataLoader(image_items(paths, size, store), batch_size=bs)
+        res,errs = {l:[] for l in self.levels},[]
+        for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
+            for l,f in zip(self.levels, self.batch(x)): res[l].append(f)
+            errs += list(err)
+        return {l:np.concatenate(v) if v else np.zeros((0,0), np.float32) for l,v in res.items()}, errs
+
+def _readable(paths, errs):
+    "Refuse images that can't be read, naming the first"
+    bad = [(p,e) for p,e in zip(paths, errs) if e]
+    if bad: raise ValueError(f"cannot read {bad[0][0]}: {bad[0][1]} (check the images with nexai.data.check_images)")
+
+def model_features(sc,               # a fitted model of normality: its `meta` names arch, weights, backbone_sha256, size, levels, pool
+                   paths:list,       # image files
+                   bs:int=None,      # batch size; default 16
+                   progress:bool=True, # show a progress bar
+                   store=None,       # an image store (see `image_items`)
+                   strict:bool=False # refuse an image that can't be read, instead of giving its error
+                  )->tuple:          # level name -> features, and an error per path
+    "The features a model of normality was fitted on, by a backbone it builds on its first call and keeps for the next ones"
+    m = sc.meta
+    if getattr(sc, '_extractor', None) is None:
+        sc._extractor = FeatureExtractor(m['arch'], m.get('weights'), m['levels'], m['pool'], m.get('backbone_sha256'))
+    ftrs,errs = sc._extractor(paths, m['size'], ifnone(bs, 16), store, progress)
+    if strict: _readable(paths, errs)
+    return ftrs, errs
+
 def extract_features(items,                # image paths, folders, or a DataFrame with `path`
                      arch:str='lite0',     # backbone
                      weights=None,         # its weights file, found offline when not given
                      size:int=224,         # image side
                      levels:list=None,     # module names to take features from; default `default_levels`
                      pool:str='avg',       # avg, max, avgmax; gridN or localN for features per position
-                     bs:int=16,            # batch size (16 was fastest on 2 CPU cores: 23 ms an image at 224 px, against 27 at 32)
+                     bs:int=16,            # batch size
                      cache=None,           # an .npz file to reuse or write
                      progress:bool=True,   # show a progress bar
-                     store=None,           # read the images through an image store, decoded once across calls (see `image_items`): True, a folder, or an `ImageStore`
+                     store=None,           # read the images through an image store (see `image_items`): True, a folder, or an `ImageStore`
                      sha256:str=None       # the SHA-256 the backbone's weights file must have (a fitted model's `backbone_sha256`)
                     )->dict:               # level name -> (N, C) float32 array
-    "Pooled features of a pretrained backbone at several depths, for every image"
-    paths = [str(p) for p in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items)))]
+    "Pooled features of a pretrained backbone at several depths, for every image; an image that can't be read is refused"
+    paths = item_paths(items)  # a `Paths` already built is not searched again
     levels = ifnone(levels, default_levels(arch))
     key = hashlib.sha1(json.dumps([paths, arch, str(weights), size, levels, pool, sha256]).encode()).hexdigest()
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if str(z['key'])==key: return {l:z[f'f_{i}'] for i,l in enumerate(levels)}
-    model = create_backbone(arch, weights=weights, sha256=sha256).eval().to(memory_format=torch.channels_last)  # NHWC: about 2× faster on the CPU (oneDNN's depthwise convolutions)
-    try: trunk = Trunk(model, levels)  # the backbone run only as far as its last level
-    except ValueError: trunk = None    # levels inside a stage: the whole network, with hooks
-    dl = torch.utils.data.DataLoader(image_items(paths, size, store), batch_size=bs)
-    res,seen = {l:[] for l in levels},0
-    with (hook_outputs([model.get_submodule(l) for l in levels]) if trunk is None else contextlib.nullcontext()) as hooks, torch.no_grad():
-        for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
-            bad = [(p,e) for p,e in zip(paths[seen:seen+len(err)], err) if e]
-            seen += len(err)
-            if bad: raise ValueError(f"cannot read {bad[0][0]}: {bad[0][1]} (check the images with nexai.data.check_images)")
-            x = normalize(x, backbone_stats(arch)).contiguous(memory_format=torch.channels_last)
-            if trunk is not None: outs = trunk(x)
-            else: model(x); outs = hooks.stored
-            for l,h in zip(levels, outs): res[l].append(pool_features(h.float(), pool).numpy())
-    res = {l:np.concatenate(v) if v else np.zeros((0,0), np.float32) for l,v in res.items()}
+    res,errs = FeatureExtractor(arch, weights, levels, pool, sha256)(paths, size, bs, store, progress)
+    _readable(paths, errs)
     def _savez(f):
         with open(f, 'wb') as fh: np.savez(fh, key=np.array(key), **{f'f_{i}':res[l] for i,l in enumerate(levels)})
     if cache is not None: atomic_write(cache, _savez)
@@ -139,6 +186,16 @@ def greedy_coreset(X:np.ndarray,       # (N, C) rows to choose from
         i = int(d.argmax()); idx.append(i)
         d = torch.minimum(d, _d2(i))
     return np.array(idx)
+
+def pick_coreset(X:np.ndarray,       # (N, C) rows to choose from
+                 n:int,              # rows to keep
+                 how:str='greedy',   # 'greedy' (k-centre, PatchCore's) or 'random'
+                 seed:int=0,         # the first row (greedy) or the draw (random)
+                 progress:bool=False # show a progress bar (greedy)
+                )->np.ndarray:       # indices into X
+    "The rows of a coreset: `greedy_coreset`, or `n` rows drawn at random"
+    if how=='greedy': return greedy_coreset(X, n, seed, progress)
+    return np.random.default_rng(seed).choice(len(X), n, replace=False)
 
 def nearest(Q:np.ndarray,     # (M, C) queries
             B:np.ndarray,     # (K, C) memory bank

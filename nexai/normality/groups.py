@@ -6,7 +6,7 @@ Docs: https://nexai.github.io/nexai/groups.html.md"""
 
 # %% ../../nbs/10f_groups.ipynb #6fdf9ed5
 from __future__ import annotations
-import json
+import json, re
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -14,18 +14,17 @@ from torch import nn
 from fastcore.all import *
 from fastprogress.fastprogress import progress_bar
 from ..core import *
-from ..data import ImageItems, check_images
-from ..inference import Scorer, item_paths, score_frame, write_model_json, read_model_json, in_chunks, scorer_kind
-from ..export import onnx_session
-from .features import Trunk, extract_features
-from .model import NormalityModel, NormalityNet, NORMALITY_METHODS, export_graph
+from ..data import ImageItems
+from ..scorer import Scorer, item_paths, score_frame, write_model_json, read_model_json, in_chunks, scorer_kind, onnx_session, sign_model_json
+from .features import Trunk, model_features
+from .model import NormalityModel, NormalityNet, NORMALITY_METHODS, NORMALITY_MODEL_SCHEMA, export_graph
 
 # %% auto #0
 __all__ = ['GROUPS_SCHEMA', 'NormalityGroups', 'OnnxNormality']
 
 # %% ../../nbs/10f_groups.ipynb #bygr0001
 class _ByGroup:
-    "Scoring by group, shared by `NormalityGroups` and its ONNX export: `_score_groups` gives scores, errors, maps and the group that scored each part"
+    "Scoring by group, shared by `NormalityGroups` and its ONNX export: `_score_groups` gives scores, errors, maps and the group of each part"
     names = []  # the groups, in the order of the models
     chunk = 256 # images scored at a time, as `NormalityModel.chunk`
     def group_of(self,
@@ -33,7 +32,8 @@ class _ByGroup:
                  groups=None  # a group name per path (None or '' where unknown)
                 )->list:      # a known group name, or None, per path
         "The group each part belongs to: given, else named by its folder, else None (decided by the features)"
-        groups = [None]*len(paths) if groups is None else [None if g is None or (isinstance(g, float) and np.isnan(g)) or str(g)=='' else str(g) for g in groups]
+        blank = lambda g: g is None or (isinstance(g, float) and np.isnan(g)) or str(g)==''
+        groups = [None]*len(paths) if groups is None else [None if blank(g) else str(g) for g in groups]
         if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
         unknown = sorted({g for g in groups if g is not None and g not in self.names})
         if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.names)}")
@@ -74,11 +74,13 @@ def score(self:_ByGroup,
     return (df, mp) if maps else df
 
 # %% ../../nbs/10f_groups.ipynb #7657f85a
-@scorer_kind('normality')  # it loads every 'normality' directory, with groups or without
+@scorer_kind('normality')  # the one class of the kind: it loads every 'normality' directory, with groups or without
 class NormalityGroups(_ByGroup, Scorer):
     "One model of normality per group of parts (a product, a cell type), on one scale: each calibrated on its own held-out good parts"
-    kind = 'normality'
     scale = 'calibrated' # every group on its own held-out good parts' scale
+    signed_files = {**NormalityModel.signed_files, 'groups.json':'weights_sha256'} # those a directory holds: `normality.json`, or `groups.json`
+    schema = NORMALITY_MODEL_SCHEMA  # its `model.json`
+    legacy_file = 'normality.json'   # a directory nexai 0.1 wrote, without `model.json`, is one model of normality
     def __init__(self,
                  members:dict,   # group name -> a fitted and calibrated `NormalityModel`; all on the same features
                  meta:dict=None  # threshold, group_col, ...
@@ -86,8 +88,11 @@ class NormalityGroups(_ByGroup, Scorer):
         if not members: raise ValueError("NormalityGroups needs at least one group")
         ms = list(members.values()); keys = ('arch','size','levels','pool','weights','backbone_sha256')
         feats = [{k:m.meta.get(k) for k in keys} for m in ms]
-        if any(f!=feats[0] for f in feats): raise ValueError(f"the groups' models must share their features ({', '.join(keys)}); they differ: {feats}")
-        if any('calib' not in m.state for m in ms): raise ValueError("calibrate each group's model on its own held-out good parts first (NormalityModel.calibrate), so that their scores compare")
+        if any(f!=feats[0] for f in feats):
+            raise ValueError(f"the groups' models must share their features ({', '.join(keys)}); they differ: {feats}")
+        if any('calib' not in m.state for m in ms):
+            raise ValueError("calibrate each group's model on its own held-out good parts first (NormalityModel.calibrate), "
+                             "so that their scores compare")
         self.models,self.method = {str(k):v for k,v in members.items()},ms[0].method
         self.names = list(self.models)
         self.meta = {**feats[0], 'method':self.method, **(meta or {}), 'groups':self.names}
@@ -105,7 +110,8 @@ def score_features(self:NormalityGroups,
     n = len(next(iter(ftrs.values())))
     groups = [None]*n if groups is None else list(groups)
     j = np.array([names.index(g) if g is not None else -1 for g in groups], dtype=int)
-    if (j<0).any():  # the nearest group centroid: a flaw is local and barely moves it (the smallest score instead could send a flawed part to a model it looks less flawed to)
+    if (j<0).any():  # the nearest group centroid: a flaw is local and barely moves it
+        # (the smallest score instead could send a flawed part to a model it looks less flawed to)
         u = np.flatnonzero(j<0); fu = {l:v[u] for l,v in ftrs.items()}
         if all('centroid' in m.state for m in ms): A = np.stack([m.centroid_dist(fu) for m in ms], 1)
         else: A = np.stack([m.score_features(fu) for m in ms], 1)  # models fitted by an older nexai keep no centroid
@@ -123,18 +129,16 @@ def score_features(self:NormalityGroups,
 # %% ../../nbs/10f_groups.ipynb #2cc50b8d
 @patch
 def _score_groups(self:NormalityGroups, paths, groups, bs=None, maps=False, progress=True, cache=None):
-    bad = dict(zip(*check_images(paths).values.T)) if paths else {}
-    keep = [i for i,p in enumerate(paths) if p not in bad]
-    m,sz = self.meta,self.meta['size']
+    ftrs,errs = model_features(self, paths, bs, progress, cache)  # decoding each image is its only check
+    keep,sz = np.flatnonzero([not e for e in errs]),self.meta['size']
     scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
-    if keep:
-        ftrs = extract_features([paths[i] for i in keep], m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=cache, sha256=m.get('backbone_sha256'))
+    if len(keep):
         known = self.group_of(paths, groups)
-        r = self.score_features(ftrs, [known[i] for i in keep], sz if maps else None)
+        r = self.score_features({l:v[keep] for l,v in ftrs.items()}, [known[i] for i in keep], sz if maps else None)
         scores[keep] = r[0]
         for i,g in zip(keep, r[1]): grp[i] = g
         if maps: mp[keep] = r[2]
-    return scores, [bad.get(p, '') for p in paths], mp, grp
+    return scores, errs, mp, grp
 
 # %% ../../nbs/10f_groups.ipynb #abfa5ed2
 GROUPS_SCHEMA = dict(type='object', required=['format','groups'], properties=dict(
@@ -161,25 +165,43 @@ def save(self:NormalityGroups,
     return path
 
 # %% ../../nbs/10f_groups.ipynb #3bcdbf2d
+def _member(path:Path, e:dict)->NormalityModel:
+    "The model of one group, `e` in `groups.json`, checked against the checksum recorded there"
+    d = path/e['dir']
+    if not (d/'model.json').is_file(): raise FileNotFoundError(f"{d} is missing: the model of group {e['name']!r}")
+    if sha256(d/'model.json')!=e['model_sha256']:
+        raise ValueError(f"{d/'model.json'} is not the file {path/'groups.json'} was written with (its checksum differs): "
+                         f"restore it, fit again, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
+    return NormalityModel.load(d)
+
 @patch(cls_method=True)
 def load(cls:NormalityGroups,
-         path # a folder written by `NormalityGroups.save`
-        ):
-    "Load the groups' models, each checked against the checksum `groups.json` records, and `groups.json` against `model.json`; a folder without groups is one `NormalityModel`"
+         path # a model directory of kind normality: with groups (`NormalityGroups.save`) or without (`NormalityModel.save`)
+        ):    # a `NormalityGroups`, or a `NormalityModel` where the directory holds no groups
+    "Load the groups' models, each checked against the checksum `groups.json` records, and `groups.json` against `model.json`; or the one model"
     path = Path(path)
     if not (path/'groups.json').is_file(): return NormalityModel.load(path)
-    mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
+    mj = read_model_json(path/'model.json', NORMALITY_MODEL_SCHEMA)
     if sha256(path/'groups.json')!=mj['weights_sha256']:
-        raise ValueError(f"{path/'groups.json'} was edited after it was written (its checksum differs from the one in model.json): restore it, fit the model again, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
+        raise ValueError(f"{path/'groups.json'} was edited after it was written (its checksum differs from the one in model.json): restore it, "
+                         f"fit the model again, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
     info = read_model_json(path/'groups.json', GROUPS_SCHEMA)
-    members = {}
-    for e in info['groups']:
-        d = path/e['dir']
-        if not (d/'model.json').is_file(): raise FileNotFoundError(f"{d} is missing: the model of group {e['name']!r}")
-        if sha256(d/'model.json')!=e['model_sha256']: raise ValueError(f"{d/'model.json'} is not the file {path/'groups.json'} was written with (its checksum differs): restore it, fit again, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
-        members[e['name']] = NormalityModel.load(d)
-    meta = {k:v for k,v in info.items() if k not in ('format','groups')}
-    return cls(members, meta)
+    members = {e['name']:_member(path, e) for e in info['groups']}
+    return cls(members, {k:v for k,v in info.items() if k not in ('format','groups')})
+
+@patch(cls_method=True)
+def sign_inner(cls:NormalityGroups,
+               d:Path,   # a model directory of kind normality
+               meta:dict # its `model.json`'s fields (unchanged: `groups.json` holds the groups' checksums)
+              ):
+    "Sign each group's model again (`nexai-export DIR --resign`), and record its new checksum in `groups.json`; nothing where there are no groups"
+    d = Path(d); gj = d/'groups.json'
+    if not gj.is_file(): return
+    info = json.loads(gj.read_text())
+    for e in info.get('groups', []):
+        inner = d/str(e.get('dir'))
+        if re.fullmatch(r'group_[0-9]+', str(e.get('dir'))) and (inner/'model.json').is_file(): e['model_sha256'] = sha256(sign_model_json(inner))
+    atomic_write(gj, lambda f: f.write_text(json.dumps(info, indent=2)))
 
 # %% ../../nbs/10f_groups.ipynb #f1106d13
 class _GroupsGraph(nn.Module):
@@ -187,7 +209,8 @@ class _GroupsGraph(nn.Module):
     def __init__(self, ng:NormalityGroups, model:nn.Module, sigma:float=4.):
         super().__init__()
         ms = list(ng.models.values())
-        if any('centroid' not in m.state for m in ms): raise ValueError("these groups' models keep no centroid (fitted by an older nexai): fit them again to export them")
+        if any('centroid' not in m.state for m in ms):
+            raise ValueError("these groups' models keep no centroid (fitted by an older nexai): fit them again to export them")
         self.trunk,self.maps = Trunk(model, ms[0].levels),NORMALITY_METHODS[ng.method].per_position
         self.heads = nn.ModuleList([NormalityNet(m, None, sigma) for m in ms])
     def forward(self, image):
@@ -205,7 +228,8 @@ def to_onnx(self:NormalityGroups,
            )->dict:          # what `model.json` records under `onnx`
     "Write the groups' models and their shared backbone as one ONNX graph, a column per group (see `export_onnx` in `nexai.export`, which calls it)"
     outs = ['score','centroid'] + (['map'] if NORMALITY_METHODS[self.method].per_position else [])
-    info = export_graph(self, lambda bb: _GroupsGraph(self, bb), outs, fn, opset, check, lambda f: np.stack([g.score_features(f) for g in self.models.values()], 1))
+    ref = lambda f: np.stack([g.score_features(f) for g in self.models.values()], 1)
+    info = export_graph(self, lambda bb: _GroupsGraph(self, bb), outs, fn, opset, check, ref)
     return dict(info, groups=self.names, group_output='centroid', group_col=self.meta.get('group_col'))
 
 # %% ../../nbs/10f_groups.ipynb #862fb3cc
@@ -218,9 +242,11 @@ class OnnxNormality(_ByGroup, Scorer):
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record
                 ): self.fn,self.meta,self.sess,self.names = Path(fn),meta,onnx_session(fn),list(meta['onnx'].get('groups') or [])
-    def __repr__(self): return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size}{', groups='+str(self.names) if self.names else ''})"
+    def __repr__(self):
+        return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size}{', groups='+str(self.names) if self.names else ''})"
     def _score_groups(self, paths, groups, bs=None, maps=False, progress=True, cache=None):
-        if maps and not self.meta['onnx'].get('maps'): raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
+        if maps and not self.meta['onnx'].get('maps'):
+            raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
         known = self.group_of(paths, groups) if self.names else None
         sz = self.size; s,errs,grp = np.full(len(paths), np.nan),[],['']*len(paths)
         mp = np.zeros((len(paths), sz, sz), np.float32) if maps else None

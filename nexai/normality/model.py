@@ -14,36 +14,48 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.all import *
 from ..core import *
-from ..data import check_images
-from ..inference import Scorer, write_model_json, read_model_json, scorer_kind
+from ..scorer import Scorer, item_paths, write_model_json, read_model_json, onnx_session
 from ..weights import create_backbone, backbone_stats, arch_source, find_weights, weights_sha256
-from ..export import onnx_session
 from .features import *
 
 # %% auto #0
-__all__ = ['NORMALITY_METHODS', 'NORMALITY_SCHEMA', 'normality_method', 'NormalityHead', 'head_scores', 'NormalityNet', 'n_keep',
-           'NormalityModel', 'fit_normality', 'score_images', 'write_onnx', 'onnx_info', 'export_graph']
+__all__ = ['NORMALITY_METHODS', 'NORMALITY_SCHEMA', 'NORMALITY_MODEL_SCHEMA', 'normality_method', 'method_names', 'method_class',
+           'NormalityHead', 'head_scores', 'NormalityNet', 'n_keep', 'NormalityModel', 'fit_normality', 'score_images',
+           'write_onnx', 'onnx_info', 'export_graph']
 
 # %% ../../nbs/10b_model.ipynb #ff88103f
-NORMALITY_METHODS = {} # method name -> its `NormalityHead` class, in the order they were registered
+NORMALITY_METHODS = {} # method name -> its class, in the order registered: a `NormalityHead` (features) or a `Reconstruction` (the images)
 NORMALITY_SCHEMA = dict(type='object', required=['method','k','coreset','coreset_method','seed','levels'], properties=dict(
     method=dict(enum=[]), k=dict(type='integer', minimum=1), coreset=dict(type=['number','null'], exclusiveMinimum=0),
     coreset_method=dict(enum=['greedy','random']), seed=dict(type='integer'), levels=dict(type='array', minItems=1, items=dict(type='string')),
-    state_keys=dict(type='array', items=dict(type='string')), threshold=dict(type='number'), size=dict(type='integer', minimum=8, maximum=4096)))  # `method`: the registered names
+    state_keys=dict(type='array', items=dict(type='string')), threshold=dict(type='number'),
+    size=dict(type='integer', minimum=8, maximum=4096)))  # `method`: the registered names
 
-def normality_method(name:str # the name `NormalityModel(method=...)` and `model.json` use
+def normality_method(name:str # the name `fit_normality_dir(method=...)` and the model's files use
                     ):
-    "Class decorator: register a `NormalityHead` as the method `name`"
+    "Class decorator: register a method of either family as `name`; the schemas of its family's files (`schemas`) learn the name"
     def _reg(cls):
-        cls.method = name
-        NORMALITY_METHODS[name] = cls
-        if name not in NORMALITY_SCHEMA['properties']['method']['enum']: NORMALITY_SCHEMA['properties']['method']['enum'].append(name)
+        cls.method,old,nx = name,NORMALITY_METHODS.get(name),lambda c: c.__module__.startswith('nexai.')
+        keep = old is not None and nx(old) and not nx(cls)  # nexai's own class stays: a notebook's copy (nbdev runs the cells) doesn't replace it
+        if not keep: NORMALITY_METHODS[name] = cls
+        for s in cls.schemas:
+            if name not in s['properties']['method']['enum']: s['properties']['method']['enum'].append(name)
         return cls
     return _reg
 
-def _method_names()->str: # 'a, b or c'
-    ns = list(NORMALITY_METHODS)
-    return ', '.join(ns[:-1]) + ' or ' + ns[-1] if len(ns)>1 else ''.join(ns)
+def method_names(family:str=None # 'features' (a `NormalityHead`) or 'reconstruction' (a `Reconstruction`); default every method
+                )->list:         # the names, in the order registered
+    "The methods registered of `family`"
+    return [n for n,c in NORMALITY_METHODS.items() if family is None or c.family==family]
+
+def method_class(name:str,      # a registered method
+                 family:str=None # the family it must be of; default any
+                )->type:        # the class registered as `name`
+    "The class of the method `name`, or an error naming the methods there are"
+    c = NORMALITY_METHODS.get(name)
+    if c is not None and (family is None or c.family==family): return c
+    ns = method_names(family)
+    raise ValueError(f"method={name!r}: use {', '.join(ns[:-1]) + ' or ' + ns[-1] if len(ns)>1 else ''.join(ns)}")
 
 # %% ../../nbs/10b_model.ipynb #8debb941
 class NormalityHead(nn.Module):
@@ -52,6 +64,9 @@ class NormalityHead(nn.Module):
     per_position = False    # True: features per position (N, positions, C), a map per image
     pool = 'avg'            # the pooling `fit_normality` uses by default
     need = ('norm',)        # the arrays each of `state_keys` must hold
+    family = 'features'     # the family of methods it belongs to (`method_names`)
+    schemas = (NORMALITY_SCHEMA,) # the files whose `method` names it: `normality.json`
+    fit_dir = None          # the family's directory is fitted on features by `fit_normality_dir` (nexai.train); a `Reconstruction` fits its own
     @classmethod
     def levels_for(cls, arch:str)->list: return default_levels(arch)  # the stages `fit_normality` takes by default
     @classmethod
@@ -83,7 +98,9 @@ class NormalityNet(nn.Module):
         self.head,self.pool,self.size = nm.head(),m.get('pool', 'avg'),m.get('size')
         self.trunk = Trunk(model, nm.levels) if model is not None else None
         buf = lambda n,v: self.register_buffer(n, torch.as_tensor(np.asarray(v), dtype=torch.float32))
-        if 'arch' in m: stats = backbone_stats(m['arch']); buf('img_mean', np.array(stats[0]).reshape(1,3,1,1)); buf('img_std', np.array(stats[1]).reshape(1,3,1,1))
+        if 'arch' in m:
+            stats = backbone_stats(m['arch'])
+            buf('img_mean', np.array(stats[0]).reshape(1,3,1,1)); buf('img_std', np.array(stats[1]).reshape(1,3,1,1))
         c = nm.state.get('centroid'); self.has_centroid = c is not None
         if c is not None: buf('c_mean', c['mean']); buf('c_std', c['std'])
         c = nm.state.get('calib', dict(loc=0., scale=1.)); buf('loc', c['loc']); buf('scale', c['scale'])
@@ -95,7 +112,7 @@ class NormalityNet(nn.Module):
     def centroid_dist(self, fs)->torch.Tensor: # (B,) how unlike the good parts as a whole, in their standard deviations
         o = torch.cat([f.reshape(f.shape[0], -1, f.shape[-1]).mean(1) for f in fs], 1)
         return (((o-self.c_mean)/self.c_std)**2).mean(1).sqrt()
-    def maps(self, m, size:int)->torch.Tensor: # (B, size, size): per-position distances upsampled, then blurred (torchvision's gaussian_blur, as a convolution)
+    def maps(self, m, size:int)->torch.Tensor: # (B, size, size): per-position distances upsampled, then blurred (gaussian_blur as a convolution)
         g = int(round(m.shape[1]**0.5))
         t = F.interpolate(m.view(-1, 1, g, g), size=(size, size), mode='bilinear', align_corners=False)
         return F.conv2d(F.pad(t, [self.r]*4, mode='reflect'), self.blur)[:, 0]
@@ -112,24 +129,24 @@ def n_keep(coreset:float, n:int)->int:
     "Rows a coreset keeps of `n`: `coreset` is a count (1 or more) or a share (below 1)"
     return max(1, min(n, int(round(coreset*n)) if coreset < 1 else int(coreset)))
 
-@scorer_kind('normality')
 class NormalityModel(Scorer):
-    "A model of normality fitted on good parts' features; scores are distances"
+    "A model of normality fitted on good parts' features; scores are distances. Its kind, `normality`, is loaded by `NormalityGroups`"
     kind = 'normality'
+    signed_files = {'normality.json':'settings_sha256'} # the file `model.json` vouches for beside the arrays
     chunk = 256 # images scored at a time: their features (up to ~1 MB an image for padim) are held for one chunk, not for every file
     rows = 32   # images the head takes at a time (patchcore's search holds rows × positions × bank distances)
     scale = property(lambda self: 'calibrated' if 'calib' in self.state else 'distance') # distances compare only once calibrated
     def __init__(self, method:str='mahalanobis', # a registered method: mahalanobis, prototype, knn, padim, patchcore
                  k:int=1,                 # knn: neighbours averaged
-                 coreset:float=None,      # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
+                 coreset:float=None,      # knn: good parts kept (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
                  coreset_method:str='greedy', # 'greedy' (k-center, PatchCore's) or 'random'
                  seed:int=0,              # for the coreset's start and padim's channel choice
                  dims:int=120,            # padim: channels kept (chosen at random, as PaDiM does)
                  top:int=10):             # padim: the image score is the mean of the `top` largest position distances
-        if method not in NORMALITY_METHODS: raise ValueError(f"method={method!r}: use {_method_names()}")
+        method_class(method, 'features')
         if coreset is not None and not coreset > 0: raise ValueError(f"coreset={coreset}: a count of at least 1, or a share in (0, 1)")
         store_attr(); self.state,self.meta,self.levels = {},{},[]
-    settings = property(lambda self: dict(k=self.k, coreset=self.coreset, coreset_method=self.coreset_method, seed=self.seed, dims=self.dims, top=self.top))
+    settings = property(lambda self: {k:getattr(self, k) for k in ('k','coreset','coreset_method','seed','dims','top')})
     head_cls = property(lambda self: NORMALITY_METHODS[self.method])
     per_position = property(lambda self: self.head_cls.per_position)
     def head(self)->NormalityHead: return self.head_cls(self.state, self.levels, self.settings)  # the method's module, on the fitted arrays
@@ -166,7 +183,9 @@ def score_maps(self:NormalityModel,
     "Anomaly scores (after `calibrate`, on the scale of held-out good parts), and with `size` where each image differs"
     missing = [l for l in self.levels if l not in ftrs]
     if missing: raise ValueError(f"features lack the levels {missing} the model was fitted on")
-    if size and not self.per_position: raise NotImplementedError(f"anomaly maps need distances per position: method='padim' or 'patchcore', not {self.method!r}, which pools positions away")
+    if size and not self.per_position:
+        raise NotImplementedError(f"anomaly maps need distances per position: method='padim' or 'patchcore', "
+                                  f"not {self.method!r}, which pools positions away")
     net = NormalityNet(self, sigma=sigma).double().eval()
     fs = [torch.as_tensor(np.asarray(ftrs[l]), dtype=torch.float64) for l in self.levels]
     s,mp = [],[]
@@ -197,7 +216,8 @@ def anomaly_maps(self:NormalityModel,
 @patch
 def centroid_dist(self:NormalityModel, ftrs:dict)->np.ndarray: # (N,)
     "Distance of each part's overall features from the good parts' mean, in their standard deviations: a flaw moves it little, another product a lot"
-    with torch.no_grad(): return NormalityNet(self).double().centroid_dist([torch.as_tensor(np.asarray(ftrs[l]), dtype=torch.float64) for l in self.levels]).numpy()
+    fs = [torch.as_tensor(np.asarray(ftrs[l]), dtype=torch.float64) for l in self.levels]
+    with torch.no_grad(): return NormalityNet(self).double().centroid_dist(fs).numpy()
 
 # %% ../../nbs/10b_model.ipynb #8731a3b1
 @patch
@@ -205,7 +225,7 @@ def calibrate(self:NormalityModel,
               ftrs:dict,  # features of held-out good parts
               q:float=0.9 # the quantile of their scores that becomes 1
              ):
-    "Put scores on the scale of held-out good parts `ftrs`: 0 at their median, 1 at their `q` quantile, so that models (e.g. one per product type) compare"
+    "Put scores on the scale of held-out good parts `ftrs`: 0 at their median, 1 at their `q` quantile, so that models (one per product type) compare"
     self.state.pop('calib', None)
     s = self.score_features(ftrs)
     loc = np.median(s)
@@ -213,6 +233,8 @@ def calibrate(self:NormalityModel,
     return self
 
 # %% ../../nbs/10b_model.ipynb #5a97923f
+NORMALITY_MODEL_SCHEMA = dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality')))  # its `model.json`
+
 @patch
 def save(self:NormalityModel,
          path, # the model folder, made if missing
@@ -225,13 +247,38 @@ def save(self:NormalityModel,
     def _savez(f):
         with open(f, 'wb') as fh: np.savez(fh, **arrays)
     atomic_write(path/'normality.npz', _savez)
-    info = {**getattr(self, 'meta', {}), **meta, 'format':'nexai-normality', 'method':self.method, **self.settings, 'levels':self.levels, 'state_keys':keys}
+    info = {**getattr(self, 'meta', {}), **meta, 'format':'nexai-normality', 'method':self.method, **self.settings,
+            'levels':self.levels, 'state_keys':keys}
     atomic_write(path/'normality.json', lambda f: f.write_text(json.dumps(to_plain(info), indent=2, default=str)))
     m = {k:info[k] for k in ('arch','size','threshold','fpr') if k in info}
-    write_model_json(path, dict(kind='normality', method=self.method, **m, settings_sha256=sha256(path/'normality.json')), path/'normality.npz')  # last: what the Scorer loads by
+    mj = dict(kind='normality', method=self.method, **m, settings_sha256=sha256(path/'normality.json'))
+    write_model_json(path, mj, path/'normality.npz')  # last: what the Scorer loads by
     return path
 
 # %% ../../nbs/10b_model.ipynb #4d19b03e
+def _check_signed(path:Path):
+    "Refuse arrays or settings that differ from the checksums `model.json` holds (a folder nexai 0.1 wrote has none)"
+    if not (path/'model.json').is_file(): return
+    mj,npz,nj = read_model_json(path/'model.json', NORMALITY_MODEL_SCHEMA),path/'normality.npz',path/'normality.json'
+    if sha256(npz)!=mj['weights_sha256']: raise ValueError(f"{npz} is not the file {path/'model.json'} was written with (its checksum differs)")
+    if 'settings_sha256' in mj and sha256(nj)!=mj['settings_sha256']:
+        raise ValueError(f"{nj} was edited after it was written (its checksum differs from the one in model.json). "
+                         f"If the edit is deliberate, accept it with `nexai-export {path} --resign`")
+
+def _read_state(path:Path, keys:list)->dict: # state key -> its arrays
+    "The arrays of `normality.npz`, each named by the state key it belongs to, refusing those that belong to none or are not finite"
+    fn = path/'normality.npz'
+    try: z = np.load(fn, allow_pickle=False)
+    except Exception as e: raise ValueError(f"{fn} cannot be read as arrays: {e}") from None
+    state = {}
+    for key in z.files:
+        i,k = key.split('__', 1) if '__' in key else ('x', key)
+        if not i.isdigit() or int(i) >= len(keys): raise ValueError(f"{fn}: array {key!r} belongs to no level of {path/'normality.json'}")
+        a = z[key]
+        if a.dtype.kind=='f' and not np.isfinite(a).all(): raise ValueError(f"{fn}: {key} holds NaN or infinite values")
+        state.setdefault(keys[int(i)], {})[k] = a
+    return state
+
 @patch(cls_method=True)
 def load(cls:NormalityModel,
          path # a folder written by `save`
@@ -239,23 +286,11 @@ def load(cls:NormalityModel,
     "Load a model saved by `save`; arrays only, no pickles"
     path = Path(path)
     if not (path/'normality.json').is_file(): raise FileNotFoundError(f"{path} holds no normality.json: not a saved NormalityModel")
-    if (path/'model.json').is_file():
-        mj = read_model_json(path/'model.json', dict(type='object', required=['kind','weights_sha256'], properties=dict(kind=dict(const='normality'))))
-        if sha256(path/'normality.npz')!=mj['weights_sha256']: raise ValueError(f"{path/'normality.npz'} is not the file {path/'model.json'} was written with (its checksum differs)")
-        if 'settings_sha256' in mj and sha256(path/'normality.json')!=mj['settings_sha256']:
-            raise ValueError(f"{path/'normality.json'} was edited after it was written (its checksum differs from the one in model.json). If the edit is deliberate, accept it with `nexai-export {path} --resign`")
+    _check_signed(path)
     meta = read_model_json(path/'normality.json', NORMALITY_SCHEMA)
     self = cls(meta['method'], meta['k'], meta['coreset'], meta['coreset_method'], meta['seed'], meta.get('dims', 120), meta.get('top', 10))
     self.levels,self.meta = meta['levels'],meta
-    keys = meta.get('state_keys', self.levels)
-    try: z = np.load(path/'normality.npz', allow_pickle=False)
-    except Exception as e: raise ValueError(f"{path/'normality.npz'} cannot be read as arrays: {e}") from None
-    for key in z.files:
-        i,k = key.split('__', 1) if '__' in key else ('x', key)
-        if not i.isdigit() or int(i) >= len(keys): raise ValueError(f"{path/'normality.npz'}: array {key!r} belongs to no level of {path/'normality.json'}")
-        a = z[key]
-        if a.dtype.kind=='f' and not np.isfinite(a).all(): raise ValueError(f"{path/'normality.npz'}: {key} holds NaN or infinite values")
-        self.state.setdefault(keys[int(i)], {})[k] = a
+    self.state = _read_state(path, meta.get('state_keys', self.levels))
     for l in self.head_cls.state_keys(self.levels):
         miss = [k for k in self.head_cls.need if k not in self.state.get(l, {})]
         if miss: raise ValueError(f"{path/'normality.npz'} lacks {', '.join(miss)} for level {l!r}, which a {self.method} model needs")
@@ -270,7 +305,7 @@ def fit_normality(good_items,               # images of good parts: paths, folde
                   levels=None,              # module names to take features from; default: the method's (`NormalityHead.levels_for`)
                   pool:str=None,            # avg, max, avgmax, gridN or localN; default: the method's (avg; padim grid14; patchcore local14)
                   k:int=1,                  # knn: neighbours averaged
-                  coreset:float=None,       # knn: good parts kept in the memory bank (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
+                  coreset:float=None,       # knn: good parts kept (None: all); patchcore: patches kept (None: 10 %); a count, or a share below 1
                   weights=None,             # the backbone's weights file, found offline when not given
                   bs:int=16,                # batch size
                   progress=True,            # show a progress bar
@@ -283,7 +318,8 @@ def fit_normality(good_items,               # images of good parts: paths, folde
     bsha = weights_sha256(fn) if fn is not None else None  # recorded: scoring refuses other weights under the same name
     ftrs = extract_features(good_items, arch, weights, size, levels, pool, bs, progress=progress, store=store, sha256=bsha)
     nm.fit(ftrs, progress=progress)
-    nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), backbone_sha256=bsha, n_good=len(next(iter(ftrs.values()))))
+    nm.meta = dict(arch=arch, size=size, levels=list(ftrs), pool=pool, weights=None if weights is None else str(weights), backbone_sha256=bsha,
+                   n_good=len(next(iter(ftrs.values()))))
     return nm
 
 # %% ../../nbs/10b_model.ipynb #39d1eced
@@ -294,26 +330,23 @@ def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its 
                  store=None         # read the images through an image store (see `image_items`)
                 )->np.ndarray:      # (N,) anomaly scores
     "Anomaly scores of images with a fitted `NormalityModel`"
-    m = nm.meta
-    return nm.score_features(extract_features(items, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], bs, progress=progress, store=store, sha256=m.get('backbone_sha256')))
+    return nm.score_features(model_features(nm, item_paths(items), bs, progress, store, strict=True)[0])
 
 # %% ../../nbs/10b_model.ipynb #87c26abb
 @patch
 def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
     "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the anomaly maps (padim, patchcore)"
     if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-    if maps and not self.per_position: raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim' or 'patchcore', not {self.method!r}")
-    bad = dict(zip(*check_images(paths).values.T)) if paths else {}
-    ok = [p for p in paths if p not in bad]
-    m,sz = self.meta,self.meta['size']
-    mp = np.zeros((len(paths), sz, sz), np.float32) if maps else None
-    s = {}
-    if ok:
-        ftrs = extract_features(ok, m['arch'], m.get('weights'), sz, m['levels'], m['pool'], ifnone(bs, 16), progress=progress, store=cache, sha256=m.get('backbone_sha256'))
-        sc,mk = self.score_maps(ftrs, sz if maps else None)
-        if maps: mp[[i for i,p in enumerate(paths) if p not in bad]] = mk
-        s = dict(zip(ok, sc))
-    return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], mp
+    if maps and not self.per_position:
+        raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim' or 'patchcore', not {self.method!r}")
+    ftrs,errs = model_features(self, paths, bs, progress, cache)  # decoding each image is its only check
+    ok,sz = np.array([not e for e in errs], dtype=bool),self.meta['size']
+    s,mp = np.full(len(paths), np.nan),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
+    if ok.any():
+        sc,mk = self.score_maps({l:v[ok] for l,v in ftrs.items()}, sz if maps else None)
+        s[ok] = sc
+        if maps: mp[ok] = mk
+    return s, errs, mp
 
 # %% ../../nbs/10b_model.ipynb #ec087472
 def write_onnx(net:nn.Module, fn, size:int, outputs:list, opset:int):
@@ -332,7 +365,8 @@ def onnx_info(fn, meta:dict, method:str, opset:int)->dict:
     maps = NORMALITY_METHODS[method].per_position
     return dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='score', maps='map' if maps else None, dtype='float32',
                 layout='NCHW', channels='RGB', range=[0., 1.], size=meta['size'], resize='squish: the whole image resized to size×size, bilinear',
-                normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(meta['arch'])}", method=method, exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
+                normalisation=f"inside the graph: (image-mean)/std, {backbone_stats(meta['arch'])}", method=method,
+                exported=time.strftime('%Y-%m-%dT%H:%M:%S'))
 
 def export_graph(sc,            # a model of normality: one model, or groups; its `meta` names the backbone and features
                  make_net,      # backbone -> the graph to export
@@ -359,4 +393,5 @@ def to_onnx(self:NormalityModel,
             check:bool=True  # score random images with both and report the largest difference
            )->dict:          # what `model.json` records under `onnx`
     "Write the model and its backbone as one ONNX graph (see `export_onnx` in `nexai.export`, which calls it)"
-    return export_graph(self, lambda bb: NormalityNet(self, bb), ['score','map'] if self.per_position else ['score'], fn, opset, check, self.score_features)
+    outs = ['score','map'] if self.per_position else ['score']
+    return export_graph(self, lambda bb: NormalityNet(self, bb), outs, fn, opset, check, self.score_features)

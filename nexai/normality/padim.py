@@ -23,7 +23,7 @@ class Padim(NormalityHead):
     "PaDiM: a Gaussian (Ledoit–Wolf) per position of a grid; the mean of the `top` largest per-position Mahalanobis distances"
     per_position,pool,need = True,'grid14',('idx','mean','prec','norm')
     @classmethod
-    def levels_for(cls, arch): return default_levels(arch)[:4] if arch_source(arch)=='lite' else default_levels(arch)[:3]  # the first four of Lite's, three of a ResNet's
+    def levels_for(cls, arch): return default_levels(arch)[:4 if arch_source(arch)=='lite' else 3]  # the first four of Lite's, three of a ResNet's
     @classmethod
     def state_keys(cls, levels): return ['grid']
     @classmethod

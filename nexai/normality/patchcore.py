@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from fastcore.all import *
-from .features import patch_levels, greedy_coreset, nearest
+from .features import patch_levels, pick_coreset, nearest
 from .model import NormalityHead, normality_method, head_scores, n_keep
 
 # %% auto #0
@@ -29,7 +29,7 @@ class Patchcore(NormalityHead):
         fs = [np.asarray(X, dtype=np.float32) for X in ftrs.values()]
         flat = np.concatenate(fs, 2).reshape(-1, sum(X.shape[2] for X in fs))
         nk = n_keep(ifnone(settings.get('coreset'), .1), len(flat))
-        keep = greedy_coreset(flat, nk, settings['seed'], progress) if settings['coreset_method']=='greedy' else np.random.default_rng(settings['seed']).choice(len(flat), nk, replace=False)
+        keep = pick_coreset(flat, nk, settings['coreset_method'], settings['seed'], progress)
         bank = flat[np.sort(keep)]
         st = dict(patch=dict(bank=bank, nbr=nearest(bank, bank, k=9)[1], norm=np.array(1.)))  # each bank patch's 9 nearest, itself first
         sub = np.random.default_rng(settings['seed']).permutation(len(fs[0]))[:256]
@@ -38,7 +38,8 @@ class Patchcore(NormalityHead):
     @classmethod
     def check_state(cls, state, path):
         s = state['patch']
-        if s['bank'].ndim!=2 or s['nbr'].ndim!=2 or s['nbr'].dtype.kind not in 'iu' or len(s['nbr'])!=len(s['bank']) or s['nbr'].min()<0 or s['nbr'].max()>=len(s['bank']):
+        b,nb = s['bank'],s['nbr']
+        if b.ndim!=2 or nb.ndim!=2 or nb.dtype.kind not in 'iu' or len(nb)!=len(b) or nb.min()<0 or nb.max()>=len(b):
             raise ValueError(f"{path/'normality.npz'}: the memory bank and its neighbour table do not match ({s['bank'].shape}, {s['nbr'].shape})")
     def forward(self, fs):
         bank,nbr,n = self.buf(0, 'bank'),self.buf(0, 'nbr'),self.buf(0, 'norm')

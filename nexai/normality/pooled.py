@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
 from fastcore.all import *
-from .features import greedy_coreset
+from .features import pick_coreset
 from .model import NormalityHead, normality_method, head_scores, n_keep
 
 # %% auto #0
@@ -27,7 +27,8 @@ class PooledHead(NormalityHead):
         st = {l:{**cls.fit_level(np.asarray(X, dtype=np.float64), settings), 'norm':np.array(1.)} for l,X in ftrs.items()}
         h = cls(st, list(ftrs), settings).double()
         with torch.no_grad():
-            for i,(l,X) in enumerate(ftrs.items()): st[l]['norm'] = np.array(max(h.dist(i, torch.as_tensor(np.asarray(X), dtype=torch.float64), train=True).mean().item(), 1e-12))
+            for i,(l,X) in enumerate(ftrs.items()):
+                st[l]['norm'] = np.array(max(h.dist(i, torch.as_tensor(np.asarray(X), dtype=torch.float64), train=True).mean().item(), 1e-12))
         return st
     def dist(self, i:int, X, train:bool=False): raise NotImplementedError  # (B,) raw distance of rows `X` at level `i`
     def per_level(self, fs)->torch.Tensor: return torch.stack([self.dist(i, X)/self.buf(i, 'norm') for i,X in enumerate(fs)], 1)  # (B, levels)
@@ -61,7 +62,7 @@ class Knn(PooledHead):
     def fit_level(cls, X, settings):
         keep,c = np.arange(len(X)),settings.get('coreset')
         nk = n_keep(c, len(X)) if c else len(X)
-        if nk < len(X): keep = greedy_coreset(X, nk, settings['seed']) if settings['coreset_method']=='greedy' else np.random.default_rng(settings['seed']).choice(len(X), nk, replace=False)
+        if nk < len(X): keep = pick_coreset(X, nk, settings['coreset_method'], settings['seed'])
         return dict(bank=X[keep])
     def dist(self, i, X, train=False):
         bank = self.buf(i, 'bank')

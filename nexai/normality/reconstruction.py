@@ -28,34 +28,80 @@ from fastai.learner import Learner
 from fastprogress.fastprogress import progress_bar
 from ..core import *
 from ..data import ImageItems
-from ..inference import Scorer, item_paths, write_model_json, read_model_json, read_weights, check_weights, scorer_kind
-from ..ganaug import ConvEncoder, ConvDecoder, load_tensors, prep_images
+from ..scorer import Scorer, item_paths, write_model_json, read_model_json, read_weights, check_weights, scorer_kind
+from ..conv import ConvEncoder, ConvDecoder, load_tensors, prep_images
 from .features import good_quantile_threshold
+from .model import normality_method, method_class
 
 # %% auto #0
-__all__ = ['GENERATIVE_SCHEMA', 'GENERATIVE_MODEL_SCHEMA', 'GenerativeModel', 'fit_generative']
+__all__ = ['GENERATIVE_SCHEMA', 'GENERATIVE_MODEL_SCHEMA', 'Reconstruction', 'Vae', 'Ganomaly', 'GenerativeModel',
+           'fit_generative']
+
+# %% ../../nbs/10g_reconstruction.ipynb #rc000001
+GENERATIVE_SCHEMA = dict(type='object', required=['format','method','size','channels','nz','nf','seed'], properties=dict(
+    format=dict(const='nexai-generative'), method=dict(enum=[]), size=dict(enum=[2**i for i in range(3, 12)]),
+    channels=dict(enum=[1,3]), nz=dict(type='integer', minimum=1, maximum=4096), nf=dict(type='integer', minimum=1, maximum=1024),
+    beta=dict(type='number', minimum=0), ssim=dict(type='number', minimum=0, maximum=1), kl_score=dict(type='number', minimum=0),
+    top=dict(type='number', exclusiveMinimum=0, maximum=1), pixel_norm=dict(type='boolean'), sigma=dict(type='number', minimum=0, maximum=64),
+    seed=dict(type='integer'), threshold=dict(type=['number','null'])))  # `generative.json`; `method`: the registered names
+
+GENERATIVE_MODEL_SCHEMA = dict(type='object', required=['kind','method','size','weights_file','weights_sha256','settings_sha256'], properties=dict(
+    kind=dict(const='generative'), method=dict(enum=[]), weights_file=dict(const='model.safetensors'),
+    weights_sha256=dict(type='string', pattern='^[0-9a-f]{64}$'), settings_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))  # its `model.json`
+
+class Reconstruction(nn.Module):
+    "One reconstruction method of normality as a torch module, trained on images of good parts: `GenerativeModel` trains it and scores with it"
+    method = None                   # set by `normality_method`
+    family = 'reconstruction'       # the family of methods it belongs to (`method_names`)
+    schemas = (GENERATIVE_SCHEMA, GENERATIVE_MODEL_SCHEMA) # the files whose `method` names it
+    lr,moms = 1e-3,(0.95,0.85,0.95) # `fit_one_cycle`'s default peak learning rate, and its momentums
+    def __init__(self, size:int, ch:int, nf:int, nz:int): # image side, channels, first convolution's channels, code size
+        super().__init__()
+        self.size,self.ch,self.nf,self.nz = size,ch,nf,nz
+    def opt_func(self): return Adam                              # the optimiser it trains with
+    def callbacks(self, settings:dict, lr:float)->list: return [] # fastai callbacks that train beside it (GANomaly's discriminator)
+    def loss(self, pred, x, settings:dict)->Tensor: raise NotImplementedError    # the training loss of its outputs `pred` on the batch `x`
+    def error(self, pred, x, settings:dict)->Tensor: raise NotImplementedError   # (N, C, H, W): the per-pixel error of its reconstruction
+    def image_score(self, pred, x, m, settings:dict)->Tensor: raise NotImplementedError  # (N,): the score, from its outputs and the map `m`
 
 # %% ../../nbs/10g_reconstruction.ipynb #17c31a73
-class _VAE(nn.Module):
-    "A convolutional VAE: the reconstruction, and the posterior's mean and log-variance"
+@normality_method('vae')
+class Vae(Reconstruction):
+    "A convolutional VAE: the reconstruction, and the posterior's mean and log-variance; the score is how badly it reconstructs"
     def __init__(self, size, ch, nf, nz):
-        super().__init__()
+        super().__init__(size, ch, nf, nz)
         self.enc,self.dec = ConvEncoder(size, ch, nf, 2*nz),ConvDecoder(size, ch, nf, nz)
     def forward(self, x):
         mu,lv = self.enc(x).chunk(2, 1)
         lv = lv.clamp(-10, 10)
         z = mu + torch.randn_like(mu)*(0.5*lv).exp() if self.training else mu
         return self.dec(z), mu, lv
+    def loss(self, pred, x, settings): return _vae_loss(pred, x, settings.get('beta', 1.), settings.get('ssim', 0.))
+    def error(self, pred, x, settings):
+        xh,ssim = pred[0],settings.get('ssim', 0.)
+        e = (xh-x).pow(2)
+        return (1-ssim)*e + ssim*(1-_ssim_map(xh, x))/2 if ssim else e
+    def image_score(self, pred, x, m, settings): # the mean of the `top` share of the map, plus the KL term at weight `kl_score`
+        flat,kl = m.flatten(1),settings.get('kl_score', 0.)
+        s = flat.topk(max(1, int(round(settings.get('top', 1.)*flat.shape[1]))), 1).values.mean(1)
+        return s + kl*(-0.5*(1 + pred[2] - pred[1]**2 - pred[2].exp()).sum(1))/x[0].numel() if kl else s
 
-class _Ganomaly(nn.Module):
-    "GANomaly's generator, encoder–decoder–encoder: the reconstruction, the code of the input and the code of the reconstruction"
+@normality_method('ganomaly')
+class Ganomaly(Reconstruction):
+    "GANomaly's generator, encoder–decoder–encoder: the reconstruction and two codes; the score is the distance of the codes"
+    lr,moms = 2e-4,(0.5,0.5,0.5)
     def __init__(self, size, ch, nf, nz):
-        super().__init__()
+        super().__init__(size, ch, nf, nz)
         self.enc1,self.dec,self.enc2 = ConvEncoder(size, ch, nf, nz),ConvDecoder(size, ch, nf, nz),ConvEncoder(size, ch, nf, nz)
     def forward(self, x):
         z = self.enc1(x)
         xh = self.dec(z)
         return xh, z, self.enc2(xh)
+    def opt_func(self): return partial(Adam, mom=0.5)
+    def callbacks(self, settings, lr): return [_GanomalyD(ConvEncoder(self.size, self.ch, self.nf, 1), settings.get('w_adv', 1.), lr)]
+    def loss(self, pred, x, settings): return _ganomaly_loss(pred, x, settings.get('w_con', 50.), settings.get('w_lat', 1.))
+    def error(self, pred, x, settings): return (pred[0]-x).abs()
+    def image_score(self, pred, x, m, settings): return (pred[1]-pred[2]).pow(2).mean(1)
 
 # %% ../../nbs/10g_reconstruction.ipynb #37c602a2
 def _ssim_map(a, b, win:int=11, sigma:float=1.5): # (N, C, H, W) structural similarity, 1 where equal
@@ -99,15 +145,16 @@ class _GanomalyD(Callback):
                 if hasattr(m, 'reset_parameters'): m.reset_parameters()
 
 # %% ../../nbs/10g_reconstruction.ipynb #9f704966
-_SETTINGS = ('method','channels','nz','nf','beta','ssim','kl_score','top','sigma','w_adv','w_con','w_lat','seed')  # what rebuilds a model and its scores
+_SETTINGS = ('method','channels','nz','nf','beta','ssim','kl_score','top','sigma','w_adv','w_con','w_lat','seed')  # what rebuilds a model, its scores
 
 @scorer_kind('generative')
 class GenerativeModel(Scorer):
-    "A reconstruction model of normality trained on good parts: a VAE or GANomaly; higher scores are more anomalous"
-    kind = 'generative'
+    "A reconstruction model of normality trained on good parts (a VAE, GANomaly: a registered `Reconstruction`); higher scores are more anomalous"
     scale = 'distance' # a reconstruction error: no probability
+    signed_files = {'generative.json':'settings_sha256'} # the settings `model.json` vouches for beside the weights
+    schema = GENERATIVE_MODEL_SCHEMA                     # its `model.json`
     def __init__(self,
-                 method:str='vae',   # 'vae' (score: reconstruction error) or 'ganomaly' (score: distance of the two latent codes)
+                 method:str='vae',   # a registered `Reconstruction`: 'vae' (score: reconstruction error), 'ganomaly' (distance of two codes)
                  size:int=64,        # image side: a power of two, 8 or more
                  channels:int=1,     # 1: grayscale (luma), 3: RGB
                  nz:int=64,          # latent code size
@@ -122,15 +169,16 @@ class GenerativeModel(Scorer):
                  w_lat:float=1.,     # ganomaly: weight of the latent (encoder) loss
                  seed:int=0,         # initial weights
                  threshold:float=None): # the operating point on the score
-        if method not in ('vae','ganomaly'): raise ValueError(f"method={method!r}: use 'vae' or 'ganomaly'")
+        net = method_class(method, 'reconstruction')
         if channels not in (1,3): raise ValueError(f"channels={channels}: use 1 (grayscale) or 3 (RGB)")
         if not 0 < top <= 1: raise ValueError(f"top={top}: a share of the map, in (0, 1]")
         store_attr(but='size,threshold')
         self.meta,self.pixel_stats = dict(method=method, size=size, threshold=threshold),None
         with torch.random.fork_rng():  # seeded weights, and the caller's random state untouched
             torch.manual_seed(seed)
-            self.net = (_VAE if method=='vae' else _Ganomaly)(size, channels, nf, nz).eval()
-    def __repr__(self): return f"GenerativeModel({self.method!r}, size={self.size}, channels={self.channels}, nz={self.nz}, threshold={self.meta.get('threshold')})"
+            self.net = net(size, channels, nf, nz).eval()
+    def __repr__(self):
+        return f"GenerativeModel({self.method!r}, size={self.size}, channels={self.channels}, nz={self.nz}, threshold={self.meta.get('threshold')})"
     @property
     def settings(self)->dict: # what rebuilds the network and its scores
         return {k:getattr(self, k) for k in _SETTINGS}
@@ -140,27 +188,19 @@ class GenerativeModel(Scorer):
 def score_batch(self:GenerativeModel,
                 x:Tensor      # (N, channels, size, size) floats in [0, 1]
                )->tuple:      # (N,) scores, (N, size, size) maps
-    "Anomaly scores and maps of a batch: reconstruction error (vae) or latent distance (ganomaly), and the smoothed per-pixel error (standardised after `calibrate_maps`)"
-    net = self.net.eval()
+    "Anomaly scores and maps of a batch: the method's score, and its smoothed per-pixel error (standardised after `calibrate_maps`)"
+    net,st = self.net.eval(),self.settings
     with torch.no_grad():
         out = net(x)
-        xh = out[0]
-        e = (xh-x).pow(2) if self.method=='vae' else (xh-x).abs()
-        if self.method=='vae' and self.ssim: e = (1-self.ssim)*e + self.ssim*(1-_ssim_map(xh, x))/2
+        m = net.error(out, x, st).mean(1, keepdim=True)
         k = 2*int(round(3*self.sigma))+1
-        m = e.mean(1, keepdim=True)
         m = (gaussian_blur(m, k, self.sigma) if self.sigma > 0 else m)[:, 0]
         if self.pixel_stats is not None: m = (m-self.pixel_stats[0].to(m.device))/self.pixel_stats[1].to(m.device)
-        if self.method=='ganomaly': s = (out[1]-out[2]).pow(2).mean(1)
-        else:
-            flat = m.flatten(1)
-            s = flat.topk(max(1, int(round(self.top*flat.shape[1]))), 1).values.mean(1)
-            if self.kl_score: s = s + self.kl_score*(-0.5*(1 + out[2] - out[1]**2 - out[2].exp()).sum(1))/x[0].numel()
-    return s, m
+        return net.image_score(out, x, m, st), m
 
 @patch
-def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0): # cache, workers: unused, it decodes each image itself
-    "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the per-pixel maps"
+def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+    "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the per-pixel maps (it decodes the images)"
     if tta: raise ValueError("a generative model scores each image once: tta is for classifiers")
     dev = default_device()
     self.net.to(dev)
@@ -177,38 +217,41 @@ def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=F
     return s, errs, mp
 
 # %% ../../nbs/10g_reconstruction.ipynb #2217709c
+def _quiet(learn, progress:bool):
+    "Nothing when `progress`; else no bars, no epoch table and no printing while `learn` trains"
+    if progress: return contextlib.nullcontext()
+    st = contextlib.ExitStack()
+    for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): st.enter_context(c)
+    return st
+
 @patch
 def fit(self:GenerativeModel,
         x:Tensor,          # good parts: (N, channels, size, size) floats in [0, 1]
         valid:Tensor=None, # held-out good parts for the validation loss and the kept epoch; default `x`
         epochs:int=20,     # epochs of `fit_one_cycle`
         bs:int=32,         # batch size
-        lr:float=None,     # peak learning rate; default 1e-3 (vae), 2e-4 (ganomaly)
+        lr:float=None,     # peak learning rate; default the method's (`Reconstruction.lr`: vae 1e-3, ganomaly 2e-4)
         ckpt=None,         # folder for the best epoch's checkpoint (fastai's `SaveModelCallback`); default a temporary one
         progress:bool=True # show fastai's progress bars and epoch table
        ):
     "Train on images of good parts with a fastai `Learner` and `fit_one_cycle`, keeping the epoch with the lowest validation loss"
     if len(x) < 2: raise ValueError(f"a generative model needs at least 2 good parts to train on, got {len(x)}")
-    if tuple(x.shape[1:])!=(self.channels, self.size, self.size): raise ValueError(f"images of shape {tuple(x.shape[1:])}, but the model takes {(self.channels, self.size, self.size)}")
+    want = (self.channels, self.size, self.size)
+    if tuple(x.shape[1:])!=want: raise ValueError(f"images of shape {tuple(x.shape[1:])}, but the model takes {want}")
     set_seed(self.seed, reproducible=True)
     valid = x if valid is None or not len(valid) else valid
-    bs = min(bs, len(x))
-    dev = default_device()
+    bs,net,st = min(bs, len(x)),self.net,self.settings
     dls = DataLoaders(DataLoader(TensorDataset(x, x), bs=bs, shuffle=True, drop_last=len(x)>bs),
-                      DataLoader(TensorDataset(valid, valid), bs=bs), device=dev)
-    gan = self.method=='ganomaly'
-    loss = partial(_ganomaly_loss, w_con=self.w_con, w_lat=self.w_lat) if gan else partial(_vae_loss, beta=self.beta, ssim=self.ssim)
+                      DataLoader(TensorDataset(valid, valid), bs=bs), device=default_device())
+    lr = ifnone(lr, net.lr)
     with tempfile.TemporaryDirectory() as tmp:
-        ck = Path(ifnone(ckpt, tmp))
-        cbs = [SaveModelCallback(fname='best')]
-        if gan: cbs.append(_GanomalyD(ConvEncoder(self.size, self.channels, self.nf, 1), self.w_adv, ifnone(lr, 2e-4)))
-        learn = Learner(dls, self.net.train(), loss_func=loss, opt_func=partial(Adam, mom=0.5) if gan else Adam, path=ck, model_dir='.', cbs=cbs)
+        cbs = [SaveModelCallback(fname='best')] + net.callbacks(st, lr)
+        learn = Learner(dls, net.train(), loss_func=partial(net.loss, settings=st), opt_func=net.opt_func(), path=Path(ifnone(ckpt, tmp)),
+                        model_dir='.', cbs=cbs)
         t = time.time()
-        with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()), \
-             (contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO())):
-            learn.fit_one_cycle(epochs, ifnone(lr, 2e-4 if gan else 1e-3), moms=(0.5,0.5,0.5) if gan else (0.95,0.85,0.95))
+        with _quiet(learn, progress): learn.fit_one_cycle(epochs, lr, moms=net.moms)
     self.net = learn.model.eval()
-    self.meta.update(fit_seconds=round(time.time()-t, 2), epochs=epochs, bs=bs, lr=ifnone(lr, 2e-4 if gan else 1e-3), n_train=len(x),
+    self.meta.update(fit_seconds=round(time.time()-t, 2), epochs=epochs, bs=bs, lr=lr, n_train=len(x),
                      history=[[float(v) for v in r[:2]] for r in learn.recorder.values])
     return self
 
@@ -243,20 +286,20 @@ def calibrate_maps(self:GenerativeModel,
 
 # %% ../../nbs/10g_reconstruction.ipynb #74767d0d
 def fit_generative(good_items,          # images of good parts: paths, folders, or a DataFrame with `path`
-                   method:str='vae',    # 'vae' or 'ganomaly'
+                   method:str='vae',    # a registered `Reconstruction`: 'vae' or 'ganomaly'
                    size:int=64,         # image side: a power of two (64 or 128 on a CPU)
                    epochs:int=20,       # epochs of `fit_one_cycle`
                    bs:int=32,           # batch size
-                   lr:float=None,       # peak learning rate; default 1e-3 (vae), 2e-4 (ganomaly)
+                   lr:float=None,       # peak learning rate; default the method's (vae 1e-3, ganomaly 2e-4)
                    holdout:float=0.2,   # share of the good parts held out to set the threshold (and pick the epoch)
                    fpr:float=0.02,      # share of held-out good parts the threshold flags
                    seed:int=0,          # the hold-out draw, initial weights and batch order
                    progress:bool=True,  # show progress bars
                    ckpt=None,           # folder for the best epoch's checkpoint; default a temporary one
-                   pixel_norm:bool=True, # standardise the maps per pixel on the training good parts (`calibrate_maps`): busbars and edges that always reconstruct badly stop counting
+                   pixel_norm:bool=True, # standardise the maps per pixel on the training good parts (`calibrate_maps`)
                    **kwargs             # the model's settings: channels, nz, nf, beta, ssim, kl_score, top, sigma, w_adv, w_con, w_lat
                   )->GenerativeModel:   # fitted, with its threshold from held-out good parts
-    "Fit a VAE or GANomaly on images of good parts, and set its threshold on held-out good parts (`good_quantile_threshold`)"
+    "Fit a reconstruction method (a VAE, GANomaly) on images of good parts, and set its threshold on held-out good parts (`good_quantile_threshold`)"
     if not 0 <= holdout < 1: raise ValueError(f"holdout={holdout}: a share in [0, 1)")
     gm = GenerativeModel(method, size, seed=seed, **kwargs)
     paths = item_paths(good_items)
@@ -266,7 +309,8 @@ def fit_generative(good_items,          # images of good parts: paths, folders, 
     x = x[torch.from_numpy(ok)]
     perm = np.random.default_rng(seed).permutation(len(x))
     nh = int(round(holdout*len(x)))
-    if holdout and (nh < 1 or len(x)-nh < 2): raise ValueError(f"{len(x)} readable good parts are too few to hold out {holdout:.0%} and train on the rest")
+    if holdout and (nh < 1 or len(x)-nh < 2):
+        raise ValueError(f"{len(x)} readable good parts are too few to hold out {holdout:.0%} and train on the rest")
     xh,xt = x[torch.from_numpy(perm[:nh])],x[torch.from_numpy(perm[nh:])]
     gm.fit(xt, xh if nh else None, epochs=epochs, bs=bs, lr=lr, ckpt=ckpt, progress=progress)
     if pixel_norm: gm.calibrate_maps(xt)
@@ -274,18 +318,38 @@ def fit_generative(good_items,          # images of good parts: paths, folders, 
     gm.meta['n_good'] = len(x)
     return gm
 
+# %% ../../nbs/10g_reconstruction.ipynb #rc000003
+@patch(cls_method=True)
+def fit_dir(cls:Reconstruction,
+            files:list,          # readable images of good parts
+            out,                 # the model directory to write
+            skipped:list=(),     # rows left out of `files` (path, reason): written to `skipped.csv`
+            groups=None,         # must be None: a reconstruction method fits one model
+            defects=None,        # must be None: its threshold comes from held-out good parts
+            size:int=None,       # image side; default 64
+            bs:int=None,         # batch size; default 32
+            epochs:int=20,       # epochs of `fit_one_cycle`
+            holdout:float=0.2,   # share of good parts held out to set the threshold
+            fpr:float=0.02,      # share of held-out good parts the threshold flags
+            seed:int=42,         # the hold-out draw, initial weights and batch order
+            cache=None           # unused: the good parts are decoded once into memory
+           )->dict:              # fit summary: counts, threshold, the directory
+    "Fit the method on good parts and write its model directory: what `fit_normality_dir` (nexai.train) does for a reconstruction method"
+    if groups is not None or defects is not None:
+        raise ValueError(f"{cls.method} takes neither groups nor labelled defects yet: "
+                         "fit it on one set of good parts, its threshold from held-out ones (fpr)")
+    if cache is not None: warnings.warn(f"nexai: {cls.method} decodes its good parts once into memory itself: the image store (cache) is not used")
+    gm = fit_generative(files, cls.method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
+    nh = gm.meta.get('n_holdout', 0)
+    if len(files)-nh < 20 or nh < 20:
+        warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: "
+                      "with fewer than about 20 of each, the model and its threshold are unreliable")
+    dest = gm.save(out)
+    atomic_csv(pd.DataFrame(list(skipped), columns=['path','reason']), Path(out)/'skipped.csv')
+    return dict(dir=dest, method=cls.method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=len(skipped), threshold=gm.meta.get('threshold'), fpr=fpr,
+                flagged=gm.meta.get('flagged'))
+
 # %% ../../nbs/10g_reconstruction.ipynb #f42a79b2
-GENERATIVE_SCHEMA = dict(type='object', required=['format','method','size','channels','nz','nf','seed'], properties=dict(
-    format=dict(const='nexai-generative'), method=dict(enum=['vae','ganomaly']), size=dict(enum=[2**i for i in range(3, 12)]),
-    channels=dict(enum=[1,3]), nz=dict(type='integer', minimum=1, maximum=4096), nf=dict(type='integer', minimum=1, maximum=1024),
-    beta=dict(type='number', minimum=0), ssim=dict(type='number', minimum=0, maximum=1), kl_score=dict(type='number', minimum=0),
-    top=dict(type='number', exclusiveMinimum=0, maximum=1), pixel_norm=dict(type='boolean'), sigma=dict(type='number', minimum=0, maximum=64), seed=dict(type='integer'),
-    threshold=dict(type=['number','null'])))
-
-GENERATIVE_MODEL_SCHEMA = dict(type='object', required=['kind','method','size','weights_file','weights_sha256','settings_sha256'], properties=dict(
-    kind=dict(const='generative'), method=dict(enum=['vae','ganomaly']), weights_file=dict(const='model.safetensors'),
-    weights_sha256=dict(type='string', pattern='^[0-9a-f]{64}$'), settings_sha256=dict(type='string', pattern='^[0-9a-f]{64}$')))
-
 @patch
 def save(self:GenerativeModel,
          path,                 # the model directory, made if missing
@@ -306,24 +370,33 @@ def save(self:GenerativeModel,
     return path
 
 # %% ../../nbs/10g_reconstruction.ipynb #c887d63c
-@patch(cls_method=True)
-def load(cls:GenerativeModel,
-         path # a model directory written by `save`
-        )->GenerativeModel: # ready to score
-    "Load a model directory written by `save`, refusing weights or settings that differ from the checksums in `model.json`"
-    path = Path(path)
+def _checked_files(path:Path)->tuple: # (model.json's fields, the weights file, the settings file)
+    "The files of a generative model directory, refusing one missing or differing from the checksums in `model.json`"
     if not (path/'model.json').is_file(): raise FileNotFoundError(f"{path} holds no model.json: not a saved GenerativeModel")
     mj = read_model_json(path/'model.json', GENERATIVE_MODEL_SCHEMA)
     fn,sf = path/mj['weights_file'],path/'generative.json'
     for f in (fn, sf):
         if not f.is_file(): raise FileNotFoundError(f"{f} is missing: the model directory is incomplete")
-    if sha256(fn)!=mj['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): a write was cut short, or the files were mixed; save or copy the model again")
-    if sha256(sf)!=mj['settings_sha256']: raise ValueError(f"{sf} was edited after it was written (its checksum differs from the one in {path/'model.json'}); save the model again or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
+    if sha256(fn)!=mj['weights_sha256']:
+        raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): "
+                         "a write was cut short, or the files were mixed; save or copy the model again")
+    if sha256(sf)!=mj['settings_sha256']:
+        raise ValueError(f"{sf} was edited after it was written (its checksum differs from the one in {path/'model.json'}); "
+                         f"save the model again or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
+    return mj, fn, sf
+
+@patch(cls_method=True)
+def load(cls:GenerativeModel,
+         path # a model directory written by `save`
+        )->GenerativeModel: # ready to score
+    "Load a model directory written by `save`, refusing weights or settings that differ from the checksums in `model.json`"
+    mj,fn,sf = _checked_files(Path(path))
     m = read_model_json(sf, GENERATIVE_SCHEMA)
     self = cls(**{k:m[k] for k in _SETTINGS if k in m}, size=m['size'], threshold=mj.get('threshold'))
     sd = read_weights(fn)
     px = [sd.pop(f'_pixel.{k}', None) for k in ('mean','std')]
-    if m.get('pixel_norm') and any(o is None or tuple(o.shape)!=(self.size, self.size) for o in px): raise ValueError(f"{fn} lacks the per-pixel map statistics ({self.size}×{self.size}) that {sf} says it has")
+    if m.get('pixel_norm') and any(o is None or tuple(o.shape)!=(self.size, self.size) for o in px):
+        raise ValueError(f"{fn} lacks the per-pixel map statistics ({self.size}×{self.size}) that {sf} says it has")
     check_weights(sd, self.net, fn, f"generative {m['method']}")
     self.net.load_state_dict(sd)
     if m.get('pixel_norm'): self.pixel_stats = tuple(px)
