@@ -1,4 +1,4 @@
-"""The line's page, served by `nexai-serve` at `/`: what the line does now, the review queue with maps on one colour scale anchored at the threshold, and the threshold with its trade-off (scrap rate, escape rate with a 95 % interval, defects caught) in view
+"""The line's page, served by `nexai-serve` at `/`: what the line does now, the review queue, and the threshold with its trade-off in view
 
 Docs: https://nexai.github.io/nexai/page.html.md"""
 
@@ -92,7 +92,9 @@ def tradeoff(scores,       # the window's recorded scores (NaN where unscored: l
     s = np.asarray(scores, float); ok = np.isfinite(s)
     s,f,smp,l = s[ok],np.asarray(flagged, bool)[ok],np.asarray(sampled, bool)[ok],np.asarray(labels, int)[ok]
     n = len(s)
-    if not n: return dict(thr=thr, n=0, scrap_rate=math.nan, escape_rate=math.nan, escape_lo=math.nan, escape_hi=math.nan, caught=math.nan, caught_lo=math.nan, caught_hi=math.nan, passed=0, flagged=0, reviewed=0, sampled_reviewed=0, escaped_labelled=0, caught_labelled=0)
+    if not n:
+        nan = {k:math.nan for k in ('scrap_rate','escape_rate','escape_lo','escape_hi','caught','caught_lo','caught_hi')}
+        return dict(thr=thr, n=0, **nan, passed=0, flagged=0, reviewed=0, sampled_reviewed=0, escaped_labelled=0, caught_labelled=0)
     up,rev,dfc = s >= thr,l >= 0,l == 1
     def stratum(m, honest): # (N, n, x): only the random sample speaks for the passed parts
         r = m & rev & smp if honest else m & rev
@@ -102,7 +104,8 @@ def tradeoff(scores,       # the window's recorded scores (NaN where unscored: l
     k = int(up.sum())
     return dict(thr=float(thr), n=n, scrap_rate=k/n, escape_rate=esc['est'], escape_lo=esc['lo'], escape_hi=esc['hi'],
                 caught=cau['est']*k, caught_lo=cau['lo']*k, caught_hi=cau['hi']*k, passed=n-k, flagged=k,
-                reviewed=int(rev.sum()), sampled_reviewed=int((rev & smp).sum()), escaped_labelled=int((~up & dfc).sum()), caught_labelled=int((up & dfc).sum()))
+                reviewed=int(rev.sum()), sampled_reviewed=int((rev & smp).sum()),
+                escaped_labelled=int((~up & dfc).sum()), caught_labelled=int((up & dfc).sum()))
 
 # %% ../nbs/18a_page.ipynb #e723568c
 def review_order(scores,        # the window's scores
@@ -151,7 +154,8 @@ def read_window(records,          # `nexai.records.Records`
         last = sa.select(l.c.part, sa.func.max(l.c.id).label('lid')).where(l.c.part >= lo).group_by(l.c.part).subquery()
         labs = c.execute(sa.select(l.c.part, l.c.label).join(last, last.c.lid==l.c.id)).all() if rows else []
     a = np.array(rows, dtype=float).reshape(-1, 8)  # NULL becomes NaN
-    w = dict(id=a[:,0].astype(np.int64), ts=a[:,1], score=a[:,2], pred=a[:,3].astype(np.int64), borderline=a[:,4] > 0, sampled=a[:,5] > 0, latency_ms=a[:,6], kept=a[:,7] > 0)
+    w = dict(id=a[:,0].astype(np.int64), ts=a[:,1], score=a[:,2], pred=a[:,3].astype(np.int64),
+             borderline=a[:,4] > 0, sampled=a[:,5] > 0, latency_ms=a[:,6], kept=a[:,7] > 0)
     w['label'] = np.full(len(w['id']), -1, np.int64)
     if labs:
         pos = {int(i):j for j,i in enumerate(w['id'])}
@@ -207,7 +211,8 @@ def _minutes(m)->float:
     return m
 
 class _Windows:
-    "The last windows read, while the records hold no new part or label (and for two seconds at most): the page's first load asks for the same window three times"
+    "The last windows read, while the records hold no new part or label (and for two seconds at most)"
+    # the page's first load asks for the same window three times
     def __init__(self, svc): self.svc,self.cache,self.lock = svc,{},threading.Lock()
     def __call__(self, minutes:float)->dict:
         with self.lock:  # one read at a time: the others wait for it and take it
@@ -238,8 +243,9 @@ def _queue(svc, w:dict, limit:int)->list:
         rank = int(len(srt) - np.searchsorted(srt, s, side='left'))  # 1: the highest score of the window
         why = 'sample' if w['sampled'][i] else 'near threshold' if w['borderline'][i] else 'flagged'
         base = f'/v2/models/{svc.name}/parts/{pid}'
-        out.append(dict(part=pid, ts=float(w['ts'][i]), score=s, pred=int(w['pred'][i]), decision={1:'defect', 0:'good', -1:'review'}[int(w['pred'][i])],
-                        why=why, rank=rank, of=int(len(srt)), image=f'{base}/image' if w['kept'][i] else None, map=f'{base}/map.png' if w['kept'][i] else None))
+        kept,pred = w['kept'][i],int(w['pred'][i])
+        out.append(dict(part=pid, ts=float(w['ts'][i]), score=s, pred=pred, decision={1:'defect', 0:'good', -1:'review'}[pred],
+                        why=why, rank=rank, of=int(len(srt)), image=f'{base}/image' if kept else None, map=f'{base}/map.png' if kept else None))
     return out
 
 def _map_png(svc, row:dict)->bytes:
@@ -257,7 +263,8 @@ def _tradeoff_data(svc, w:dict)->dict:
     "What the slider works on: the window's parts as compact arrays, and the reference scores"
     m = svc.model; ok = np.isfinite(w['score'])
     f,smp,lab = (w['pred']!=0)[ok],w['sampled'][ok],w['label'][ok]
-    code = f.astype(int) | smp.astype(int) << 1 | np.where(lab==1, 1, np.where(lab==0, 2, 0)) << 2  # a part's bits: flagged, sampled, label (1 defect, 2 good)
+    # a part's bits: flagged, sampled, label (1 defect, 2 good)
+    code = f.astype(int) | smp.astype(int) << 1 | np.where(lab==1, 1, np.where(lab==0, 2, 0)) << 2
     ref = None
     if m.ref is not None:
         rs,rl = np.asarray(m.ref['scores'], float),np.asarray(m.ref['labels']).astype(str)
@@ -265,7 +272,8 @@ def _tradeoff_data(svc, w:dict)->dict:
         ref = dict(good=rs[rl=='good'].round(6).tolist(), defect=rs[rl=='defect'].round(6).tolist(), source=m.ref.get('source', ''))
     lo,hi = scale_range(m)
     return dict(model=svc.name, threshold=m.threshold, version=svc.tversion, lo=lo, hi=hi, probability=m.probability,
-                n=int(ok.sum()), scores=base64.b64encode(w['score'][ok].astype('<f4').tobytes()).decode(),  # float32 and one byte a part, base64: 100,000 parts in 0.7 MB, read at once
+                # float32 and one byte a part, base64: 100,000 parts in 0.7 MB, read at once
+                n=int(ok.sum()), scores=base64.b64encode(w['score'][ok].astype('<f4').tobytes()).decode(),
                 codes=base64.b64encode(code.astype(np.uint8).tobytes()).decode(), reference=ref)
 
 def _split_codes(c)->tuple: # (flagged, sampled, labels) from the page's codes
@@ -276,6 +284,87 @@ def _decode(d:dict)->tuple: # (scores, flagged, sampled, labels) from `_tradeoff
     return (np.frombuffer(base64.b64decode(d['scores']), '<f4').astype(float), *_split_codes(np.frombuffer(base64.b64decode(d['codes']), np.uint8)))
 
 # %% ../nbs/18a_page.ipynb #9501a4c8
+class _PageRoutes:
+    "The page's routes for one service, a method each: `page_routes` adds them to the app"
+    def __init__(self, svc, model_or_404, writer):
+        store_attr('svc,model_or_404,writer')
+        self.win = _Windows(svc)
+        self.maps = collections.OrderedDict()  # maps already drawn: (part, model version, threshold) -> png
+    def run(self, f, *a): return asyncio.get_running_loop().run_in_executor(None, f, *a)
+
+    async def page(self, request:Request, minutes:float=60):
+        try: minutes = _minutes(minutes)
+        except ValueError as e: return _bad(400, str(e))
+        n = await self.run(self.svc.records.count)
+        return HTMLResponse(page_html(self.svc, str(request.base_url), minutes, n))
+
+    async def line(self, name:str, minutes:float=60):
+        svc = self.svc; self.model_or_404(name)
+        try: minutes = _minutes(minutes)
+        except ValueError as e: return _bad(400, str(e))
+        w = await self.run(self.win, minutes)
+        res = await self.run(lambda: line_now(w, svc.model.good_ref(), svc.model.rate(), minutes, window=svc.watch.window))
+        n = int(await self.run(svc.records.count))
+        return res | dict(model=name, threshold=svc.model.threshold, version=svc.tversion, drift_now=svc.watch.stats(), records=n)
+
+    async def queue(self, name:str, minutes:float=60, limit:int=100):
+        self.model_or_404(name)
+        try: minutes = _minutes(minutes)
+        except ValueError as e: return _bad(400, str(e))
+        w = await self.run(self.win, minutes)
+        return dict(model=name, threshold=self.svc.model.threshold, parts=await self.run(_queue, self.svc, w, max(1, min(int(limit), 1000))))
+
+    async def trade(self, name:str, minutes:float=60):
+        self.model_or_404(name)
+        try: minutes = _minutes(minutes)
+        except ValueError as e: return _bad(400, str(e))
+        w = await self.run(self.win, minutes)
+        return Response(json.dumps(await self.run(_tradeoff_data, self.svc, w), allow_nan=False), media_type='application/json')
+
+# %% ../nbs/18a_page.ipynb #page0101
+@patch
+async def label(self:_PageRoutes, name:str, request:Request):
+    svc = self.svc; self.model_or_404(name); who = self.writer(request)
+    try: body = json.loads(await request.body())
+    except ValueError: return _bad(400, 'the body is not JSON: send {"part": 12, "label": "good"}')
+    if not isinstance(body, dict) or 'part' not in body:
+        return _bad(400, 'give the part\'s record id and its label: {"part": 12, "label": "good"}')
+    if body.get('label') not in LABELS: return _bad(400, f"label {body.get('label')!r}: use one of {', '.join(LABELS)}")
+    try: part = int(body['part'])
+    except (TypeError, ValueError): return _bad(400, f"part {body['part']!r}: give the part's record id (a number)")
+    row = await self.run(_part_row, svc, part)
+    if row is None: return _bad(404, f"no part {part} of {name} in the records: label a part the service recorded")
+    add = lambda: svc.records.add_label(part, body['label'], who, row['model_sha256'])
+    r = await asyncio.get_running_loop().run_in_executor(svc.rec_ex, add)
+    self.win.clear()
+    return dict(model=name, **{k: r[k] for k in ('id','part','label','who','ts','model_sha256','change','previous')})
+
+@patch
+async def _kept_row(self:_PageRoutes, name:str, part:int, why:str)->tuple: # (the part's record, None), or (None, the 404 answer)
+    "The record of `part`, whose image was kept"
+    self.model_or_404(name)
+    row = await self.run(_part_row, self.svc, part)
+    if row is None: return None,_bad(404, f"no part {part} of {name} in the records")
+    if not row['image_path'] or not Path(row['image_path']).is_file(): return None,_bad(404, f"part {part}'s image was not kept{why}")
+    return row,None
+
+@patch
+async def image(self:_PageRoutes, name:str, part:int):
+    row,err = await self._kept_row(name, part, ' (start nexai-serve with --keep flagged,borderline,sample)')
+    return err or FileResponse(row['image_path'])
+
+@patch
+async def part_map(self:_PageRoutes, name:str, part:int):
+    row,err = await self._kept_row(name, part, ', so it has no map')
+    if err: return err
+    key,maps = (part, self.svc.model.sha, self.svc.model.threshold),self.maps
+    if key not in maps:
+        try:  # in the scoring thread: one model, one caller at a time
+            maps[key] = await asyncio.get_running_loop().run_in_executor(self.svc.score_ex, _map_png, self.svc, row)
+        except Exception as e: return _bad(422, f"part {part}: no map: {e}")
+        while len(maps) > 256: maps.popitem(last=False)
+    return Response(maps[key], media_type='image/png', headers={'Cache-Control': 'max-age=3600'})
+
 def page_routes(app:FastAPI,      # the service's app
                 svc,              # its `LineService`
                 model_or_404,     # raises 404 for another model's name
@@ -283,70 +372,12 @@ def page_routes(app:FastAPI,      # the service's app
                ):
     "Add the line's page at `/` and the JSON routes it reads and writes"
     if not any(getattr(r, 'path', None)=='/static' for r in app.routes): app.mount('/static', StaticFiles(directory=STATIC), name='static')
-    win = _Windows(svc)
-    run = lambda f, *a: asyncio.get_running_loop().run_in_executor(None, f, *a)
-    cache = collections.OrderedDict()  # maps already drawn: (part, model version, threshold) -> png
-    @app.get('/', response_class=HTMLResponse)
-    async def page(request:Request, minutes:float=60):
-        try: minutes = _minutes(minutes)
-        except ValueError as e: return _bad(400, str(e))
-        n = await run(svc.records.count)
-        return HTMLResponse(page_html(svc, str(request.base_url), minutes, n))
-    @app.get('/v2/models/{name}/line')
-    async def line(name:str, minutes:float=60):
-        model_or_404(name)
-        try: minutes = _minutes(minutes)
-        except ValueError as e: return _bad(400, str(e))
-        w = await run(win, minutes)
-        res = await run(lambda: line_now(w, svc.model.good_ref(), svc.model.rate(), minutes, window=svc.watch.window))
-        return res | dict(model=name, threshold=svc.model.threshold, version=svc.tversion, drift_now=svc.watch.stats(), records=int(await run(svc.records.count)))
-    @app.get('/v2/models/{name}/queue')
-    async def queue(name:str, minutes:float=60, limit:int=100):
-        model_or_404(name)
-        try: minutes = _minutes(minutes)
-        except ValueError as e: return _bad(400, str(e))
-        w = await run(win, minutes)
-        return dict(model=name, threshold=svc.model.threshold, parts=await run(_queue, svc, w, max(1, min(int(limit), 1000))))
-    @app.get('/v2/models/{name}/tradeoff')
-    async def trade(name:str, minutes:float=60):
-        model_or_404(name)
-        try: minutes = _minutes(minutes)
-        except ValueError as e: return _bad(400, str(e))
-        w = await run(win, minutes)
-        return Response(json.dumps(await run(_tradeoff_data, svc, w), allow_nan=False), media_type='application/json')
-    @app.post('/v2/models/{name}/labels')
-    async def label(name:str, request:Request):
-        model_or_404(name); who = writer(request)
-        try: body = json.loads(await request.body())
-        except ValueError: return _bad(400, 'the body is not JSON: send {"part": 12, "label": "good"}')
-        if not isinstance(body, dict) or 'part' not in body: return _bad(400, 'give the part\'s record id and its label: {"part": 12, "label": "good"}')
-        if body.get('label') not in LABELS: return _bad(400, f"label {body.get('label')!r}: use one of {', '.join(LABELS)}")
-        try: part = int(body['part'])
-        except (TypeError, ValueError): return _bad(400, f"part {body['part']!r}: give the part's record id (a number)")
-        row = await run(_part_row, svc, part)
-        if row is None: return _bad(404, f"no part {part} of {name} in the records: label a part the service recorded")
-        r = await asyncio.get_running_loop().run_in_executor(svc.rec_ex, lambda: svc.records.add_label(part, body['label'], who, row['model_sha256']))
-        win.clear()
-        return dict(model=name, **{k: r[k] for k in ('id','part','label','who','ts','model_sha256','change','previous')})
-    @app.get('/v2/models/{name}/parts/{part}/image')
-    async def image(name:str, part:int):
-        model_or_404(name)
-        row = await run(_part_row, svc, part)
-        if row is None: return _bad(404, f"no part {part} of {name} in the records")
-        if not row['image_path'] or not Path(row['image_path']).is_file(): return _bad(404, f"part {part}'s image was not kept (start nexai-serve with --keep flagged,borderline,sample)")
-        return FileResponse(row['image_path'])
-    @app.get('/v2/models/{name}/parts/{part}/map.png')
-    async def part_map(name:str, part:int):
-        model_or_404(name)
-        row = await run(_part_row, svc, part)
-        if row is None: return _bad(404, f"no part {part} of {name} in the records")
-        if not row['image_path'] or not Path(row['image_path']).is_file(): return _bad(404, f"part {part}'s image was not kept, so it has no map")
-        key = (part, svc.model.sha, svc.model.threshold)
-        if key not in cache:
-            try: cache[key] = await asyncio.get_running_loop().run_in_executor(svc.score_ex, _map_png, svc, row)  # the scoring thread: one model, one caller at a time
-            except Exception as e: return _bad(422, f"part {part}: no map: {e}")
-            while len(cache) > 256: cache.popitem(last=False)
-        return Response(cache[key], media_type='image/png', headers={'Cache-Control': 'max-age=3600'})
+    r,m = _PageRoutes(svc, model_or_404, writer),'/v2/models/{name}'
+    app.get('/', response_class=HTMLResponse)(r.page)
+    gets = (('line', r.line), ('queue', r.queue), ('tradeoff', r.trade),
+            ('parts/{part}/image', r.image), ('parts/{part}/map.png', r.part_map))
+    for path,f in gets: app.get(f'{m}/{path}')(f)
+    app.post(f'{m}/labels')(r.label)
 
 # %% ../nbs/18a_page.ipynb #55a09627
 def _fmt_ts(t)->str: return time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t)) if t else ''
@@ -355,8 +386,55 @@ def _history_rows(hist:list)->str:
     e,out = html.escape,[]
     for h in reversed(hist):
         old = '' if h['old'] is None else f"{h['old']:.6g}"
-        out.append(f"<tr><td>v{h['version']}</td><td>{h['value']:.6g}</td><td>{old}</td><td>{e(_fmt_ts(h['ts']))}</td><td>{e(h['who'])}</td><td>{e(h['reason'])}</td><td>{e(h['rule'])}</td></tr>")
+        cells = [f"v{h['version']}", f"{h['value']:.6g}", old, e(_fmt_ts(h['ts'])), e(h['who']), e(h['reason']), e(h['rule'])]
+        out.append('<tr>' + ''.join(f'<td>{o}</td>' for o in cells) + '</tr>')
     return ''.join(out)
+
+_WINDOWS = ((60,'last hour'), (480,'last shift (8 h)'), (1440,'last day'), (10080,'last week'))
+
+def _window_options(minutes:float)->str:
+    "The window's choices, with `minutes` selected"
+    opts = ''.join(f'<option value="{v}"{" selected" if v==minutes else ""}>{t}</option>' for v,t in _WINDOWS)
+    if minutes not in dict(_WINDOWS): opts += f'<option value="{minutes:g}" selected>last {minutes:g} min</option>'
+    return opts
+
+def _header_html(svc, n:int, minutes:float, rate)->str:
+    "The page's header: the model, its threshold and version, the window, the token"
+    e,m = html.escape,svc.model
+    rate = '—' if rate is None else f"{rate:.1%}"
+    thr = f'threshold <b id="thr-now">{m.threshold:.4g}</b> (<span id="thr-version">v{svc.tversion}</span>)'
+    meta = f'{e(str(m.sc.kind or type(m.sc).__name__))} · model <code>{e(m.sha[:12])}</code> · {thr}'
+    return f"""<header><h1>nexai · <span id="model">{e(svc.name)}</span></h1>
+<div class="meta">{meta} · set for <span id="rate">{rate}</span> flagged · {n:,} parts recorded</div>
+<label>window <select id="minutes">{_window_options(minutes)}</select></label>
+<div id="auth" hidden><span id="auth-msg">Writes need the service's token.</span>
+<input id="auth-token" type="password" placeholder="token" autocomplete="off"> <input id="auth-who" placeholder="your name">
+<button id="auth-save">Save</button></div>
+</header>"""
+
+def _review_html(thr:float, lo:float, hi:float)->str:
+    "The review card: the image, its map with the colour scale, the part, the label buttons"
+    scale = f'<span class="scale"><span>{lo:.3g}</span><i></i><span>thr {thr:.3g}</span><i></i><span>{hi:.3g}</span></span>'
+    return ('<section id="review"><h2>Review <small id="queue-left"></small></h2>\n'
+            '<div id="card"><div class="imgs"><figure><div id="img-box"></div><figcaption>image</figcaption></figure>'
+            f'<figure><div id="map-box"></div><figcaption>map {scale}</figcaption></figure></div>\n'
+            '<div id="part-info"></div>\n'
+            '<div class="buttons"><button id="b-good" data-label="good"><u>G</u>ood</button>\n'
+            '<button id="b-defect" data-label="defect"><u>D</u>efect</button>\n<button id="b-skip" data-label="skip"><u>S</u>kip</button></div>\n'
+            '<div id="label-msg"></div></div></section>')
+
+def _threshold_html(svc, lo:float, hi:float)->str:
+    "The threshold section: histogram, slider, figures, apply, and the versions"
+    thr = svc.model.threshold
+    head = '<thead><tr>' + ''.join(f'<th>{o}</th>' for o in ('version','value','was','when','who','reason','rule')) + '</tr></thead>'
+    return f"""<section id="threshold"><h2>The threshold</h2><div id="hist"></div>
+<div class="slider"><input id="slider" type="range" min="{lo}" max="{hi}" step="{(hi-lo)/1000:.6g}" value="{thr}">
+<input id="thr-typed" type="number" step="any" value="{thr:.6g}"> <span id="thr-msg"></span></div>
+<div id="figures"></div>
+<div class="apply"><input id="reason" placeholder="reason for the change" size="50"> <button id="apply">Apply</button>
+<span id="apply-msg"></span></div>
+<h3>Versions</h3><table id="history">{head}<tbody>{_history_rows(svc.records.threshold_history(svc.name))}</tbody></table>
+</section>"""
 
 def page_html(svc,                # the `LineService`
               base:str='http://127.0.0.1:8000/', # the address the page was reached at
@@ -370,35 +448,20 @@ def page_html(svc,                # the `LineService`
     cfg = dict(name=svc.name, threshold=m.threshold, version=svc.tversion, lo=lo, hi=hi, probability=m.probability, minutes=minutes,
                sha=m.sha, rate=m.rate(), token_needed=bool(svc.token))
     empty = '' if n else (f'<section id="empty" class="note"><b>No parts recorded yet.</b> Send parts to this service, and they appear here:'
-                          f'<pre>curl -F file=@part.png {e(base)}score</pre>or the Open Inference Protocol: <code>POST {e(base)}v2/models/{e(svc.name)}/infer</code>.</section>')
+                          f'<pre>curl -F file=@part.png {e(base)}score</pre>'
+                          f'or the Open Inference Protocol: <code>POST {e(base)}v2/models/{e(svc.name)}/infer</code>.</section>')
     cj = json.dumps(to_plain(cfg)).replace('<', '\\u003c')  # safe inside <script>
-    rate = '—' if cfg['rate'] is None else f"{cfg['rate']:.1%}"
-    opts = ''.join(f'<option value="{v}"{" selected" if v==minutes else ""}>{t}</option>' for v,t in ((60,'last hour'), (480,'last shift (8 h)'), (1440,'last day'), (10080,'last week')))
-    if minutes not in (60, 480, 1440, 10080): opts += f'<option value="{minutes:g}" selected>last {minutes:g} min</option>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nexai · {e(svc.name)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/static/uPlot.min.css"><link rel="stylesheet" href="/static/page.css">
 <script id="cfg" type="application/json">{cj}</script>
 </head><body data-ready="0">
-<header><h1>nexai · <span id="model">{e(svc.name)}</span></h1>
-<div class="meta">{e(str(m.sc.kind or type(m.sc).__name__))} · model <code>{e(m.sha[:12])}</code> · threshold <b id="thr-now">{m.threshold:.4g}</b> (<span id="thr-version">v{svc.tversion}</span>) · set for <span id="rate">{rate}</span> flagged · {n:,} parts recorded</div>
-<label>window <select id="minutes">{opts}</select></label>
-<div id="auth" hidden><span id="auth-msg">Writes need the service's token.</span> <input id="auth-token" type="password" placeholder="token" autocomplete="off"> <input id="auth-who" placeholder="your name"> <button id="auth-save">Save</button></div>
-</header>
+{_header_html(svc, n, minutes, cfg['rate'])}
 {empty}
 <section id="now"><h2>The line now</h2><div id="kpis"></div><div id="charts"></div></section>
-<section id="review"><h2>Review <small id="queue-left"></small></h2>
-<div id="card"><div class="imgs"><figure><div id="img-box"></div><figcaption>image</figcaption></figure><figure><div id="map-box"></div><figcaption>map <span class="scale"><span>{lo:.3g}</span><i></i><span>thr {m.threshold:.3g}</span><i></i><span>{hi:.3g}</span></span></figcaption></figure></div>
-<div id="part-info"></div>
-<div class="buttons"><button id="b-good" data-label="good"><u>G</u>ood</button> <button id="b-defect" data-label="defect"><u>D</u>efect</button> <button id="b-skip" data-label="skip"><u>S</u>kip</button></div>
-<div id="label-msg"></div></div></section>
-<section id="threshold"><h2>The threshold</h2><div id="hist"></div>
-<div class="slider"><input id="slider" type="range" min="{lo}" max="{hi}" step="{(hi-lo)/1000:.6g}" value="{m.threshold}"> <input id="thr-typed" type="number" step="any" value="{m.threshold:.6g}"> <span id="thr-msg"></span></div>
-<div id="figures"></div>
-<div class="apply"><input id="reason" placeholder="reason for the change" size="50"> <button id="apply">Apply</button> <span id="apply-msg"></span></div>
-<h3>Versions</h3><table id="history"><thead><tr><th>version</th><th>value</th><th>was</th><th>when</th><th>who</th><th>reason</th><th>rule</th></tr></thead><tbody>{_history_rows(svc.records.threshold_history(svc.name))}</tbody></table>
-</section>
+{_review_html(m.threshold, lo, hi)}
+{_threshold_html(svc, lo, hi)}
 <script src="/static/uPlot.iife.min.js"></script><script src="/static/page.js"></script>
 </body></html>"""
 
