@@ -25,7 +25,7 @@ from .core import *
 __all__ = ['MAX_PIXELS', 'read_image', 'NexImage', 'image_problem', 'check_images', 'ImageItems', 'normalize', 'guess_good',
            'is_defect_name', 'image_files', 'find_images', 'from_folder', 'from_csv', 'split', 'check_filled',
            'elpv_path', 'from_elpv', 'oversample_wgts', 'defect_tfms', 'defect_vocab', 'SoftTargetCE', 'SoftTarget',
-           'check_soft', 'defect_dls', 'set_seed']
+           'check_soft', 'check_items', 'defect_dls', 'set_seed']
 
 # %% ../nbs/01_data.ipynb #19f84780
 _all_ = ['set_seed']
@@ -180,7 +180,8 @@ def _clean_labels(df, col='cls'):
     two = df.assign(_r=real).groupby('_r')[col].nunique()
     if (two > 1).any():
         r = two[two>1].index[0]
-        raise ValueError(f"{r} is labelled two ways ({sorted(df[col][real==r].astype(str).unique())}); {int((two>1).sum())} file(s) like it; give each file one label")
+        raise ValueError(f"{r} is labelled two ways ({sorted(df[col][real==r].astype(str).unique())}); {int((two>1).sum())} file(s) like it; give "
+                         f"each file one label")
     dup = real.duplicated()
     if dup.any():
         warnings.warn(f"nexai: {int(dup.sum())} row(s) repeat a file already listed, kept once: e.g. {list(df.path[dup][:3])}", stacklevel=3)
@@ -204,7 +205,8 @@ def image_files(path,          # the folder to search
             if r in files: twice += 1; continue
             files.add(r); res.append(Path(fp))
         if not recurse: break
-    if loops: warnings.warn(f"nexai: {len(loops)} folder(s) under {path} are links back to folders already read (a loop), so were read once: {loops[:3]}", stacklevel=2)
+    if loops: warnings.warn(f"nexai: {len(loops)} folder(s) under {path} are links back to folders already read (a loop), so were read once: "
+                            f"{loops[:3]}", stacklevel=2)
     if twice: warnings.warn(f"nexai: {twice} link(s) under {path} lead to image files already listed; each file is counted once", stacklevel=2)
     return sorted(res)
 
@@ -248,7 +250,8 @@ def from_folder(path,             # a folder of class folders, or of images when
         else: df = df.drop(columns='is_valid')
     else: df = _class_items(path)
     if not len(df):
-        if len(get_image_files(path, recurse=False)): raise ValueError(f"{path} holds images but no class folders; put them in one folder per class, or pass labeled=False to read them unlabelled")
+        if len(get_image_files(path, recurse=False)): raise ValueError(f"{path} holds images but no class folders; put them in one folder per class, "
+                                                                       f"or pass labeled=False to read them unlabelled")
         raise ValueError(f"no image files in class folders under {path}; expected {path}/good/*.png and {path}/defect/*.png (any names)")
     return _drop_bad(_binary(df, good), check)
 
@@ -268,11 +271,13 @@ def from_csv(fn,                   # a CSV file
     if not fn.exists(): raise FileNotFoundError(f"no such CSV file: {fn}")
     df = pd.read_csv(fn)
     missing = [c for c in (path_col, label_col, split_col) if c is not None and c not in df]
-    if missing: raise ValueError(f"{fn.name} has no column {', '.join(map(repr,missing))}; its columns are {list(df.columns)}. Name them with path_col=, label_col=, split_col=")
+    if missing: raise ValueError(f"{fn.name} has no column {', '.join(map(repr,missing))}; its columns are {list(df.columns)}. Name them with "
+                                 f"path_col=, label_col=, split_col=")
     df = df.rename(columns={path_col:'path', label_col:'cls'})
     nop = df.path.isna() | (df.path.astype(str).str.strip()=='')
     if nop.any():
-        warnings.warn(f"nexai: dropped {int(nop.sum())} row(s) of {fn.name} without a path (rows {[int(i)+2 for i in np.where(nop)[0][:3]]}, counting the header as row 1)", stacklevel=2)
+        warnings.warn(f"nexai: dropped {int(nop.sum())} row(s) of {fn.name} without a path (rows {[int(i)+2 for i in np.where(nop)[0][:3]]}, "
+                      f"counting the header as row 1)", stacklevel=2)
         df = df[~nop].reset_index(drop=True)
     df['path'] = [str(p if Path(p).is_absolute() else fn.parent/p) for p in df.path.astype(str)]
     if split_col is not None:
@@ -316,7 +321,8 @@ def check_filled(df:pd.DataFrame, # items
         if not b.any(): continue
         i = np.flatnonzero(b)
         eg = f" ({', '.join(Path(str(p)).name for p in df['path'].iloc[i[:3]])})" if 'path' in df else ''
-        raise ValueError(f"column {c!r} is blank in {len(i)} row(s): rows {', '.join(map(str, i[:5]))}{' ...' if len(i) > 5 else ''}{eg}, counting data rows from 0{'; ' + why if why else ''}. Fill those cells, or drop those rows or the column")
+        raise ValueError(f"column {c!r} is blank in {len(i)} row(s): rows {', '.join(map(str, i[:5]))}{' ...' if len(i) > 5 else ''}{eg}, counting "
+                         f"data rows from 0{'; ' + why if why else ''}. Fill those cells, or drop those rows or the column")
 
 def _both_sides(df, seed):
     "Move one item of a class that has two or more but is missing on one side of the split to that side"
@@ -370,17 +376,11 @@ def defect_tfms(size:int=None,          # final size of the augmented batch; Non
     return tfms + ([Normalize.from_stats(*stats)] if stats is not None else [])
 
 # %% ../nbs/01_data.ipynb #82406308
-def _check_items(df):
-    "Clear errors for items that can't make DataLoaders"
-    if not isinstance(df, pd.DataFrame): raise TypeError(f"expected a DataFrame of items from from_folder/from_csv/from_elpv, got {type(df).__name__}")
-    if not len(df): raise ValueError("no items: the DataFrame is empty")
-    missing = [c for c in ('path','label') if c not in df]
-    if missing: raise ValueError(f"items need columns 'path' and 'label'; missing {missing}")
-    if df.label.nunique()<2: raise ValueError(f"only one class in the items ({df.label.unique().tolist()}); defect finding needs good and defect examples")
-
 def _in_store(df, cache, size):
     "The rows of `df` that the image store `cache` holds; it has warned of the others"
-    if getattr(cache, 'size', None)!=size: raise ValueError(f"the image store holds images at {getattr(cache, 'size', None)} px, but the DataLoaders are for {size} px: make it with image_store(df, {size})")
+    if getattr(cache, 'size', None)!=size:
+        raise ValueError(f"the image store holds images at {getattr(cache, 'size', None)} px, but the DataLoaders are for {size} px: "
+                         f"make it with image_store(df, {size})")
     ok = cache.readable(df.path)
     if not ok.all(): logging.getLogger('nexai').info(f"{int((~ok).sum())} item(s) the image store can't read are left out")
     return df[ok].reset_index(drop=True)
@@ -410,57 +410,88 @@ class SoftTarget(DisplayedTransform):
     @property
     def loss_func(self): return SoftTargetCE()
 
+def _names(paths)->list: return paths.head(3).map(lambda p: Path(p).name).tolist()
+
 def check_soft(df:pd.DataFrame, # items
                col:str          # the column of defect probabilities
               )->np.ndarray:    # the probabilities as floats
     "The column `col` of `df` as probabilities in [0, 1], or an error naming the column or the rows"
-    if col not in df: raise UsageError(f"soft labels: the data has no column {col!r}; its columns are {[c for c in df.columns if c not in ('is_valid',)]}")
+    if col not in df: raise UsageError(f"soft labels: the data has no column {col!r}; its columns are "
+                                       f"{[c for c in df.columns if c not in ('is_valid',)]}")
     v = pd.to_numeric(df[col], errors='coerce')
     bad = v.isna() | (v < 0) | (v > 1)
-    if bad.any(): raise UsageError(f"soft labels: column {col!r} must hold probabilities in [0, 1]; {int(bad.sum())} row(s) don't, e.g. {df.path[bad].head(3).map(lambda p: Path(p).name).tolist()}: {df[col][bad].head(3).tolist()}")
-    if 'label' in df and (off := ((v >= .5) != df.label.astype(str).eq('defect'))).sum() > max(2, .05*len(df)):  # more than a few: a swapped or inverted column
-        warnings.warn(f"nexai: soft labels: column {col!r} disagrees with the hard labels on {int(off.sum())} of {len(df)} rows (0.5 or more on a good part, or less on a defect), e.g. {df.path[off].head(3).map(lambda p: Path(p).name).tolist()}: is it swapped or inverted? Training follows {col!r}; metrics and the threshold follow the hard labels")
+    if bad.any():
+        raise UsageError(f"soft labels: column {col!r} must hold probabilities in [0, 1]; {int(bad.sum())} row(s) don't, "
+                         f"e.g. {_names(df.path[bad])}: {df[col][bad].head(3).tolist()}")
+    off = (v >= .5) != df.label.astype(str).eq('defect') if 'label' in df else pd.Series(False, index=df.index)
+    if off.sum() > max(2, .05*len(df)):  # more than a few: a swapped or inverted column
+        warnings.warn(f"nexai: soft labels: column {col!r} disagrees with the hard labels on {int(off.sum())} of {len(df)} rows "
+                      f"(0.5 or more on a good part, or less on a defect), e.g. {_names(df.path[off])}: is it swapped or inverted? "
+                      f"Training follows {col!r}; metrics and the threshold follow the hard labels")
     return v.values.astype(float)
 
 # %% ../nbs/01_data.ipynb #7c24330d
-def defect_dls(df:pd.DataFrame, # items: `path`, `label`, optional `is_valid`
-               size:int=224,     # image side fed to the model
-               bs:int=32,        # batch size
-               oversample=True,  # True: balanced classes per epoch; a float p in (0,1] for partial; False: off
+def check_items(df:pd.DataFrame,  # items: `path`, `label`
+                soft:str=None,    # a column of defect probabilities the training targets come from (`check_soft`)
+                train:bool=False, # for training a defect model: good/defect labels, at least 2 of each
+                skipped:str=''    # what was left out, and where it is listed, for the message
+               ):
+    "The one place of the class and soft-label checks: refuse items that can't make DataLoaders, or can't train, naming what is wrong"
+    if not isinstance(df, pd.DataFrame): raise TypeError(f"expected a DataFrame of items from from_folder/from_csv/from_elpv, got "
+                                                         f"{type(df).__name__}")
+    missing = [c for c in ('path','label') if c not in df]
+    if missing and len(df): raise ValueError(f"items need columns 'path' and 'label'; missing {missing}")
+    cnt = df.label.value_counts() if len(df) else pd.Series(dtype=int)
+    if train and (len(cnt) < 2 or cnt.min() < 2):
+        have = ', '.join(f'{n} {c}' for c,n in cnt.items()) or 'none'
+        raise ValueError(f"too few readable images to train: {have}{skipped}; need at least 2 of each class")
+    if not len(df): raise ValueError("no items: the DataFrame is empty")
+    if len(cnt) < 2: raise ValueError(f"only one class in the items ({df.label.unique().tolist()}); defect finding needs good and defect examples")
+    if (train or soft is not None) and defect_vocab(df.label)!=['good','defect']:
+        raise ValueError(f"{'soft labels need' if soft is not None else 'training needs'} good/defect labels, got {defect_vocab(df.label)}")
+    if soft is not None: check_soft(df, soft)
+
+def _weighted_dls(dblock, df, oversample, bs, num_workers, cache, **kwargs)->DataLoaders:
+    "The DataLoaders of `dblock` on `df`, the training batches drawn by `oversample_wgts` (`WeightedDL`, or the store's `StoreDL`)"
+    wgts = oversample_wgts(df.label.tolist(), 1. if oversample is True else float(oversample))
+    if cache is None: return dblock.weighted_dataloaders(df, wgts=wgts, bs=bs, num_workers=num_workers, **kwargs)
+    dss = dblock.datasets(df)  # what `weighted_dataloaders` does, with the store's `StoreDL` (which samples by `wgts` too) in place of `WeightedDL`
+    return dss.dataloaders(bs=bs, num_workers=num_workers, dl_kwargs=[{'wgts':wgts[dss.splits[0]]}, {}],
+                           after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **kwargs)
+
+def defect_dls(df:pd.DataFrame,   # items: `path`, `label`, optional `is_valid`
+               size:int=224,      # image side fed to the model
+               bs:int=32,         # batch size
+               oversample=True,   # True: balanced classes per epoch; a float p in (0,1] for partial; False: off
                valid_pct:float=0.2, # used when `df` has no `is_valid`
-               seed:int=42,      # seeds the split and the sampling
-               aug:dict=None,    # keyword arguments for `defect_tfms` (e.g. `dict(max_rotate=45)`)
-               tfms:list=None,   # batch transforms, instead of `defect_tfms(**aug)`
+               seed:int=42,       # seeds the split and the sampling
+               aug:dict=None,     # keyword arguments for `defect_tfms` (e.g. `dict(max_rotate=45)`)
+               tfms:list=None,    # batch transforms, instead of `defect_tfms(**aug)`
                num_workers:int=0, # DataLoader workers
-               cache=None,       # an image store holding the items at `size` (`nexai.store.image_store(df, size)`): read, not decoded; None: decode every epoch
+               cache=None,        # an image store holding the items at `size` (`nexai.store.image_store(df, size)`); None: decode every epoch
                resident:bool=None, # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
-               val_bs:int=None,  # batch size of validation and TTA; None: 8 on the CPU (`cpu_score_bs`: faster there, the same scores), `bs` on a GPU
-               soft:str=None,    # a column of defect probabilities in [0, 1]: training targets (`SoftTarget`); validation keeps `label`
+               val_bs:int=None,   # batch size of validation and TTA; None: 8 on the CPU (`cpu_score_bs`), `bs` on a GPU
+               soft:str=None,     # a column of defect probabilities in [0, 1]: training targets (`SoftTarget`); validation keeps `label`
+               checked:bool=False, # the caller has run `check_items` on these items already (a training run checks them once)
                **kwargs):
     "fastai `DataLoaders` for defect finding, with an oversampled training set"
-    _check_items(df)
+    if not checked: check_items(df, soft=soft)
     kwargs['val_bs'] = val_bs or (bs if torch.device(kwargs.get('device') or default_device()).type=='cuda' else cpu_score_bs())
     df = split(df, valid_pct, seed).reset_index(drop=True)
     if cache is not None: df = _in_store(df, cache, size)
-    if df.is_valid.all() or not df.is_valid.any(): raise ValueError("the split leaves no training or no validation items; give more items or another valid_pct")
+    if df.is_valid.all() or not df.is_valid.any(): raise ValueError("the split leaves no training or no validation items; give more items or another "
+                                                                    "valid_pct")
     set_seed(seed)
-    if soft is not None:
-        if defect_vocab(df.label)!=['good','defect']: raise ValueError(f"soft labels need good/defect labels, got {defect_vocab(df.label)}")
-        df['_target'] = np.where(df.is_valid, (df.label=='defect').astype(float), check_soft(df, soft))  # metrics and thresholds: the binary truth
+    if soft is not None:  # metrics and thresholds: the binary truth
+        df['_target'] = np.where(df.is_valid, (df.label=='defect').astype(float), pd.to_numeric(df[soft]).astype(float))
     yblock = CategoryBlock(vocab=defect_vocab(df.label), sort=False) if soft is None else TransformBlock(type_tfms=SoftTarget())
     dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if cache is None else cache.block(), yblock),
                        get_x=ColReader('path'), get_y=ColReader('label' if soft is None else '_target'), splitter=ColSplitter('is_valid'),
-                       item_tfms=Resize(size, method=ResizeMethod.Squish) if cache is None else None, batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
+                       item_tfms=Resize(size, method=ResizeMethod.Squish) if cache is None else None,
+                       batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
     if cache is not None: kwargs['resident'] = resident  # for its `StoreDL`s
     elif resident: raise ValueError("resident batches are read from an image store: give `cache` too")
-    if oversample is False or oversample is None or oversample==0:
-        dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, **kwargs)
-    else:
-        p = 1. if oversample is True else float(oversample)
-        wgts = oversample_wgts(df.label.tolist(), p)
-        if cache is None: dls = dblock.weighted_dataloaders(df, wgts=wgts, bs=bs, num_workers=num_workers, **kwargs)
-        else:  # what `weighted_dataloaders` does, with the store's `StoreDL` (which samples by `wgts` too) in place of `WeightedDL`
-            dss = dblock.datasets(df)
-            dls = dss.dataloaders(bs=bs, num_workers=num_workers, dl_kwargs=[{'wgts':wgts[dss.splits[0]]}, {}], after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **kwargs)
+    if not oversample: dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, **kwargs)
+    else: dls = _weighted_dls(dblock, df, oversample, bs, num_workers, cache, **kwargs)
     dls.items, dls.size, dls.aug, dls.cache, dls.soft = df, size, (None if tfms is not None else ifnone(aug, {})), cache, soft
     return dls
