@@ -1,4 +1,4 @@
-"""`nexai-serve`: any nexai model as a service on the line. The Open Inference Protocol (v2), dynamic micro-batching, an answer and a committed record for every part, the threshold as an audited version, hot swap behind a golden-set check, Prometheus metrics and a drift watch
+"""`nexai-serve`: any nexai model as a service on the line, speaking the Open Inference Protocol (v2)
 
 Docs: https://nexai.github.io/nexai/serve.html.md"""
 
@@ -18,11 +18,11 @@ from fastcore.script import call_parse, store_true
 import nexai
 from .core import *
 from .threshold import pick_threshold
-from .inference import write_signed
+from .scorer import write_signed
 from .golden import check_golden, read_reference, GoldenMismatch
 from .records import Records, RecordsUnavailable
 from .drift import DriftWatch
-from .scorers import load_scorer
+from .models import load_scorer
 
 # %% auto #0
 __all__ = ['log', 'FAIL_SAFE', 'Served', 'load_served', 'BadRequest', 'parse_infer', 'image_ext', 'decide', 'LineService',
@@ -59,7 +59,8 @@ def load_served(path,            # a model directory of any kind
     if not (path/'model.json').is_file(): raise FileNotFoundError(f"{path} is not a nexai model directory (no model.json)")
     sc = load_scorer(path, onnx=onnx)
     golden = check_golden(sc, path, tol)
-    if getattr(sc, 'meta', {}).get('threshold') is None: raise ValueError(f"{path} has no threshold: set one (nexai-export --recalibrate, or train it with one) before serving it")
+    if getattr(sc, 'meta', {}).get('threshold') is None:
+        raise ValueError(f"{path} has no threshold: set one (nexai-export --recalibrate, or train it with one) before serving it")
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always'); ref = read_reference(path)
     for o in w: log.warning(str(o.message))
@@ -81,13 +82,15 @@ def parse_infer(body)->tuple: # (list of bytes or error strings, part_ids, maps)
     data = o.get('data')
     if not isinstance(data, list): raise BadRequest(f"`{at}.data` must be a list of base64 strings")
     shape = o.get('shape')
-    if not (isinstance(shape, list) and len(shape)==1 and shape[0]==len(data)): raise BadRequest(f"`{at}.shape` is {shape!r}: it must be [{len(data)}], the number of images in `data`")
+    if not (isinstance(shape, list) and len(shape)==1 and shape[0]==len(data)):
+        raise BadRequest(f"`{at}.shape` is {shape!r}: it must be [{len(data)}], the number of images in `data`")
     if not data: raise BadRequest(f"`{at}.data` holds no image")
     if not all(isinstance(d, str) for d in data): raise BadRequest(f"`{at}.data` must hold base64 strings, one per image")
     params = body.get('parameters') or {}
     if not isinstance(params, dict): raise BadRequest("`parameters` must be a JSON object")
     ids = params.get('part_ids')
-    if ids is not None and not (isinstance(ids, list) and len(ids)==len(data)): raise BadRequest(f"`parameters.part_ids` must be a list of {len(data)} names, one per image")
+    if ids is not None and not (isinstance(ids, list) and len(ids)==len(data)):
+        raise BadRequest(f"`parameters.part_ids` must be a list of {len(data)} names, one per image")
     imgs = []
     for d in data:
         try: imgs.append(base64.b64decode(d, validate=True))
@@ -96,7 +99,9 @@ def parse_infer(body)->tuple: # (list of bytes or error strings, part_ids, maps)
 
 # %% ../nbs/19_serve.ipynb #8f87b393
 def image_ext(data:bytes)->str: # the file suffix of an encoded image, from its first bytes
-    for magic,ext in ((b'\x89PNG', '.png'), (b'\xff\xd8', '.jpg'), (b'BM', '.bmp'), (b'II*\x00', '.tif'), (b'MM\x00*', '.tif'), (b'GIF8', '.gif'), (b'RIFF', '.webp')):
+    magics = ((b'\x89PNG', '.png'), (b'\xff\xd8', '.jpg'), (b'BM', '.bmp'), (b'II*\x00', '.tif'), (b'MM\x00*', '.tif'),
+              (b'GIF8', '.gif'), (b'RIFF', '.webp'))
+    for magic,ext in magics:
         if data[:len(magic)]==magic: return ext
     return '.img'
 
@@ -128,10 +133,12 @@ class LineService:
     "The service's state: the model served, its records, the batch queue, the metrics"
     def __init__(self, model, records='sqlite:///nexai_records.db', name:str=None, onnx:bool=False, token:str=None, max_batch:int=32,
                  max_wait_ms:float=5., queue_max:int=256, deadline_ms:float=2000., fail_safe:str='defect', keep:str='', keep_dir=None,
-                 keep_mb:float=1024., max_upload_mb:float=32., band:float=0.1, window:int=500, golden_tol:float=1e-4, bs:int=None, sample_rate:float=0.05, seed:int=None):
+                 keep_mb:float=1024., max_upload_mb:float=32., band:float=0.1, window:int=500, golden_tol:float=1e-4, bs:int=None,
+                 sample_rate:float=0.05, seed:int=None):
         if fail_safe not in FAIL_SAFE: raise UsageError(f"--fail-safe {fail_safe!r}: use defect or review (never good)")
         kinds = set(filter(None, str(keep or '').split(',')))
-        if kinds - {'flagged','borderline','sample','all'}: raise UsageError(f"--keep {keep!r}: use flagged, borderline, sample or all, joined by commas")
+        if kinds - {'flagged','borderline','sample','all'}:
+            raise UsageError(f"--keep {keep!r}: use flagged, borderline, sample or all, joined by commas")
         if not 0 <= sample_rate <= 1: raise UsageError(f"--sample-rate {sample_rate}: a share in [0, 1]")
         self.sample_rate,self.rng = sample_rate,np.random.default_rng(seed)
         store_attr('onnx,max_batch,max_wait_ms,queue_max,deadline_ms,fail_safe,keep_mb,band,golden_tol,bs')
@@ -139,7 +146,8 @@ class LineService:
         self.records = records if isinstance(records, Records) else Records(records)
         self.model = load_served(model, name, onnx, golden_tol)
         self.name = self.model.name
-        self.keep_dir = Path(keep_dir) if keep_dir else (Path(self.records.url[10:]).parent/'kept_images' if self.records.url.startswith('sqlite:///') else None)
+        sqlite = self.records.url.startswith('sqlite:///')
+        self.keep_dir = Path(keep_dir) if keep_dir else (Path(self.records.url[10:]).parent/'kept_images' if sqlite else None)
         if self.keep and self.keep_dir is None: raise UsageError("--keep needs --keep-dir where the records are not a SQLite file")
         self.kept_bytes = sum(f.stat().st_size for f in self.keep_dir.glob('*') if f.is_file()) if self.keep and self.keep_dir.is_dir() else 0
         self.tversion = self._threshold_version(who='nexai-serve', reason=f'model loaded from {self.model.path}')
@@ -156,7 +164,8 @@ def _threshold_version(self:LineService, who:str, reason:str)->int:
     h = self.records.threshold_history(self.name)
     thr = self.model.threshold
     if h and abs(h[-1]['value']-thr) <= 1e-12: return h[-1]['version']
-    return self.records.add_threshold(self.name, thr, who=who, reason=reason, rule=str(self.model.meta.get('threshold_rule', self.model.meta.get('how', ''))),
+    rule = str(self.model.meta.get('threshold_rule', self.model.meta.get('how', '')))
+    return self.records.add_threshold(self.name, thr, who=who, reason=reason, rule=rule,
                                       old=h[-1]['value'] if h else None, model_sha256=self.model.sha)['version']
 
 # %% ../nbs/19_serve.ipynb #bcff6182
@@ -172,7 +181,8 @@ def _metrics(self:LineService):
     self.m_parts = pc.Counter('nexai_parts', 'Parts answered', ['model', 'decision'], registry=r)
     self.m_err = pc.Counter('nexai_part_errors', 'Parts that could not be scored (fail-safe answered)', ['model', 'why'], registry=r)
     self.m_flag = pc.Gauge('nexai_flagged_share', 'Share of the rolling window flagged', ['model'], registry=r)
-    self.m_target = pc.Gauge('nexai_flagged_share_target', 'Share the threshold was set for (reference good parts at or above it)', ['model'], registry=r)
+    self.m_target = pc.Gauge('nexai_flagged_share_target', 'Share the threshold was set for (reference good parts at or above it)', ['model'],
+                             registry=r)
     self.m_border = pc.Gauge('nexai_borderline_share', 'Share of the rolling window near the threshold', ['model'], registry=r)
     self.m_drift = pc.Gauge('nexai_drift', 'Drift figures of the rolling window', ['model', 'stat'], registry=r)
     self.m_status = pc.Gauge('nexai_drift_status', '0 ok, 1 watch, 2 drift', ['model'], registry=r)
@@ -228,9 +238,10 @@ def _finish_row(self:LineService, p:_Part, model:Served, thr:float, tver:int, er
     "The part's full record: decision, threshold version, model version"
     if error is not None: p.row = dict(score=None, error=error)
     pred,fs = decide(p.row['score'], p.row['error'], thr, self.fail_safe)
+    border = p.row['score'] is not None and self.borderline(p.row['score'], thr)
+    sampled = bool(pred==0 and 'sample' in self.keep and self.rng.random() < self.sample_rate)  # a uniform sample of the passed parts: honest escapes
     p.row.update(request_id=p.request_id, part_id=p.part_id, model=self.name, image_sha256=p.sha, pred=pred, threshold=thr, threshold_version=tver,
-                 model_sha256=model.sha, fail_safe=fs, borderline=p.row['score'] is not None and self.borderline(p.row['score'], thr),
-                 sampled=bool(pred==0 and 'sample' in self.keep and self.rng.random() < self.sample_rate))  # a uniform sample of the passed parts: what makes the escape estimate honest
+                 model_sha256=model.sha, fail_safe=fs, borderline=border, sampled=sampled)
 
 # %% ../nbs/19_serve.ipynb #7d69cc08
 @patch
@@ -262,13 +273,17 @@ async def _batches(self:LineService):
         batch = [await self.queue.get()]
         end = time.monotonic() + self.max_wait_ms/1e3
         while len(batch) < self.max_batch:
-            try: batch.append(self.queue.get_nowait() if not self.queue.empty() else await asyncio.wait_for(self.queue.get(), max(0, end-time.monotonic())))
+            try:
+                if not self.queue.empty(): batch.append(self.queue.get_nowait())
+                else: batch.append(await asyncio.wait_for(self.queue.get(), max(0, end-time.monotonic())))
             except asyncio.TimeoutError: break
         self.m_queue.set(self.queue.qsize())
-        model,thr,tver = self.model,self.model.threshold,self.tversion  # one model and threshold version for the whole batch, even if they change meanwhile
+        # one model and threshold version for the whole batch, even if they change meanwhile
+        model,thr,tver = self.model,self.model.threshold,self.tversion
         try:
             late = [p for p in batch if p.deadline is not None and time.monotonic() > p.deadline]
-            for p in late: self._finish_row(p, model, thr, tver, error=f'deadline passed before scoring ({self.deadline_ms:g} ms): fail-safe decision')
+            why = f'deadline passed before scoring ({self.deadline_ms:g} ms): fail-safe decision'
+            for p in late: self._finish_row(p, model, thr, tver, error=why)
             todo = [p for p in batch if p not in late]
             if todo:
                 self.m_batch.observe(len(todo))
@@ -297,7 +312,8 @@ def _observe(self:LineService, parts:list):
     for p in parts:
         r = p.row
         self.m_parts.labels(self.name, {1:'defect', 0:'good', -1:'review'}[r['pred']]).inc()
-        if r['error']: self.m_err.labels(self.name, 'deadline' if r['error'].startswith('deadline') else 'unreadable' if r['score'] is None else 'model').inc()
+        if r['error']:
+            self.m_err.labels(self.name, 'deadline' if r['error'].startswith('deadline') else 'unreadable' if r['score'] is None else 'model').inc()
         self.recent.append((r['score'], r['pred']!=0, r['borderline']))
     ok = [p.row for p in parts if p.row['score'] is not None]
     if ok: self._last_drift = self.watch.add([r['score'] for r in ok], [r['pred']!=0 for r in ok])
@@ -311,8 +327,12 @@ class Overloaded(RuntimeError):
 async def submit(self:LineService, imgs:list, part_ids:list=None, maps:bool=False)->tuple: # (request id, rows)
     "Score a request's images through the batcher: every part answered, each answer after its record"
     rid = uuid.uuid4().hex
-    if not self.ready or self.batcher is None or self.batcher.done(): self.m_rej.labels('not_ready').inc(); raise Overloaded("the service is not ready (starting, stopping, or its batcher stopped)")
-    if self.queue.qsize() + len(imgs) > self.queue_max: self.m_rej.labels('queue_full').inc(); raise Overloaded(f"the queue holds {self.queue.qsize()} parts and takes at most {self.queue_max}: retry shortly")
+    if not self.ready or self.batcher is None or self.batcher.done():
+        self.m_rej.labels('not_ready').inc()
+        raise Overloaded("the service is not ready (starting, stopping, or its batcher stopped)")
+    if self.queue.qsize() + len(imgs) > self.queue_max:
+        self.m_rej.labels('queue_full').inc()
+        raise Overloaded(f"the queue holds {self.queue.qsize()} parts and takes at most {self.queue_max}: retry shortly")
     dl = None if not self.deadline_ms else time.monotonic() + self.deadline_ms/1e3
     parts = [_Part(d, (part_ids[i] if part_ids else str(i)), rid, dl, maps) for i,d in enumerate(imgs)]
     for p in parts: self.queue.put_nowait(p)
@@ -353,12 +373,14 @@ def set_threshold(self:LineService, body:dict, who:str='')->dict:
     reason = str(body.get('reason') or '').strip()
     if not reason: raise BadRequest("`reason` is missing: say why the threshold changes")
     rules = [k for k in ('value','fpr','rule') if body.get(k) is not None]
-    if len(rules)!=1: raise BadRequest("give exactly one of `value`, `fpr` or `rule` (a rule of pick_threshold: f1, youden, recall=R, fpr=F, cost=E,S)")
+    if len(rules)!=1:
+        raise BadRequest("give exactly one of `value`, `fpr` or `rule` (a rule of pick_threshold: f1, youden, recall=R, fpr=F, cost=E,S)")
     m = self.model
     try: new = float(body['value']) if 'value' in rules else threshold_from_rule(m.ref, f"fpr={body['fpr']}" if 'fpr' in rules else body['rule'])
     except (TypeError, ValueError) as e: raise Unprocessable(str(e)) from None
     if not np.isfinite(new): raise Unprocessable(f"threshold {new}: a threshold must be a finite number")
-    if m.probability and not 0 <= new <= 1: raise Unprocessable(f"threshold {new}: this model scores defect probabilities, so the threshold must lie in [0, 1]")
+    if m.probability and not 0 <= new <= 1:
+        raise Unprocessable(f"threshold {new}: this model scores defect probabilities, so the threshold must lie in [0, 1]")
     old,rule = m.threshold,('value' if 'value' in rules else f"fpr={body['fpr']}" if 'fpr' in rules else str(body['rule']))
     meta = json.loads((m.path/'model.json').read_text()) | dict(threshold=new, threshold_rule=rule, threshold_reason=reason)
     meta.pop('tta_threshold', None)  # the service scores without TTA; a TTA threshold kept from training would no longer go with this one
@@ -384,13 +406,14 @@ async def reload(self:LineService, path=None)->dict:
     old,self.model = self.model,new
     self.tversion = self._threshold_version(who='nexai-serve', reason=f'model swapped in from {path}')
     self.watch = DriftWatch(new.good_ref(), new.rate(), window=self.watch.window, name=self.name)
-    log.warning(f"{self.name}: now serving {path} (model {new.sha[:12]}, golden set {new.golden['n']} images within {self.golden_tol:g}), was {old.sha[:12]}")
+    log.warning(f"{self.name}: now serving {path} (model {new.sha[:12]}, golden set {new.golden['n']} images within {self.golden_tol:g}), "
+                f"was {old.sha[:12]}")
     self._gauges()
     return dict(model=self.name, json_sha256=new.sha, previous=old.sha, golden=new.golden, threshold=new.threshold, threshold_version=self.tversion)
 
 # %% ../nbs/19_serve.ipynb #d13fe386
 class _Edge:
-    "ASGI middleware at the edge: refuse a body over `cap` bytes with 413 (whether or not it says its length), and count every answer by route and code"
+    "ASGI middleware at the edge: refuse a body over `cap` bytes with 413 (said or not), and count every answer by route and code"
     def __init__(self, app, svc): self.app,self.svc,self.cap = app,svc,svc.max_upload
     async def __call__(self, scope, receive, send):
         if scope['type']!='http': return await self.app(scope, receive, send)
@@ -416,7 +439,8 @@ class _Edge:
     async def _refuse(self, send):
         self.svc.m_rej.labels('too_large').inc()
         body = json.dumps(dict(error=f"the upload is over the cap of {self.cap/2**20:g} MiB (--max-upload-mb)")).encode()
-        await send(dict(type='http.response.start', status=413, headers=[(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]))
+        hdrs = [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]
+        await send(dict(type='http.response.start', status=413, headers=hdrs))
         await send(dict(type='http.response.body', body=body))
 
 class _TooLarge(Exception): pass
@@ -432,7 +456,8 @@ def _v2_response(svc:LineService, rid:str, rows:list, maps:bool)->dict:
         m = np.stack([r['map'] for r in rows]).astype(np.float32)
         out.append(dict(name='map', datatype='FP32', shape=list(m.shape), data=m.ravel().round(6).tolist()))
     return dict(model_name=svc.name, model_version=rows[0]['model_sha256'][:12] if rows else '', id=rid, outputs=out,
-                parameters=dict(json_sha256=rows[0]['model_sha256'] if rows else svc.model.sha, threshold_version=rows[0]['threshold_version'] if rows else svc.tversion,
+                parameters=dict(json_sha256=rows[0]['model_sha256'] if rows else svc.model.sha,
+                                threshold_version=rows[0]['threshold_version'] if rows else svc.tversion,
                                 part_ids=[r['part_id'] for r in rows], fail_safe=[r['fail_safe'] for r in rows]))
 
 def _model_metadata(svc:LineService)->dict:
@@ -445,7 +470,7 @@ def _model_metadata(svc:LineService)->dict:
 
 # %% ../nbs/19_serve.ipynb #0b8cc18a
 def serve_app(model,            # a model directory of any kind, or a `LineService`
-              **kwargs          # `LineService`'s settings: records, name, onnx, token, max_batch, max_wait_ms, queue_max, deadline_ms, fail_safe, keep, ...
+              **kwargs          # `LineService`'s settings: records, name, onnx, token, max_batch, max_wait_ms, deadline_ms, fail_safe, keep, ...
              )->FastAPI:        # the ASGI app
     "The line's service as an ASGI app, for uvicorn, notebooks and tests"
     svc = model if isinstance(model, LineService) else LineService(model, **kwargs)
@@ -474,7 +499,8 @@ def _routes(app:FastAPI, svc:LineService):
         "The caller of a write, once its token is checked"
         if not svc.token: raise _Http(403, "writes are disabled: start nexai-serve with --token or NEXAI_TOKEN set")
         h = request.headers.get('authorization', '')
-        if not h.startswith('Bearer ') or not secrets.compare_digest(h[7:].encode(), svc.token.encode()): raise _Http(401, "a write needs the service's token: Authorization: Bearer TOKEN")
+        if not h.startswith('Bearer ') or not secrets.compare_digest(h[7:].encode(), svc.token.encode()):
+            raise _Http(401, "a write needs the service's token: Authorization: Bearer TOKEN")
         return request.headers.get('x-nexai-user', '') or 'token holder'
     @app.exception_handler(_Http)
     async def http_err(request, e): return _err(e.code, str(e), **e.headers)
@@ -512,10 +538,18 @@ async def _scored(svc, imgs, ids, maps, fmt):
     "Score through the batcher and format the answer; 503 when the queue is full or the records can't be written"
     try: rid,rows = await svc.submit(imgs, ids, maps)
     except Overloaded as e: return _err(503, str(e), **{'Retry-After': '1'})
-    except RecordsUnavailable as e: svc.m_rej.labels('records').inc(); return _err(503, f"{e}: no part is answered without its record", **{'Retry-After': '5'})
+    except RecordsUnavailable as e:
+        svc.m_rej.labels('records').inc()
+        return _err(503, f"{e}: no part is answered without its record", **{'Retry-After': '5'})
     return fmt(rid, rows)
 
 # %% ../nbs/19_serve.ipynb #ee58faca
+def _score_answer(svc, rid:str, rows:list)->dict:
+    "The answer of `POST /score`: the request, the model and threshold versions, and one entry per part"
+    keys = ('part_id','score','pred','threshold','error','fail_safe')
+    return dict(model=svc.name, request_id=rid, json_sha256=rows[0]['model_sha256'], threshold_version=rows[0]['threshold_version'],
+                parts=[{k:r[k] for k in keys} for r in rows])
+
 def _line_routes(app, svc, model_or_404, writer):
     @app.post('/score')
     async def score(request:Request):
@@ -523,9 +557,8 @@ def _line_routes(app, svc, model_or_404, writer):
         files = [f for k,f in form.multi_items() if hasattr(f, 'read')]
         if not files: return _err(400, "no files: send images as multipart files (curl -F file=@part.png)")
         imgs = [await f.read() for f in files]
-        return await _scored(svc, [o if o else b'' for o in imgs], [f.filename or str(i) for i,f in enumerate(files)], False,
-                             lambda rid, rows: dict(model=svc.name, request_id=rid, json_sha256=rows[0]['model_sha256'], threshold_version=rows[0]['threshold_version'],
-                                                    parts=[{k:r[k] for k in ('part_id','score','pred','threshold','error','fail_safe')} for r in rows]))
+        names = [f.filename or str(i) for i,f in enumerate(files)]
+        return await _scored(svc, [o if o else b'' for o in imgs], names, False, partial(_score_answer, svc))
     @app.get('/v2/models/{name}/threshold')
     async def get_thr(name:str):
         model_or_404(name)
@@ -547,7 +580,9 @@ def _line_routes(app, svc, model_or_404, writer):
         except ValueError: return _err(400, "the body is not JSON: send nothing, or {\"parameters\": {\"path\": \"MODEL_DIR\"}}")
         path = ((body.get('parameters') or {}).get('path') if isinstance(body, dict) else None)
         try: return await svc.reload(path)
-        except Exception as e: return _err(409, f"the new model was refused, and {svc.model.sha[:12]} keeps serving: {str(e).strip().splitlines()[0]}")
+        except Exception as e:
+            why = str(e).strip().splitlines()[0]
+            return _err(409, f"the new model was refused, and {svc.model.sha[:12]} keeps serving: {why}")
     @app.get('/v2/models/{name}/drift')
     async def drift(name:str): model_or_404(name); return svc.watch.stats() | dict(model=name)
     @app.get('/metrics')
@@ -567,7 +602,7 @@ def nexai_serve(model:str,                   # the model directory to serve (any
                 queue:int=256,               # most parts waiting; beyond, 503 with Retry-After
                 deadline_ms:float=2000.,     # a part not answered by then gets the fail-safe decision; 0: no deadline
                 fail_safe:str='defect',      # the decision for a part that can't be scored in time or at all: defect or review
-                keep:str='',                 # keep images of these parts for review: flagged, borderline, sample (a random share of the passed), all; joined by commas
+                keep:str='',                 # keep images of these parts for review: flagged, borderline, sample (a random share of passed ones), all
                 sample_rate:float=0.05,      # with --keep sample: the share of passed parts drawn at random for review
                 keep_dir:str=None,           # where kept images go; default beside a SQLite records file
                 keep_mb:float=1024.,         # cap on the kept images
@@ -597,5 +632,6 @@ def nexai_serve(model:str,                   # the model directory to serve (any
             try: asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _hup)
             except (NotImplementedError, RuntimeError): pass
             await server.serve()
-        print(f"nexai-serve: {svc.name} ({svc.model.sc.kind}, threshold {svc.model.threshold:.4g} v{svc.tversion}) on http://{host}:{port}, records in {svc.records.safe_url}", file=sys.stderr)
+        print(f"nexai-serve: {svc.name} ({svc.model.sc.kind}, threshold {svc.model.threshold:.4g} v{svc.tversion}) on http://{host}:{port}, "
+              f"records in {svc.records.safe_url}", file=sys.stderr)
         asyncio.run(run())
