@@ -17,7 +17,7 @@ import nexai
 from .core import *
 from .scorer import *
 from .classifier import DefectModel, load_export
-import nexai.export, nexai.normality, nexai.scatter, nexai.fused, nexai.probe  # each registers its kinds (`scorer_kind`) where it is defined
+import nexai.export, nexai.normality, nexai.scatter, nexai.fused, nexai.probe, nexai.tiles  # each registers its kinds (`scorer_kind`) where it is defined
 
 # %% auto #0
 __all__ = ['ENSEMBLE_SCHEMA', 'load_scorer', 'export_onnx', 'Ensemble', 'as_scorer', 'predict', 'save_ensemble_dir']

@@ -140,7 +140,7 @@ def scorer_kind(kind:str,        # the `kind` in `model.json` that this class lo
     def _register(cls):
         reg,nx = (ONNX_SCORERS if onnx else SCORERS),lambda c: c.__module__.startswith('nexai.')
         if kind in reg and nx(reg[kind]) and nx(cls) and reg[kind].__qualname__!=cls.__qualname__:
-            warnings.warn(f"kind {kind!r} is registered twice, by {reg[kind].__module__}.{reg[kind].__qualname__} and {cls.__module__}.{cls.__qualname__}: one class loads a kind")  # TODO(lead): raise once normality registers once
+            raise ValueError(f"kind {kind!r} is registered twice, by {reg[kind].__module__}.{reg[kind].__qualname__} and {cls.__module__}.{cls.__qualname__}: one class loads a kind")
         if not (kind in reg and nx(reg[kind]) and not nx(cls)): reg[kind] = cls  # nexai's own class stays: a notebook's copy (nbdev runs the cells) doesn't replace it
         if not onnx: cls.kind = kind
         return cls
