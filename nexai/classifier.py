@@ -45,11 +45,13 @@ class DefectModel(Scorer):
                 ): store_attr()
     vocab,stats = [property(lambda self,k=k: self.meta[k]) for k in ('vocab','stats')]
     @property
-    def i_defect(self)->int: return self.vocab.index('defect') if 'defect' in self.vocab else len(self.vocab)-1 # position of the defect class in `vocab`
+    def i_defect(self)->int: # position of the defect class in `vocab`
+        return self.vocab.index('defect') if 'defect' in self.vocab else len(self.vocab)-1
     def __repr__(self): return f"DefectModel({self.meta['arch']}, size={self.size}, vocab={self.vocab}, threshold={self.threshold:.4g})"
     @property
     def device(self): return default_device()
-    channels_last,bf16,compile = True,False,False  # NHWC: faster scoring on the CPU; bf16 autocast: faster again where supported, less exact; torch.compile
+    # NHWC: faster scoring on the CPU; bf16 autocast: faster again where supported, less exact; torch.compile
+    channels_last,bf16,compile = True,False,False
     fold_bn = True  # score with each BatchNorm folded into the convolution before it (`FoldedBN`); not with torch.compile
     def runs(self, bf16:bool=False, compile:bool=False, fold_bn:bool=None): # self
         "Say how the network runs (not what it reads): bf16 autocast, torch.compile, BatchNorm folded (None: as it is)"
@@ -60,7 +62,8 @@ class DefectModel(Scorer):
         "The network on `dev` in the chosen layout, moved once, not per batch (moving walks all its parameters)"
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         if getattr(self, '_placed', None)!=(dev, fmt):
-            with torch.inference_mode(False): self.model.to(dev, memory_format=fmt).eval()  # never inference tensors: the model stays trainable and Grad-CAM works
+            # never inference tensors: the model stays trainable and Grad-CAM works
+            with torch.inference_mode(False): self.model.to(dev, memory_format=fmt).eval()
             self._placed,self._compiled,self._pairs = (dev, fmt),None,None
         if not self.compile: return self.model,fmt
         if getattr(self, '_compiled', None) is None: self._compiled = torch.compile(self.model)
@@ -163,7 +166,9 @@ def load(cls:DefectModel,
     except Exception as e: raise ValueError(f"{path/'model.json'}: cannot build arch {meta['arch']!r}: {str(e).strip().splitlines()[0]}") from None
     fn = path/meta.get('weights_file', 'model.safetensors' if (path/'model.safetensors').is_file() else 'model.pth')
     if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing: the model directory has no weights")
-    if 'weights_sha256' in meta and sha256(fn)!=meta['weights_sha256']: raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): a write was cut short, or the files were mixed; save or copy the model again")
+    if 'weights_sha256' in meta and sha256(fn)!=meta['weights_sha256']:
+        raise ValueError(f"{fn} is not the file {path/'model.json'} was written with (its checksum differs): a write was cut short, "
+                         "or the files were mixed; save or copy the model again")
     sd = read_weights(fn)
     check_weights(sd, model, fn, meta['arch'])
     model.load_state_dict(sd)

@@ -41,8 +41,9 @@ def to_onnx(self:DefectModel,
     def _write(f):
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter('ignore')
-            torch.onnx.export(net, (torch.rand(2, 3, self.size, self.size),), str(f), input_names=['image'], output_names=['probs'], opset_version=opset,
-                              dynamo=True, external_data=False, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},))
+            x = torch.rand(2, 3, self.size, self.size)
+            torch.onnx.export(net, (x,), str(f), input_names=['image'], output_names=['probs'], opset_version=opset, dynamo=True,
+                              external_data=False, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},))
     atomic_write(fn, _write)
     info = dict(file=str(fn), sha256=sha256(fn), opset=opset, input='image', output='probs', dtype='float32', layout='NCHW', channels='RGB',
                 range=[0., 1.], size=self.size, resize='squish: the whole image resized to size×size, bilinear',
@@ -59,7 +60,8 @@ def _max_diff(net:nn.Module, fn, size:int)->float:
 
 def export_onnx(model_dir, fn=None, opset:int=18, check:bool=True)->dict:
     "Moved to `nexai.models.export_onnx`, which knows every kind; kept here for one release, for the kinds registered so far"
-    warnings.warn("nexai.export.export_onnx moved to nexai.models.export_onnx; the old path goes in the next release", DeprecationWarning, stacklevel=2)
+    warnings.warn("nexai.export.export_onnx moved to nexai.models.export_onnx; the old path goes in the next release",
+                  DeprecationWarning, stacklevel=2)
     model_dir = Path(model_dir); fn = Path(ifnone(fn, model_dir/'model.onnx'))
     return record_onnx(model_dir, load_kind(model_dir).to_onnx(fn, opset=opset, check=check), fn)
 
@@ -94,9 +96,12 @@ class OnnxModel(DefectModel):
         if 'onnx' not in meta: raise ValueError(f"{d} has no exported ONNX model; run nexai-export {d} --onnx")
         fn = path if path.suffix=='.onnx' else d/meta['onnx']['file']
         if not fn.is_file(): raise FileNotFoundError(f"{fn} is missing")
-        if sha256(fn)!=meta['onnx']['sha256']: raise ValueError(f"{fn} is not the file exported with {d/'model.json'} (its checksum differs); export it again")
-        if meta.get('kind') in ONNX_SCORERS: return ONNX_SCORERS[meta['kind']](fn, meta)  # another kind's exported graph: the class its module registered scores it
+        if sha256(fn)!=meta['onnx']['sha256']:
+            raise ValueError(f"{fn} is not the file exported with {d/'model.json'} (its checksum differs); export it again")
+        # another kind's exported graph: the class its module registered scores it
+        if meta.get('kind') in ONNX_SCORERS: return ONNX_SCORERS[meta['kind']](fn, meta)
         return cls(fn, meta)
 
 load_onnx = OnnxModel.load
-_OTHER_KIND = dict(type='object', required=['kind'], properties=dict(kind=dict(type='string'), onnx=dict(type='object', required=['file','sha256','input','output','size'])))
+_OTHER_KIND = dict(type='object', required=['kind'], properties=dict(
+    kind=dict(type='string'), onnx=dict(type='object', required=['file','sha256','input','output','size'])))

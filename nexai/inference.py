@@ -11,8 +11,9 @@ __all__ = []
 import warnings
 from . import scorer, classifier, models
 
-_MOVED = {**{n:scorer for n in ('Scorer','scorer_kind','SCORERS','ONNX_SCORERS','item_paths','in_chunks','score_frame','data_summary','write_model_json',
-                                'write_signed','sign_model_json','read_model_json','check_weights','read_weights','model_kind','load_kind')},
+_MOVED = {**{n:scorer for n in ('Scorer','scorer_kind','SCORERS','ONNX_SCORERS','item_paths','in_chunks','score_frame','data_summary',
+                                'write_model_json','write_signed','sign_model_json','read_model_json','check_weights','read_weights',
+                                'model_kind','load_kind')},
           **{n:classifier for n in ('DefectModel','tta_combine','save_model_dir','MODEL_SCHEMA','to_submission')},
           **{n:models for n in ('Ensemble','save_ensemble_dir','ENSEMBLE_SCHEMA')}}
 __all__ = list(_MOVED)

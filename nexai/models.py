@@ -1,4 +1,4 @@
-"""Every kind of model, loaded from its directory by the kind it names, and ensembles of any kinds: `load_scorer`, `as_scorer`, `predict`, `export_onnx`, `Ensemble`
+"""Every kind of model, loaded from its directory by the kind it names, and ensembles of any kinds: `load_scorer`, `predict`, `Ensemble`
 
 Docs: https://nexai.github.io/nexai/models.html.md"""
 
@@ -17,7 +17,8 @@ import nexai
 from .core import *
 from .scorer import *
 from .classifier import DefectModel, load_export
-import nexai.export, nexai.normality, nexai.scatter, nexai.fused, nexai.probe, nexai.tiles  # each registers its kinds (`scorer_kind`) where it is defined
+# each registers its kinds (`scorer_kind`) where it is defined
+import nexai.export, nexai.normality, nexai.scatter, nexai.fused, nexai.probe, nexai.tiles
 
 # %% auto #0
 __all__ = ['ENSEMBLE_SCHEMA', 'load_scorer', 'export_onnx', 'Ensemble', 'as_scorer', 'predict', 'save_ensemble_dir']
@@ -62,7 +63,8 @@ class Ensemble(Scorer):
         if not members: raise ValueError("an ensemble needs at least one model")
         self.members,self.own = list(members),meta is not None
         _check_scales(self.members)
-        super().__init__(ifnone(meta, dict(kind='ensemble', threshold=float(np.mean([m.threshold for m in self.members])), members=[m.meta for m in self.members])))
+        own = dict(kind='ensemble', threshold=float(np.mean([m.threshold for m in self.members])), members=[m.meta for m in self.members])
+        super().__init__(ifnone(meta, own))
     def threshold_for(self,
                       tta=0,      # augmented passes; 0: one plain pass
                       vote=False  # TTA passes combined by majority vote
@@ -95,7 +97,8 @@ class Ensemble(Scorer):
         paths = item_paths(items)  # once, for every member
         outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress, cache=cache, workers=workers) for m in self.members]
         dfs = [o[0] if maps else o for o in outs]
-        s = np.mean([o.score.values for o in dfs], axis=0) if paths else np.zeros(0)  # nan where a file can't be read: every member sees the same files
+        # nan where a file can't be read: every member sees the same files
+        s = np.mean([o.score.values for o in dfs], axis=0) if paths else np.zeros(0)
         df = score_frame(paths, s, dfs[0].error.values, ifnone(threshold, self.threshold_for(tta, vote)))
         df = df.assign(**{f'score_{i}':o.score.values for i,o in enumerate(dfs)})
         return (df, _mean_maps([o[1] for o in outs])) if maps else df
@@ -106,12 +109,15 @@ def _check_scales(members):
     sc = [m.scale for m in members]
     if len(members) > 1 and (len(set(sc)) > 1 or 'distance' in sc):
         raise ValueError(f"an ensemble averages scores on one scale, and these are not: {', '.join(f'{m.kind} ({s})' for m,s in zip(members, sc))}. "
-                         "Join probabilities with probabilities; models of normality only once calibrated on held-out good parts (fit them with groups, nexai-normality --group)")
+                         "Join probabilities with probabilities; models of normality only once calibrated on held-out good parts "
+                         "(fit them with groups, nexai-normality --group)")
 
 def _mean_maps(maps:list)->np.ndarray:
     "The mean of the members' (N, H, W) maps, each resized to the largest member's side first"
     h,w = max(m.shape[1] for m in maps),max(m.shape[2] for m in maps)
-    up = lambda m: m if m.shape[1:]==(h,w) else F.interpolate(torch.as_tensor(m, dtype=torch.float32)[:,None], size=(h,w), mode='bilinear', align_corners=False)[:,0].numpy()
+    def up(m):
+        if m.shape[1:]==(h,w): return m
+        return F.interpolate(torch.as_tensor(m, dtype=torch.float32)[:,None], size=(h,w), mode='bilinear', align_corners=False)[:,0].numpy()
     return np.mean([up(m) for m in maps], axis=0)
 
 # %% ../nbs/12b_models.ipynb #e6ea3281
@@ -159,7 +165,8 @@ def save_ensemble_dir(path,                # the ensemble's directory; its membe
     "Write `model.json` of kind `ensemble`: the members by folder and checksum, and the ensemble's own threshold"
     path = Path(path)
     ms = [read_model_json(path/m/'model.json', {}) for m in members]
-    if any('json_sha256' not in m for m in ms): raise ValueError("every member must be a signed model directory (an older one: `nexai-export MEMBER --resign`)")
+    if any('json_sha256' not in m for m in ms):
+        raise ValueError("every member must be a signed model directory (an older one: `nexai-export MEMBER --resign`)")
     first = ms[0]
     meta = dict(format='nexai-model', format_version=1, nexai_version=nexai.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'), kind='ensemble',
                 members=[dict(dir=str(d), json_sha256=m['json_sha256']) for d,m in zip(members, ms)], threshold=float(threshold),
@@ -183,6 +190,7 @@ def load(cls:Ensemble,
         d = path/m['dir']
         if not (d/'model.json').is_file(): raise FileNotFoundError(f"{path}: its member {m['dir']} is missing ({d/'model.json'} not found)")
         if json.loads((d/'model.json').read_text()).get('json_sha256')!=m['json_sha256']:
-            raise ValueError(f"{d} is not the member {path/'model.json'} was written with (its model.json changed since): copy the whole directory again, retrain, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
+            raise ValueError(f"{d} is not the member {path/'model.json'} was written with (its model.json changed since): copy the whole "
+                             f"directory again, retrain, or, if the edit is deliberate, accept it with `nexai-export {path} --resign`")
         members.append(loader(d))  # any kind
     return cls(members, meta)

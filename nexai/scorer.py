@@ -56,18 +56,22 @@ class Scorer:
     legacy_file = None # the file by which a directory an older nexai wrote without `model.json` is known as this kind
     @classmethod
     def sign_inner(cls, d:Path, meta:dict): "Sign the models the directory `d` holds (a kind that holds none holds nothing to sign)"
-    chunk = None # score this many images at a time, so that memory doesn't grow with the files (a model of normality holds features per image); None: all at once
+    # score this many images at a time, so that memory doesn't grow with the files (a model of normality holds features per image); None: all at once
+    chunk = None
     def __init__(self,
                  meta:dict # the model's description, as in `model.json`: `threshold`, `size`, ...
                 ): self.meta = meta
     @property
     def threshold(self)->float: # the operating point on the score
-        if self.meta.get('threshold') is None: raise ValueError("this model has no threshold: give one (threshold=..., --threshold), or save the model with one")
+        if self.meta.get('threshold') is None:
+            raise ValueError("this model has no threshold: give one (threshold=..., --threshold), or save the model with one")
         return self.meta['threshold']
     @property
     def size(self)->int: return self.meta['size'] # image side the model scores at
     @property
-    def scale(self)->str: return 'probability' # what a score measures: 'probability', 'calibrated' (normality on held-out good parts' scale) or 'distance'; an ensemble's members share one
+    def scale(self)->str:
+        "What a score measures: 'probability', 'calibrated' (normality on held-out good parts' scale) or 'distance'; an ensemble's members share one"
+        return 'probability'
     def threshold_for(self,
                       tta:int=0,       # augmented passes; 0: one plain pass
                       vote:bool=False  # TTA passes combined by majority vote (which keeps the plain threshold)
@@ -107,13 +111,15 @@ def in_chunks(f,              # f(paths, *lists, progress=, **kw) -> a tuple of 
     "`f` over chunks of `paths`, its outputs joined: the memory of one chunk, not of all the files"
     if not chunk or len(paths) <= chunk: return f(paths, *per, progress=progress, **kw)
     starts = range(0, len(paths), chunk)
-    outs = [f(Paths(paths[i:i+chunk]), *[o[i:i+chunk] for o in per], progress=False, **kw) for i in (progress_bar(starts, leave=False) if progress else starts)]
+    starts = progress_bar(starts, leave=False) if progress else starts
+    outs = [f(Paths(paths[i:i+chunk]), *[o[i:i+chunk] for o in per], progress=False, **kw) for i in starts]
     join = lambda xs: None if xs[0] is None else np.concatenate(xs) if isinstance(xs[0], np.ndarray) else sum(map(list, xs), [])
     return tuple(join(xs) for xs in zip(*outs))
 
 def _check_threshold(sc, thr):
     "A threshold on probabilities lies in [0, 1]: outside, every part or none would be flagged"
-    if thr is not None and sc.scale=='probability' and not 0 <= thr <= 1: raise UsageError(f"threshold {thr}: this model scores defect probabilities, so give a threshold in [0, 1]")
+    if thr is not None and sc.scale=='probability' and not 0 <= thr <= 1:
+        raise UsageError(f"threshold {thr}: this model scores defect probabilities, so give a threshold in [0, 1]")
 
 def score_frame(paths,     # the inputs, in order
                 scores,    # a score per path (dropped where there is an error)
@@ -124,7 +130,8 @@ def score_frame(paths,     # the inputs, in order
     if not np.isfinite(thr): raise ValueError(f"threshold {thr}: a threshold must be a finite number")
     errs = np.array([str(o) for o in errors], dtype=object) if len(errors) else np.zeros(0, dtype=object)
     s = np.where(errs=='', np.asarray(scores, dtype=float), np.nan) if len(errs) else np.zeros(0)
-    if len(errs): errs = np.where((errs=='') & ~np.isfinite(s), 'the model gave no finite score (NaN or infinite): the model, not the image, is at fault', errs)  # never a silent 'good'
+    nan = 'the model gave no finite score (NaN or infinite): the model, not the image, is at fault'
+    if len(errs): errs = np.where((errs=='') & ~np.isfinite(s), nan, errs)  # never a silent 'good'
     s = np.where(errs=='', s, np.nan) if len(errs) else s
     pred = np.where(errs=='', np.where(s>=thr, 'defect', 'good'), '') if len(errs) else np.zeros(0, dtype=object)
     return pd.DataFrame(dict(path=[str(o) for o in paths], score=s, pred=pred, error=errs))
@@ -140,8 +147,10 @@ def scorer_kind(kind:str,        # the `kind` in `model.json` that this class lo
     def _register(cls):
         reg,nx = (ONNX_SCORERS if onnx else SCORERS),lambda c: c.__module__.startswith('nexai.')
         if kind in reg and nx(reg[kind]) and nx(cls) and reg[kind].__qualname__!=cls.__qualname__:
-            raise ValueError(f"kind {kind!r} is registered twice, by {reg[kind].__module__}.{reg[kind].__qualname__} and {cls.__module__}.{cls.__qualname__}: one class loads a kind")
-        if not (kind in reg and nx(reg[kind]) and not nx(cls)): reg[kind] = cls  # nexai's own class stays: a notebook's copy (nbdev runs the cells) doesn't replace it
+            raise ValueError(f"kind {kind!r} is registered twice, by {reg[kind].__module__}.{reg[kind].__qualname__} "
+                             f"and {cls.__module__}.{cls.__qualname__}: one class loads a kind")
+        # nexai's own class stays: a notebook's copy (nbdev runs the cells) doesn't replace it
+        if not (kind in reg and nx(reg[kind]) and not nx(cls)): reg[kind] = cls
         if not onnx: cls.kind = kind
         return cls
     return _register
@@ -210,13 +219,15 @@ def read_model_json(fn,               # the `model.json` file (or another JSON f
     meta = _read_json(fn)
     schema = ifnone(schema, getattr(SCORERS.get(kind_of(meta)), 'schema', None) or BASE_SCHEMA)
     err = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(meta))
-    if err: raise ValueError(f"{fn} is not a nexai model description: {err.message}" + (f" (at {'/'.join(map(str, err.absolute_path))})" if err.absolute_path else ''))
+    at = f" (at {'/'.join(map(str, err.absolute_path))})" if err and err.absolute_path else ''
+    if err: raise ValueError(f"{fn} is not a nexai model description: {err.message}{at}")
     _check_fields(fn, meta)
     if 'json_sha256' in meta and _json_digest(meta)!=meta['json_sha256']:
         raise ValueError(f"{fn} was edited after it was written (its own checksum differs), so its arch, classes, size, normalisation or threshold "
                          f"may no longer describe the weights. If the edit is deliberate, accept it with `nexai-export {Path(fn).parent} --resign`")
     if 'json_sha256' not in meta and Path(fn).name=='model.json':
-        warnings.warn(f"nexai: {fn} has no checksum of its own (an older nexai wrote it), so an edit to it can't be detected; `nexai-export {Path(fn).parent} --resign` adds one")
+        warnings.warn(f"nexai: {fn} has no checksum of its own (an older nexai wrote it), so an edit to it can't be detected; "
+                      f"`nexai-export {Path(fn).parent} --resign` adds one")
     return meta
 
 def _read_json(fn)->dict:
@@ -266,12 +277,13 @@ def read_weights(fn # `model.safetensors`, or an older `model.pth`
             return load_file(str(fn))
         return torch.load(fn, map_location='cpu', weights_only=True)
     except Exception as e:
-        why = 'it holds objects other than tensors, which nexai never unpickles' if 'Weights only load failed' in str(e) else str(e).strip().splitlines()[0]
+        pickled = 'Weights only load failed' in str(e)
+        why = 'it holds objects other than tensors, which nexai never unpickles' if pickled else str(e).strip().splitlines()[0]
         raise ValueError(f"cannot load {fn}: {why}") from None
 
 # %% ../nbs/07_scorer.ipynb #2ad6c4a7
 def model_kind(path)->str: # the kind that loads `path`
-    "The kind of the model at `path` (a directory or a `.onnx` file): `model.json`'s `kind`; 'onnx' for an `.onnx` file; for a directory an older nexai wrote without `model.json`, the kind whose `legacy_file` it holds"
+    "The kind of the model at `path`: `model.json`'s `kind`; 'onnx' for an `.onnx` file; without `model.json`, the kind whose `legacy_file` it holds"
     path = Path(path); d = path.parent if path.suffix=='.onnx' else path
     if path.suffix=='.onnx': return 'onnx'
     if not (d/'model.json').is_file():
