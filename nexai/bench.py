@@ -25,9 +25,9 @@ from .threshold import score_metrics
 from .core import UsageError
 
 # %% auto #0
-__all__ = ['QUICK', 'bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench', 'bench_report',
-           'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'group_ab', 'label_curve',
-           'plot_label_curve', 'nexai_bench_labels', 'nexperia_like', 'bench_epochs']
+__all__ = ['QUICK', 'ROUTES', 'PROBE', 'bench_images', 'bench_train', 'bench_predict', 'peak_memory', 'bench_memory', 'run_bench',
+           'bench_report', 'nexai_bench', 'bench_store', 'bench_store_train', 'bench_gpu_preloaded', 'group_ab',
+           'label_curve', 'plot_label_curve', 'nexai_bench_labels', 'nexperia_like', 'bench_epochs']
 
 # %% ../nbs/15_bench.ipynb #90e37f5f
 def bench_images(path,         # folder to write into, made if missing
@@ -168,7 +168,8 @@ def peak_memory(code:str # Python source to run
                )->float: # MiB
     "Peak resident memory of a fresh Python process running `code`, as the process itself reports it at its end"
     code += ("\nimport re, resource, sys\ntry: kb = int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))"
-             "\nexcept OSError: kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss//(1024 if sys.platform=='darwin' else 1)\nprint('peak_kb', kb)")
+             "\nexcept OSError: kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss//(1024 if sys.platform=='darwin' else 1)"
+             "\nprint('peak_kb', kb)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     if r.returncode: raise RuntimeError(f"the measured process failed: {r.stderr[-500:]}")
     return int(r.stdout.split('peak_kb')[-1].split()[0])/1024
@@ -245,11 +246,14 @@ def bench_report(res:dict # from `run_bench`
         L_.append(f"TTA n={tta[9:]:<3} {pr[tta]:7.1f} img/s: {r['tta_cost']:.2f}x the time of one pass (goal <= {tta[9:]})")
     if 'onnx' in pr: L_.append(f"ONNX (onnxruntime, CPU) {pr['onnx']:7.1f} img/s: {r['onnx_vs_torch']:.2f}x PyTorch's")
     if 'nexai_bf16' in pr: L_.append(f"bf16 autocast {pr['nexai_bf16']:7.1f} img/s: {r['predict_bf16']:.2f}x fp32")
-    if 'nexai_compiled' in pr: L_.append(f"torch.compile {pr['nexai_compiled']:7.1f} img/s: {pr['nexai_compiled']/pr['nexai']:.2f}x eager, after {pr['compile_seconds']:.0f} s compiling")
+    if 'nexai_compiled' in pr:
+        c = pr['nexai_compiled']
+        L_.append(f"torch.compile {c:7.1f} img/s: {c/pr['nexai']:.2f}x eager, after {pr['compile_seconds']:.0f} s compiling")
     for k in pr:
         if k.startswith('nexai_bs'): L_.append(f"batch {k[8:]:<4} {pr[k]:7.1f} img/s")
     mm = res['memory_mib']
-    if mm: L_.append("peak memory of prediction: " + ', '.join(f"{int(n):,} images {m:.0f} MiB" for n,m in mm.items()) + (f"; ratio {r['memory']:.3f} (goal: flat)" if 'memory' in r else ''))
+    if mm: L_.append("peak memory of prediction: " + ', '.join(f"{int(n):,} images {m:.0f} MiB" for n,m in mm.items())
+                     + (f"; ratio {r['memory']:.3f} (goal: flat)" if 'memory' in r else ''))
     L_.append(f"({s['seconds']} s in all)")
     return '\n'.join(L_)
 
@@ -288,7 +292,7 @@ def bench_store(model_dir,         # a model directory (of kind classifier)
                 tta:int=8,         # TTA passes
                 folder=None,       # where the store goes; default a new temporary folder, removed afterwards
                 rounds:int=3       # alternate the timings this many times and keep the medians
-               )->dict:            # seconds per image (`decode_s`, `build_s`, `read_s`), per pass (`one_pass_decode_s`, `one_pass_store_s`, `tta_store_s`), and ratios
+               )->dict:            # seconds per image (`decode_s`, `build_s`, `read_s`), per pass (`one_pass_decode_s`, `one_pass_store_s`, ...)
     "Decoding against the image store: per image, and for a plain pass and a TTA pass of `predict`"
     dm = load_scorer(model_dir)
     with _work_folder(folder) as folder:
@@ -312,7 +316,7 @@ def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
                       bs:int=32,         # batch size
                       folder=None,       # where the store goes; default a new temporary folder, removed afterwards
                       weights=None,      # the backbone's weights file, where needed
-                      rounds:int=2,      # epochs timed per arm, in the order decode, store, store, decode, ... (the first epoch of a process runs slow)
+                      rounds:int=2,      # epochs timed per arm, in the order decode, store, store, decode, ... (a process's first epoch runs slow)
                       bf16:bool=False    # bf16 autocast on the CPU; None: where the machine has bf16 units, as `nexai-train` chooses
                      )->dict:            # seconds of one training epoch (median): `decode`, `store`; and `build` of the store
     "Seconds of one training epoch (body unfrozen) decoding every item, and reading them from an image store, after a warm-up epoch on a few items"
@@ -375,7 +379,7 @@ QUICK = dict(arch='lite0', size=160, epochs=3, freeze_epochs=1, lr=3e-3, lr_mult
 
 # %% ../nbs/15_bench.ipynb #a3daf42d
 def group_ab(fused_dir, ht)->dict: # group_kept, and the held-out ROC AUC of the combiner refitted with the group and without
-    "The fused model's combiner refitted on its own parts with the group as an input and without: what the choice of `group_input` was worth on the held-out parts"
+    "The fused model's combiner refitted on its own parts with the group as an input and without: what `group_input` was worth on held-out parts"
     from nexai.train import fit_combiner
     from nexai.fused import FusedModel
     fused_dir = Path(fused_dir); meta = json.loads((fused_dir/'model.json').read_text())
@@ -385,7 +389,8 @@ def group_ab(fused_dir, ht)->dict: # group_kept, and the held-out ROC AUC of the
     y = cp.label.eq('defect').astype(int).values
     for gi,k in ((True, 'with_group'), (False, 'without_group')):
         c,_,_ = fit_combiner(cp.score_classifier.values, cp.score_normality.values, cp.group.astype(str).tolist(), y, 'f1', group_input=gi)
-        res[f'roc_auc_{k}'] = score_metrics(ht, FusedModel(None, None, dict(combiner=c)).combine(vp.score_classifier.values, vp.score_normality.values, vp.group.astype(str).tolist()), .5)['roc_auc']
+        f = FusedModel(None, None, dict(combiner=c)).combine(vp.score_classifier.values, vp.score_normality.values, vp.group.astype(str).tolist())
+        res[f'roc_auc_{k}'] = score_metrics(ht, f, .5)['roc_auc']
     return res
 
 
@@ -394,7 +399,8 @@ def _curve_keys(df, seed:int, recipe:dict)->dict: # data_key, seed, recipe_key
     "What a label curve's rows are computed from: the items and their split (paths, labels, file sizes), the seed, and the recipe"
     sizes = [os.path.getsize(p) if os.path.isfile(p) else -1 for p in df.path]
     h = lambda s: hashlib.sha1(s.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
-    return dict(data_key=h(df[['path','label','is_valid']].assign(bytes=sizes).to_csv(index=False)), seed=int(seed), recipe_key=h(json.dumps(to_plain(recipe), sort_keys=True, default=str)))
+    data = df[['path','label','is_valid']].assign(bytes=sizes).to_csv(index=False)
+    return dict(data_key=h(data), seed=int(seed), recipe_key=h(json.dumps(to_plain(recipe), sort_keys=True, default=str)))
 
 def _keyed_rows(fn, keys:dict)->list: # the saved rows computed from `keys`, as records
     "The rows of `fn` computed from the same data, seed and recipe; the others are dropped, with a warning saying why"
@@ -405,9 +411,98 @@ def _keyed_rows(fn, keys:dict)->list: # the saved rows computed from `keys`, as 
         ok = res[k].astype(str).eq(str(keys[k])).to_numpy() if k in res else np.zeros(len(res), bool)
         if not ok.all(): why.append(what if k in res else f'no record of its {k}')
         same &= ok
-    if not same.all(): warnings.warn(f"nexai: {int((~same).sum())} of the {len(res)} rows of {fn} were computed from {', '.join(why)}: computed again for this data")
+    if not same.all():
+        warnings.warn(f"nexai: {int((~same).sum())} of the {len(res)} rows of {fn} were computed from {', '.join(why)}: computed again for this data")
     return res[same].to_dict('records')
 
+class _CurveRows:
+    "A label curve's rows: those saved from the same data, seed and recipe, and each new one written as it ends"
+    def __init__(self, fn, keys:dict, ht:np.ndarray): self.fn,self.keys,self.ht,self.rows = fn,keys,ht,_keyed_rows(fn, keys)
+    def done(self, route, n, d)->bool: return any((r['route'], r['n_defects'], r['draw'])==(route, n, d) for r in self.rows)
+    def add(self, route, n, d, s, **kw):
+        r = score_metrics(self.ht, s, .5); at = r['recall_at_fpr']
+        self.rows.append(dict(route=route, n_defects=n, draw=d, roc_auc=r['roc_auc'], caught_2pct=at['0.02'], caught_5pct=at['0.05'],
+                              **kw, **self.keys))
+        atomic_csv(pd.DataFrame(self.rows), self.fn)
+
+# %% ../nbs/15_bench.ipynb #lcurve02
+from types import SimpleNamespace
+
+ROUTES = ('normality','probe','supervised','fused')  # the routes a label curve can draw
+PROBE = dict(arch='lite0', size=224, levels='fine', pool='avgmax')  # the curve's probe: the best of tools/probe_fine.py on ELPV
+
+def _check_curve(counts, draws, routes):
+    "Refuse counts, draws and routes that can't be drawn or run, before any work"
+    if not isinstance(draws, (int, np.integer)) or draws < 1: raise UsageError(f"--draws {draws}: give 1 or more draws of each count")
+    if not counts or [c for c in counts if c is not None and (not isinstance(c, (int, np.integer)) or c < 0)]:
+        shown = ','.join('all' if c is None else str(c) for c in counts or ()) or '(none)'
+        raise UsageError(f"--counts {shown}: give counts of labelled defects of 0 or more, or 'all'")
+    if not routes or [r for r in routes if r not in ROUTES]:
+        raise UsageError(f"--routes {','.join(routes) or '(none)'}: choose among {', '.join(ROUTES)}")
+
+def _curve_normality(out, goods, keys:dict, group, method:str, size:int, seed:int)->Path: # its model directory
+    "The model of normality, fitted once on the good parts a combiner will not use: the same whatever defects are drawn"
+    from nexai.train import fit_normality_dir, combiner_part
+    nmd,nkey = out/'normality',out/'normality.key'
+    if (nmd/'model.json').is_file() and (nkey.read_text() if nkey.is_file() else '')!=json.dumps(keys):
+        warnings.warn(f"nexai: {nmd} was fitted on other data, with another seed or another recipe (or records none): fitted again")
+        shutil.rmtree(nmd)
+    if not (nmd/'model.json').is_file():
+        g = goods[~combiner_part(goods, .25, seed)]
+        if group: atomic_csv(g[['path', group]], out/'normality.csv')
+        fit_normality_dir(out/'normality.csv' if group else g.path.tolist(), nmd, method=method, size=size, group=group, seed=seed)
+        nkey.write_text(json.dumps(keys))
+    return nmd
+
+def _curve_features(trn, held, out, probe:dict)->tuple: # (level name -> features, row of each path)
+    "The probe's features of every training and held-out part, extracted once into `out/probe_features.npz` (a rerun reads them)"
+    from nexai.normality.features import extract_features
+    from nexai.probe import probe_levels
+    from nexai.weights import find_weights, weights_sha256
+    every = pd.concat([trn, held], ignore_index=True)
+    lv = probe_levels(probe['arch'], probe['levels']) if isinstance(probe['levels'], str) else list(probe['levels'])
+    fn = find_weights(probe['arch'])
+    F = extract_features(every, probe['arch'], None, probe['size'], lv, probe['pool'], cache=out/'probe_features.npz', progress=False,
+                         sha256=weights_sha256(fn) if fn is not None else None)
+    return F, dict(zip(every.path, range(len(every))))
+
+def _curve_probe(items, F:dict, row:dict, held, probe:dict, seed:int)->np.ndarray: # defect probabilities of `held`
+    "A probe fitted on the training part of `items` (`C` and threshold chosen on it alone), its features looked up, not extracted again"
+    from nexai.probe import fit_probe
+    at = lambda d: {l:v[[row[o] for o in d.path]] for l,v in F.items()}
+    pr = fit_probe(items, probe['arch'], probe['size'], list(F), probe['pool'], seed=seed, ftrs=at(items), progress=False)
+    return pr.predict_features(at(held))
+
+def _curve_trained(c:_CurveRows, x:SimpleNamespace, items, n:int, d:int, **kw):
+    "The supervised and fused rows of one count and draw: each trained on `items`, its held-out scores added to `c`"
+    from nexai.train import train_model, train_fused
+    t0,sd = time.time(),x.out/f'sup_{n}_{d}'
+    if 'supervised' in x.routes and not c.done('supervised', n, d):
+        train_model(items, sd, seed=x.seed+d, report=False, **x.rec)
+        c.add('supervised', n, d, pd.read_csv(sd/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1), **kw)
+    t0,fr,fd = time.time(),f'fused, {x.fused_folds} folds' if x.fused_folds else 'fused',x.out/f'fused_{n}_{d}'
+    if 'fused' in x.routes and not c.done(fr, n, d) and (not x.fused_folds or n >= x.fused_folds):  # each fold needs a defect
+        train_fused(items, fd, normality=x.nmd, method=x.method, group=x.group, seed=x.seed+d, folds=x.fused_folds, **x.rec)
+        c.add(fr, n, d, pd.read_csv(fd/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1), **group_ab(fd, c.ht), **kw)
+
+def _curve_draw(c:_CurveRows, x:SimpleNamespace, n, d:int):
+    "The rows of one count (None: all) and draw: the label-free route (scored once), the probe, and the trained routes"
+    from nexai.models import predict
+    n = len(x.defs) if n is None or n > len(x.defs) else n
+    kw = dict(all_defects=n==len(x.defs))
+    if 'normality' in x.routes and not c.done('normality', n, d):
+        if x.ns is None: x.ns = predict(x.nmd, x.held, progress=False).score.values  # no labels: the same at every count
+        c.add('normality', n, d, x.ns, **kw)
+    if n < 2: return  # a classifier or a probe needs at least two examples of each class
+    items = pd.concat([x.goods, x.defs.sample(n, random_state=x.seed+d) if n < len(x.defs) else x.defs, x.held])
+    t0 = time.time()
+    if 'probe' in x.routes and not c.done('probe', n, d):
+        c.add('probe', n, d, _curve_probe(items, x.F, x.row, x.held, x.probe, x.seed+d), seconds=round(time.time()-t0, 1), **kw)
+    _curve_trained(c, x, items, n, d, **kw)
+    if not x.keep_models:
+        for o in ('sup','fused'): shutil.rmtree(x.out/f'{o}_{n}_{d}', ignore_errors=True)
+
+# %% ../nbs/15_bench.ipynb #lcurve03
 def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`)
                 out='label_curve',  # folder: `label_curve.csv`, `label_curve.png` and the models
                 counts=(0,5,10,20,50,100,200,None), # labelled defects drawn from the training part; None: all
@@ -416,56 +511,27 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
                 valid_pct:float=0.2, # the validation share where the data has no split
                 method:str='padim', normality_size:int=224, # the model of normality
                 keep_models:bool=False, # keep each model directory (else only the figures)
-                fused_folds:int=0,  # K >= 2: the fused model's classifier in K folds, its combiner on the out-of-fold scores of every drawn defect (route 'fused, K folds')
+                fused_folds:int=0,  # K >= 2: the fused model's classifier in K folds, its combiner on the out-of-fold scores of every drawn defect
+                routes=ROUTES,      # the routes to draw: 'normality' (no labels), 'probe', 'supervised', 'fused'
+                probe:dict=None,    # the probe's arch, size, levels and pool, over `PROBE`
                 **recipe            # the supervised recipe, over `QUICK` (arch, size, epochs, ...)
-               )->pd.DataFrame:     # a row per route, count and draw: roc_auc, caught_2pct, caught_5pct
+               )->pd.DataFrame:     # a row per route, count and draw: roc_auc, caught_2pct, caught_5pct, all_defects
     "ROC AUC and defects caught at 2 % and 5 % scrap on the validation set, of each route, against the number of labelled defects"
-    from nexai.train import read_data, train_model, train_fused, fit_normality_dir, combiner_part
+    from nexai.train import read_data
     from nexai.data import split
-    from nexai.scorers import predict
-    if not isinstance(draws, (int, np.integer)) or draws < 1: raise UsageError(f"--draws {draws}: give 1 or more draws of each count")
-    if not counts or (bad := [c for c in counts if c is not None and (not isinstance(c, (int, np.integer)) or c < 0)]): raise UsageError(f"--counts {','.join('all' if c is None else str(c) for c in counts) or '(none)'}: give counts of labelled defects of 0 or more, or 'all'")
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); fn = out/'label_curve.csv'
-    rec = {**QUICK, **recipe}
+    routes = tuple(routes); _check_curve(counts, draws, routes)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    rec,pr = {**QUICK, **recipe},{**PROBE, **(probe or {})}
     df = split(read_data(data), valid_pct, seed)
-    keys = _curve_keys(df, seed, dict(rec, method=method, normality_size=normality_size))  # what a saved row was computed from
+    keys = _curve_keys(df, seed, dict(rec, method=method, normality_size=normality_size, probe=pr))  # what a saved row was computed from
     trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
-    ht = (held.label=='defect').astype(int).values
-    goods,defs = trn[trn.label=='good'],trn[trn.label=='defect']
-    rows = _keyed_rows(fn, keys)
-    done = {(r['route'], r['n_defects'], r['draw']) for r in rows}
-    group = 'type' if 'type' in df else None
-    def add(route, n, d, s, **kw):
-        r = score_metrics(ht, s, .5)
-        rows.append(dict(route=route, n_defects=n, draw=d, roc_auc=r['roc_auc'], caught_2pct=r['recall_at_fpr']['0.02'], caught_5pct=r['recall_at_fpr']['0.05'], **kw, **keys))
-        atomic_csv(pd.DataFrame(rows), fn)
-    todo = [(d, n) for d in range(draws) for n in counts]
-    for d,n in progress_bar(todo, leave=False):
-        n = len(defs) if n is None or n > len(defs) else n
-        pick = defs.sample(n, random_state=seed+d) if n < len(defs) else defs
-        items = pd.concat([goods, pick, held])
-        nmd,nkey = out/f'normality_{d}',out/f'normality_{d}.key'  # fitted on the good parts the combiner will not use: the same whatever defects are drawn
-        if (nmd/'model.json').is_file() and (nkey.read_text() if nkey.is_file() else '')!=json.dumps(keys):
-            warnings.warn(f"nexai: {nmd} was fitted on other data, with another seed or another recipe (or records none): fitted again"); shutil.rmtree(nmd)
-        if not (nmd/'model.json').is_file():
-            g = goods[~combiner_part(goods, .25, seed)]
-            if group: atomic_csv(g[['path', group]], out/f'normality_{d}.csv')
-            fit_normality_dir(out/f'normality_{d}.csv' if group else g.path.tolist(), nmd, method=method, size=normality_size, group=group, seed=seed)
-            nkey.write_text(json.dumps(keys))
-        if ('normality', n, d) not in done: add('normality', n, d, predict(nmd, held, progress=False).score.values)
-        if n < 2: continue  # a classifier needs at least two examples of each class
-        t0 = time.time()
-        if ('supervised', n, d) not in done:
-            m = train_model(items, out/f'sup_{n}_{d}', seed=seed+d, report=False, **rec)
-            add('supervised', n, d, pd.read_csv(out/f'sup_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1))
-        t0 = time.time()
-        fr = f'fused, {fused_folds} folds' if fused_folds else 'fused'
-        if (fr, n, d) not in done and (not fused_folds or n >= fused_folds):  # each fold needs a defect
-            train_fused(items, out/f'fused_{n}_{d}', normality=nmd, method=method, group=group, seed=seed+d, folds=fused_folds, **rec)
-            add(fr, n, d, pd.read_csv(out/f'fused_{n}_{d}'/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1), **group_ab(out/f'fused_{n}_{d}', ht))
-        if not keep_models:
-            for o in ('sup','fused'): shutil.rmtree(out/f'{o}_{n}_{d}', ignore_errors=True)
-    res = pd.DataFrame(rows)
+    x = SimpleNamespace(routes=routes, out=out, held=held, goods=trn[trn.label=='good'], defs=trn[trn.label=='defect'], seed=seed, rec=rec, probe=pr,
+                        method=method, group='type' if 'type' in df else None, fused_folds=fused_folds, keep_models=keep_models, ns=None)
+    x.nmd = _curve_normality(out, x.goods, keys, x.group, method, normality_size, seed) if {'normality','fused'} & set(routes) else None
+    x.F,x.row = _curve_features(trn, held, out, pr) if 'probe' in routes else (None, None)
+    c = _CurveRows(out/'label_curve.csv', keys, (held.label=='defect').astype(int).values)
+    for d,n in progress_bar([(d, n) for d in range(draws) for n in counts], leave=False): _curve_draw(c, x, n, d)
+    res = pd.DataFrame(c.rows)
     plot_label_curve(res, out/'label_curve.png')
     return res
 
@@ -476,14 +542,16 @@ def plot_label_curve(res:pd.DataFrame, # from `label_curve`
     "ROC AUC and defects caught at 2 % scrap against labelled defects, each route's mean over draws with its range"
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 2, figsize=(10, 3.8))
-    nmax = res.n_defects.max()
+    every = res[res['all_defects'].astype('boolean').fillna(False).astype(bool)] if 'all_defects' in res else res.iloc[:0]  # drawn with all
+    xl = 'labelled defects (0 shown at 1' + (f'; all = {int(every.n_defects.max())})' if len(every) else ')')
+    colours = [('normality','tab:green'), ('probe','tab:orange'), ('supervised','tab:blue'), ('fused','tab:red')]
     for ax,col,name in zip(axs, ('roc_auc','caught_2pct'), ('ROC AUC', 'defects caught at 2 % scrap')):
-        for route,c in [('normality','tab:green'), ('supervised','tab:blue'), ('fused','tab:red')] + [(r,'tab:purple') for r in sorted(set(res.route)) if r.startswith('fused, ')]:
+        for route,c in colours + [(r,'tab:purple') for r in sorted(set(res.route)) if r.startswith('fused, ')]:
             g = res[res.route==route].groupby('n_defects')[col].agg(['mean','min','max'])
             if not len(g): continue
             x = g.index.to_numpy().clip(1)  # 0 labelled defects shown at 1 on the log axis
             ax.plot(x, g['mean'], 'o-', color=c, label=route); ax.fill_between(x, g['min'], g['max'], color=c, alpha=.15)
-        ax.set_xscale('log'); ax.set_xlabel(f'labelled defects (0 shown at 1; all = {nmax})'); ax.set_ylabel(name); ax.grid(alpha=.3)
+        ax.set_xscale('log'); ax.set_xlabel(xl); ax.set_ylabel(name); ax.grid(alpha=.3)
     axs[0].legend(); fig.tight_layout()
     if fn is not None: fig.savefig(fn, dpi=100, bbox_inches='tight'); plt.close(fig)
     return fig
@@ -495,15 +563,19 @@ def nexai_bench_labels(data:str='elpv',      # labelled data: 'elpv', class fold
                        counts:str='0,5,10,20,50,100,200,all', # labelled defects to draw; 'all' for every one
                        draws:int=3,          # random draws of each count
                        seed:int=42,          # of the split and the draws
+                       routes:str='normality,probe,supervised,fused', # the routes to draw
                        arch:str='lite0', size:int=160, epochs:int=3, freeze_epochs:int=1, lr:float=3e-3, # the quick supervised recipe
                        normality_size:int=224, # the model of normality's image side
+                       probe_size:int=224,   # the probe's image side
                        fused_folds:int=0,    # K >= 2: the fused model's combiner on out-of-fold scores of K folds
                        debug:store_true=False # show tracebacks
                       ):
     "How many defects must I label? ROC AUC and defects caught at 2 % scrap of each route, against labelled defects"
     try: cs = tuple(None if o.strip()=='all' else int(o) for o in counts.split(','))
     except ValueError: raise UsageError(f"--counts takes numbers and 'all' separated by commas, not {counts!r}") from None
-    res = label_curve(data, out, cs, draws, seed, normality_size=normality_size, fused_folds=fused_folds, arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr)
+    rs = [o.strip() for o in routes.split(',') if o.strip()]
+    res = label_curve(data, out, cs, draws, seed, normality_size=normality_size, fused_folds=fused_folds, routes=rs, probe=dict(size=probe_size),
+                      arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr)
     tab = res.groupby(['n_defects','route'])[['roc_auc','caught_2pct']].mean().unstack('route')
     print(tab.round(3).to_string())
     print(f"nexai-bench labels: {len(res)} rows -> {Path(out)/'label_curve.csv'}, {Path(out)/'label_curve.png'}")
@@ -529,7 +601,7 @@ def nexperia_like(folder,              # where the class folders `good/` and `de
                   seed:int=0,
                   n_workers:int=None   # threads; default the CPU count
                  )->pd.DataFrame:      # items: `path`, `label`, `is_valid`
-    "A set of Nexperia's size and shape made from ELPV's cells, for benchmarks: `n` grey `size`-px JPEGs, `defect_frac` of them views of defective cells; files already there are kept"
+    "A set of Nexperia's size and shape from ELPV's cells, for benchmarks: `n` grey `size`-px JPEGs, `defect_frac` of them defects; files there kept"
     from nexai.data import from_elpv
     folder,rng = Path(folder),np.random.default_rng(seed)
     elpv = from_elpv(check=False)
@@ -539,7 +611,9 @@ def nexperia_like(folder,              # where the class folders `good/` and `de
     for l in ('good','defect'): (folder/l).mkdir(parents=True, exist_ok=True)
     dst = [folder/l/f'nx_{i:06d}.jpg' for i,l in enumerate(lbl)]
     todo = [(s, d, size, seed*10**7+i) for i,(s,d) in enumerate(zip(src, dst)) if not d.exists()]
-    with ThreadPoolExecutor(n_workers or os.cpu_count() or 1) as ex: list(progress_bar(ex.map(_nexperia_view, todo), total=len(todo), leave=False) if len(todo)>1000 else ex.map(_nexperia_view, todo))
+    with ThreadPoolExecutor(n_workers or os.cpu_count() or 1) as ex:
+        done = ex.map(_nexperia_view, todo)
+        list(progress_bar(done, total=len(todo), leave=False) if len(todo)>1000 else done)
     return pd.DataFrame(dict(path=[str(d) for d in dst], label=lbl, is_valid=rng.random(n)<valid_pct))
 
 # %% ../nbs/15_bench.ipynb #1470a78d
