@@ -1,4 +1,4 @@
-"""The supervised route: the learner preset, the study's training schedule, test-time augmentation; with `from nexai.learner import *`, everything a Kaggle kernel needs
+"""The supervised route: the learner preset, the study's schedule, TTA; with `from nexai.learner import *`, everything a Kaggle kernel needs
 
 Docs: https://nexai.github.io/nexai/learner.html.md"""
 
@@ -22,19 +22,22 @@ from .data import *
 from .store import *
 from .weights import *
 from .threshold import *
-from .inference import *
+from .scorer import *
+from .classifier import *
 from .fold import *
-from .scorers import load_scorer, as_scorer, predict
+from .models import load_scorer, as_scorer, predict, Ensemble, save_ensemble_dir, ENSEMBLE_SCHEMA
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
 __all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'CompileModel', 'auto_bf16', 'gpu_half',
-           'defect_learner', 'KeepBest', 'EpochLog', 'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds',
-           'fp32_scoring', 'evaluate']
+           'defect_learner', 'activation_bytes', 'free_memory', 'check_fit_memory', 'KeepBest', 'EpochLog',
+           'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds', 'fp32_scoring', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
-import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold, nexai.resume, nexai.scorers
-_reexport = [o for m in (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.inference, nexai.fold) for o in m.__all__] + ['last_checkpoint', 'load_scorer', 'as_scorer', 'predict']
+import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold, nexai.resume, nexai.models
+_mods = (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold)
+_reexport = [o for m in _mods for o in m.__all__] + ['last_checkpoint', 'load_scorer', 'as_scorer', 'predict', 'Ensemble', 'save_ensemble_dir',
+                                                    'ENSEMBLE_SCHEMA']
 
 # %% ../nbs/09_learner.ipynb #7a025997
 def _set_norm(dls, stats):
@@ -80,11 +83,12 @@ class _DepthwiseBF16(torch.autograd.Function):
         return gi, gw, None, None, None, None
 
 def _wants_fp32(w, stride)->tuple: # (input gradient in fp32, weight gradient in fp32)
-    "Where oneDNN (torch 2.14, AVX512-BF16) has only a slow bf16 kernel for a depthwise convolution's gradient: a strided one's input gradient, and a weight gradient larger than 3×3"
+    "Where oneDNN (torch 2.14, AVX512-BF16) is slow at a depthwise convolution's gradient in bf16: a strided one's input's, a weight's above 3×3"
     return max(stride)>1, max(w.shape[-2:])>3
 
 def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
-    "A depthwise convolution, under CPU bf16 autocast, that needs a gradient whose bf16 kernel is slow (`_wants_fp32`): its weight's, when trained, or its input's (also with the body frozen, where gradients still flow to the trained BatchNorm layers)"
+    "A depthwise convolution under CPU bf16 autocast that needs a gradient slow in bf16 (`_wants_fp32`): its weight's, when trained, or its input's"
+    # the input's also with the body frozen, where gradients still flow to the trained BatchNorm layers
     fi,fw = _wants_fp32(w, stride)
     return (bias is None and groups>1 and w.dim()==4 and w.shape[0]==groups and w.shape[1]==1
             and ((fw and w.requires_grad) or (fi and x.requires_grad))
@@ -93,7 +97,7 @@ def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
 
 # %% ../nbs/09_learner.ipynb #83a1cae4
 class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
-    "Within it, under CPU bf16 autocast, depthwise convolutions whose bf16 gradients are slow take them in fp32 (`_wants_fp32`); all else runs as it would"
+    "Within it, under CPU bf16 autocast, depthwise convolutions take their slow bf16 gradients in fp32 (`_wants_fp32`); all else runs as it would"
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.conv2d:
@@ -105,7 +109,7 @@ class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 class CPUBF16(Callback):
-    "bf16 autocast for training on the CPU (fastai's `MixedPrecision` is for GPUs); the depthwise-convolution gradients oneDNN is slow at in bf16 are taken in fp32"
+    "bf16 autocast for training on the CPU (fastai's `MixedPrecision` is for GPUs); depthwise gradients oneDNN is slow at in bf16 are taken in fp32"
     order = 10
     def __init__(self, depthwise_fp32:bool=True): # training batches run in `DepthwiseFP32Grads`
         self.depthwise_fp32,self.ctxs = depthwise_fp32,[]
@@ -139,14 +143,15 @@ class FoldBNValid(Callback):
         if m is not None: m.__exit__(None, None, None)
 
 class CompileModel(Callback):
-    "Train and validate through `torch.compile`: the network is compiled in place (`nn.Module.compile`: the same modules, weights and state dict) for each fit, and is eager again after it, for hooks (Grad-CAM), export and scoring"
+    "Train and validate through `torch.compile`, compiled in place (`nn.Module.compile`) for each fit, eager after it for hooks and export"
     order = -10  # before the other callbacks' `before_fit`
     def __init__(self, **kwargs): self.kwargs = kwargs  # for `torch.compile` (`mode=`, `dynamic=`, ...)
     def before_fit(self):
         self.model.compile(**self.kwargs)
         self.first = None  # seconds of each fit's first training batch, which compiles
     def before_batch(self):
-        self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)  # fastai's tensor subclasses send dynamo into endless `as_subclass` calls
+        # fastai's tensor subclasses send dynamo into endless `as_subclass` calls
+        self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)
         if self.training and self.first is None: self.t0 = time.perf_counter()
     def after_batch(self):
         if self.training and self.first is None:
@@ -159,7 +164,7 @@ class CompileModel(Callback):
 
 # %% ../nbs/09_learner.ipynb #94460d82
 def _release_bf16(learn):
-    "Leave contexts a `CPUBF16` or `FoldBNValid` batch left open when its fit raised (an interrupt in a notebook), and the compiled network of `CompileModel`"
+    "Leave the contexts a `CPUBF16` or `FoldBNValid` batch left open when its fit raised, and the compiled network of `CompileModel`"
     for cb in learn.cbs:
         if isinstance(cb, (CPUBF16, FoldBNValid, CompileModel)): cb.release()
 
@@ -170,7 +175,7 @@ def auto_bf16(bf16:bool=None # True or False: as told; None: chosen by the hardw
     return torch.cuda.is_available() or cpu_has_bf16()
 
 def gpu_half()->str: # 'bf16' or 'fp16'
-    "The half precision a GPU trains in: bf16 where it has bf16 units (Ampere and later), fp16 on older ones (Kaggle's T4 and P100), where bf16 would only be emulated"
+    "The half precision a GPU trains in: bf16 where it has bf16 units (Ampere and later), fp16 on older ones (Kaggle's T4 and P100)"
     return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'
 
 # %% ../nbs/09_learner.ipynb #3dfe9457
@@ -180,10 +185,10 @@ def defect_learner(dls,                    # from `defect_dls`
                    weights=None,           # a pretrained weights file; found offline when not given
                    pretrained:bool=True,   # False: random weights, trained from scratch
                    metrics=None,           # default `defect_metrics`
-                   bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 where it has no bf16 units (`gpu_half`)
+                   bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 without bf16 units (`gpu_half`)
                    channels_last:bool=True, # NHWC memory layout: about 1.5× faster training of Lite0 on the CPU
                    fold_bn:bool=True,       # on the CPU, validate and predict with the BatchNorm layers folded into the convolutions (`FoldBNValid`)
-                   compile:bool=False,      # train and validate through `torch.compile` (`CompileModel`); its first batch of each fit compiles. Not with `fold_bn` or the CPU's fp32 depthwise gradients
+                   compile:bool=False,      # train and validate through `torch.compile` (`CompileModel`); not with `fold_bn` or fp32 depthwise grads
                    **kwargs)->Learner:
     "A `vision_learner` for defect finding, with pretrained weights found offline first"
     _arch = arch_fn(arch, None if weights is None else str(weights))
@@ -197,7 +202,8 @@ def defect_learner(dls,                    # from `defect_dls`
     learn.nexai['bf16'] = mp
     gpu = torch.cuda.is_available()
     half = gpu_half() if mp and gpu else 'bf16'
-    logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}" + ('' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"))
+    why = '' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"
+    logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}{why}")
     if mp and not gpu: learn.add_cb(CPUBF16(depthwise_fp32=not compile))  # its autograd function and torch-function mode are for eager mode
     if not gpu and fold_bn and not compile: learn.add_cb(FoldBNValid())
     if compile: learn.add_cb(CompileModel())
@@ -205,6 +211,42 @@ def defect_learner(dls,                    # from `defect_dls`
     if mp and gpu: learn = learn.to_bf16() if half=='bf16' else learn.to_fp16()
     learn.nexai['half'] = half if mp else None
     return learn
+
+# %% ../nbs/09_learner.ipynb #mem10002
+def activation_bytes(arch:str='resnet34', # a backbone name (see `arch_source`)
+                     size:int=224,        # image side in pixels
+                     ref:int=64           # the side of the one-image forward pass that is measured
+                    )->int:               # bytes
+    "The fp32 activations one image of side `size` leaves in `arch`'s network for the backward pass: a forward pass at side `ref`, scaled by area"
+    model,n,ref = create_backbone(arch, pretrained=False).eval(),[0],min(ref, size)
+    def _count(m, i, o): n[0] += sum(t.numel() for t in (o if isinstance(o, (tuple, list)) else [o]) if isinstance(t, torch.Tensor))
+    hooks = [m.register_forward_hook(_count) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad(): model(torch.zeros(1, 3, ref, ref))
+    finally:
+        for h in hooks: h.remove()
+    return int(n[0]*4*(size/ref)**2)
+
+def free_memory()->int: # bytes
+    "The memory a training run can use: the GPU's free memory where it trains on one, else the RAM available (psutil)"
+    if torch.cuda.is_available(): return torch.cuda.mem_get_info()[0]
+    import psutil
+    return psutil.virtual_memory().available
+
+def check_fit_memory(arch:str='resnet34', # a backbone name (see `arch_source`)
+                     size:int=224,        # image side in pixels
+                     bs:int=32,           # batch size
+                     free:int=None        # bytes free; None: `free_memory()`
+                    )->int:               # the bytes of activations a batch needs (a lower bound)
+    "Refuse, before any work, a batch whose activations alone exceed the memory free: a `UsageError` naming the size and a batch size to try"
+    per,free = activation_bytes(arch, size),ifnone(free, free_memory())
+    if per*bs <= free: return per*bs
+    fit_bs = int(.8*free // per)  # room for the weights, the optimiser and the batch itself
+    fit_sz = int(size*(.8*free/(per*bs))**.5)//32*32
+    if fit_bs: what = f"try --bs {fit_bs}" + (f", or --size {fit_sz} at --bs {bs}" if fit_sz >= 32 else '')
+    else: what = f"try a smaller --size, e.g. {fit_sz or 32} at --bs 1"
+    raise UsageError(f"--size {size} with --bs {bs}: {arch}'s activations alone need about {per*bs/2**30:.1f} GiB, "
+                     f"and {free/2**30:.1f} GiB of {'GPU memory' if torch.cuda.is_available() else 'memory'} are free: {what}")
 
 # %% ../nbs/09_learner.ipynb #c1415698
 class KeepBest(TrackerCallback):
@@ -242,7 +284,7 @@ class EpochLog(Callback):
 
 # %% ../nbs/09_learner.ipynb #25581063
 class ProgressiveResize(Callback):
-    "Progressive resizing: the epochs before `until`, counted across the fits of `fit_defects`, train and validate on `early`: the same items at a smaller size"
+    "Progressive resizing: the epochs before `until`, counted across `fit_defects`' fits, train and validate on `early`, the items at a smaller size"
     order = -20  # the DataLoaders are swapped before any other callback sees the epoch
     def __init__(self,
                  early,    # DataLoaders of the same items and batch size at a smaller size (`defect_dls(df, size=...)`)
@@ -275,15 +317,19 @@ def _progressive(learn, early_dls, early_epochs, n_epochs)->ProgressiveResize: #
     "The callback of progressive resizing, after checking that the last epoch trains at the learner's own size"
     if not early_epochs: return None
     if early_dls is None: raise ValueError("early_epochs needs early_dls: the same items at a smaller size")
-    if not 0 < early_epochs < n_epochs: raise ValueError(f"early_epochs={early_epochs}: progressive resizing needs at least one epoch at the final size, and this run has {n_epochs}")
-    if len(early_dls.train)!=len(learn.dls.train): raise ValueError(f"early_dls has {len(early_dls.train)} training batches an epoch, the learner's {len(learn.dls.train)}: give it the same items and batch size, or the one-cycle schedule breaks")
+    if not 0 < early_epochs < n_epochs: raise ValueError(f"early_epochs={early_epochs}: progressive resizing needs at least one epoch at the final "
+                                                         f"size, and this run has {n_epochs}")
+    if len(early_dls.train)!=len(learn.dls.train):
+        raise ValueError(f"early_dls has {len(early_dls.train)} training batches an epoch, the learner's {len(learn.dls.train)}: "
+                         f"give it the same items and batch size, or the one-cycle schedule breaks")
     if 'stats' in learn.nexai: _set_norm(early_dls, learn.nexai['stats'])
     return ProgressiveResize(early_dls, early_epochs)
 
 def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs already done
     "Put the weights, the best epoch kept and the epoch log back where checkpoint `ck` left them"
     done = ck['epoch']
-    if done > n_frozen+epochs or len(ck['log'])!=done: raise ValueError(f"{resume} is from a run of other length ({done} epochs done; this one has {n_frozen}+{epochs})")
+    if done > n_frozen+epochs or len(ck['log'])!=done: raise ValueError(f"{resume} is from a run of other length ({done} epochs done; this one has "
+                                                                        f"{n_frozen}+{epochs})")
     learn.model.load_state_dict(ck['model'])
     best.best,best.best_epoch,best.state,best.n = ck['best']['value'],ck['best']['epoch'],ck['best']['state'],done
     elog.rows = list(ck['log'])
@@ -291,6 +337,27 @@ def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs alr
     return done
 
 # %% ../nbs/09_learner.ipynb #8bbf6ae6
+def _schedule_lr(learn, ck, lr)->tuple: # (lr, the lr_find curve or None)
+    "The learning rate: a resumed run's, the one given, or `lr_find`'s valley"
+    if ck: return ck['info']['lr'],ck['info'].get('lr_find')
+    if lr is not None: return lr,None
+    try: return _find_lr(learn)
+    finally: _release_bf16(learn)
+
+def _fit_phase(learn, phase, n, lrs, skip, cbs, ck, elog, pr):
+    "One phase of the schedule, 'frozen' or 'unfrozen': one cycle of `n` epochs, the first `skip` done before a resume from checkpoint `ck`"
+    learn.create_opt()
+    learn.freeze() if phase=='frozen' else learn.unfreeze()
+    same = bool(ck and skip and ck['phase']==phase)
+    if same: learn.opt.load_state_dict(ck['opt'])
+    if ck: set_rng_state(learn, ck['rng'])
+    elog.phase,learn.nexai_skip,full = phase,skip,learn.dls
+    try: learn.fit_one_cycle(n, lrs, cbs=cbs+([SmoothLoss(ck['smooth_loss'])] if same else []), start_epoch=skip)
+    finally:
+        _release_bf16(learn)
+        learn.nexai_skip = 0
+        if pr: learn.dls,learn.nexai_early = full,False
+
 def fit_defects(learn:Learner,         # from `defect_learner`
                 epochs:int=5,          # epochs with the whole network unfrozen; 0: train the head only
                 freeze_epochs:int=1,   # epochs on the head, body frozen (skipped when trained from scratch)
@@ -306,39 +373,21 @@ def fit_defects(learn:Learner,         # from `defect_learner`
                )->Learner:             # `learn` at its best epoch, with the epoch log in `learn.history`
     "Fine-tune `learn` with the study's schedule and keep its best epoch; checkpoint every epoch and resume on request"
     ck = load_checkpoint(resume) if resume else None
-    lr_find = None
-    if ck: lr,lr_find = ck['info']['lr'],ck['info'].get('lr_find')
-    elif lr is None:
-        try: lr,lr_find = _find_lr(learn)
-        finally: _release_bf16(learn)
-    comp = np.less if 'loss' in monitor else np.greater
-    best,elog = KeepBest(monitor, comp),EpochLog(log)
+    lr,lr_find = _schedule_lr(learn, ck, lr)
+    best,elog = KeepBest(monitor, np.less if 'loss' in monitor else np.greater),EpochLog(log)
     cbs = [best, elog, *L(cbs)]
     if checkpoints: cbs.append(Checkpoint(checkpoints, info=dict(lr=lr, lr_find=lr_find)))
     n_frozen = freeze_epochs if learn.nexai.get('pretrained', True) else 0
     pr = _progressive(learn, early_dls, early_epochs, n_frozen+epochs)
     if pr: cbs.append(pr)
-    phases = [('frozen', n_frozen, lr), ('unfrozen', epochs, slice(lr/lr_mult, lr))]
     done = _restore(learn, ck, resume, best, elog, n_frozen, epochs) if ck else 0
-    t0 = time.time()
-    start = 0
-    for phase,n,lrs in phases:
-        if not n: continue
+    t0,start = time.time(),0
+    for phase,n,lrs in [('frozen', n_frozen, lr), ('unfrozen', epochs, slice(lr/lr_mult, lr))]:
         skip = min(max(done-start, 0), n)
         start += n
-        if skip==n: continue
-        learn.create_opt()
-        learn.freeze() if phase=='frozen' else learn.unfreeze()
-        if ck and skip and ck['phase']==phase: learn.opt.load_state_dict(ck['opt'])
-        if ck: set_rng_state(learn, ck['rng'])
-        elog.phase,learn.nexai_skip = phase,skip
-        more = [SmoothLoss(ck['smooth_loss'])] if ck and skip and ck['phase']==phase else []
-        if pr: pr.first,full = start-n,learn.dls
-        try: learn.fit_one_cycle(n, lrs, cbs=cbs+more, start_epoch=skip)
-        finally:
-            _release_bf16(learn)
-            learn.nexai_skip = 0
-            if pr: learn.dls,learn.nexai_early = full,False
+        if not n or skip==n: continue
+        if pr: pr.first = start-n
+        _fit_phase(learn, phase, n, lrs, skip, cbs, ck, elog, pr)
         ck = None
     best.restore(learn)
     learn.history = pd.DataFrame(elog.rows)
@@ -374,7 +423,7 @@ def tta_preds(learn:Learner, # the trained learner
 # %% ../nbs/09_learner.ipynb #7b0583cb
 @contextlib.contextmanager
 def fp32_scoring(learn:Learner): # a learner that may train in bf16 or fp16
-    "Score in fp32 inside the `with` block, as `DefectModel` does by default: the learner's autocast callbacks (`CPUBF16`, fastai's `MixedPrecision`) are set aside, then put back"
+    "Score in fp32 inside the `with` block, as `DefectModel` does: the learner's autocast callbacks (`CPUBF16`, `MixedPrecision`) set aside"
     cbs = [cb for cb in learn.cbs if isinstance(cb, (CPUBF16, MixedPrecision))]
     with learn.removed_cbs(cbs): yield learn
 
@@ -383,7 +432,7 @@ def evaluate(learn:Learner,       # the trained learner, with good/defect labels
              tta_n:int=0,         # augmented passes; 0: one plain pass
              how:str='mean',      # how TTA passes combine: 'mean' or 'vote'
              threshold:float=0.5, # the operating point on the defect probability
-             fp32:bool=True       # score in fp32, as the model directory will (`fp32_scoring`); False: in the learner's own precision, as its validation during training
+             fp32:bool=True       # score in fp32, as the model directory will (`fp32_scoring`); False: in the learner's own precision
             )->dict:              # from `score_metrics`: accuracy, ROC AUC, F1, confusion matrix, ...
     "Accuracy, ROC AUC, F1 and confusion matrix of the defect class on `dl` (default: validation)"
     if list(learn.dls.vocab)!=['good','defect']: raise ValueError(f"evaluate needs good/defect labels, not {list(learn.dls.vocab)}")
