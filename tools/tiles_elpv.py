@@ -14,7 +14,9 @@ threshold gives on the validation cells; how many of the classifier's 68 escapes
 
 Measured on 2 CPU cores shared with other jobs (load average 10 to 18 throughout), so the times are upper bounds, not the recipe's cost:
 - the recipe as above (224 px): the frozen epoch ran at 21 to 28 s a batch of 8 cells, about 1.5 h an epoch by fastai's estimate;
-  stopped after 6 batches, as it could not finish in the time at hand.
+  stopped after 6 batches, as it could not finish in the time at hand. Later, at load 4 to 7, `--n 100` (80 training cells, 10 batches an
+  epoch; a rate, not a figure of merit) took 90.8 s frozen and 218.1 s unfrozen, each with 20 held-out cells scored: about 8 s a batch
+  frozen and 21 s unfrozen, so about 29 and 71 min for the full epochs of 196 batches, with 50 held-out batches at about 3 s each.
 - `--res 150 --epochs 0` (native resolution, the frozen epoch alone): one epoch 2069 s (training and the held-out fifth); on the 656
   validation cells accuracy 0.675, ROC AUC 0.740, caught at 2 % scrap 0.220 (at the held-out fifth's 2 % threshold 0.146, scrapping
   0.013), 5 of the 68 escapes caught; scoring the validation cells 173 s. A frozen backbone and one epoch: far below the classifier
