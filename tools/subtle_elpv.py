@@ -205,8 +205,8 @@ def measure(a):
     esc = escapes(names, ~trn); rows,keep = [],{}
     print(f"ELPV: {trn.sum()} training cells, {(~trn).sum()} validation cells ({y[~trn].sum()} defects, {esc.sum()} of them today's escapes)", flush=True)
     sd = Path(a.out)/'scores'; sd.mkdir(parents=True, exist_ok=True)
-    def add(lever, setting, size, r, sc=None, s_img=None):
-        rows.append(dict(lever=lever, setting=setting, arch=a.arch, size=size, s_per_image_features=s_img, **r))
+    def add(lever, setting, size, r, sc=None, s_img=None, arch=a.arch):
+        rows.append(dict(lever=lever, setting=setting, arch=arch, size=size, s_per_image_features=s_img, **r))
         if sc is not None: keep[(lever, setting, size)] = sc; np.savez(sd/f"{lever}_{setting}_{size}".replace(' ', '_').replace('/', '_').replace(',', ''), **sc)
         print(' | '.join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k,v in rows[-1].items()), flush=True)
         pd.DataFrame(rows).to_csv(a.csv, index=False)
@@ -235,21 +235,21 @@ def measure(a):
         r,fv = fused_row(bsc['oof'], bsc['valid'], s, comb, y, trn, types, esc)
         add('fused', f"best probe ({best['setting']}, {best['size']} px) + fine PaDiM {size} px", size, r, dict(valid=fv))
         r,fv = crossfit_valid(clf.p_defect_tta.values, s[~trn], types[~trn], y[~trn], esc)
-        add('fused', f"classifier (TTA, committed) + fine PaDiM {size} px, combiner cross-fitted on validation", size, r, dict(valid=fv))
+        add('fused', f"classifier (TTA, committed) + fine PaDiM {size} px, combiner cross-fitted on validation", size, r, dict(valid=fv), arch=None)
     fz = pd.read_csv(Path(__file__).parent.parent/'nbs'/'normality_valid_scores.csv').set_index('name').loc[names[~trn]]
     r,fv = crossfit_valid(clf.p_defect_tta.values, fz.padim.values, types[~trn], y[~trn], esc)
-    add('fused (README row re-measured)', 'classifier (TTA, committed) + PaDiM 224 px (committed), combiner cross-fitted on validation', 300, r, dict(valid=fv))
+    add('fused (README row re-measured)', 'classifier (TTA, committed) + PaDiM 224 px (committed), combiner cross-fitted on validation', None, r, dict(valid=fv), arch=None)
     from sklearn.metrics import roc_auc_score
     from nexai.threshold import recall_at_fpr
     from scipy.stats import rankdata
     v,vy = (rankdata(clf.p_defect_tta.values)+rankdata(fz.padim.values))/2,y[~trn]; o02 = np.quantile(v[vy==0], .98, method='higher')
-    add('fused (README row re-measured)', 'rank average of the two committed scores (no fitting)', 300,
+    add('fused (README row re-measured)', 'rank average of the two committed scores (no fitting)', None, arch=None, r=
         dict(roc_auc=roc_auc_score(vy, v), caught_2pct_oracle=recall_at_fpr(vy, v, (0.02,))['0.02'], escapes_oracle=int((v[esc] > o02).sum())))
     for col in ('p_defect_tta','p_defect'):
         v,vy = clf[col].values,y[~trn]; o02 = np.quantile(v[vy==0], .98, method='higher')
-        add('baseline (committed)', f'classifier {col}', 300, dict(roc_auc=roc_auc_score(vy, v), caught_2pct_oracle=recall_at_fpr(vy, v, (0.02,))['0.02'], escapes_oracle=int((v[esc] > o02).sum())))
+        add('baseline (committed)', f'classifier {col}', None, arch=None, r=dict(roc_auc=roc_auc_score(vy, v), caught_2pct_oracle=recall_at_fpr(vy, v, (0.02,))['0.02'], escapes_oracle=int((v[esc] > o02).sum())))
     v,vy = fz.padim.values,y[~trn]; o02 = np.quantile(v[vy==0], .98, method='higher')
-    add('baseline (committed)', 'PaDiM 224 px', 224, dict(roc_auc=roc_auc_score(vy, v), caught_2pct_oracle=recall_at_fpr(vy, v, (0.02,))['0.02'], escapes_oracle=int((v[esc] > o02).sum())))
+    add('baseline (committed)', 'PaDiM 224 px', 224, arch=None, r=dict(roc_auc=roc_auc_score(vy, v), caught_2pct_oracle=recall_at_fpr(vy, v, (0.02,))['0.02'], escapes_oracle=int((v[esc] > o02).sum())))
 
 def cost(a):
     "Seconds of one fine-tuning epoch on the 1,968 training cells, estimated from a few timed forward+backward batches (not a measured epoch)"
@@ -260,9 +260,11 @@ def cost(a):
         for size in map(int, a.sizes.split(',')):
             x = torch.randn(a.bs, 3, size, size).contiguous(memory_format=torch.channels_last); ts = []
             for i in range(a.batches+1):
-                t = time.perf_counter(); m.zero_grad(); m(x).float().mean().backward(); ts.append(time.perf_counter()-t)
+                t = time.perf_counter(); m.zero_grad()
+                with torch.autocast('cpu', dtype=torch.bfloat16, enabled=a.bf16): y = m(x)
+                y.float().mean().backward(); ts.append(time.perf_counter()-t)
             spi = np.median(ts[1:])/a.bs
-            print(f"{arch} {size} px: forward+backward {spi:.3f} s an image (median of {a.batches} batches of {a.bs}, the first dropped) -> "
+            print(f"{arch} {size} px{' bf16' if a.bf16 else ''}: forward+backward {spi:.3f} s an image (median of {a.batches} batches of {a.bs}, the first dropped) -> "
                   f"an epoch of 1,968 cells about {spi*1968/60:.1f} min (estimate: the network alone, no data loading, no validation)", flush=True)
 
 def curve(a):
@@ -298,7 +300,7 @@ def main():
     m.add_argument('--sizes', type=ints, default=[224,300,384,448,512]); m.add_argument('--tile-sizes', type=ints, default=[384,448])
     m.add_argument('--normality-sizes', type=ints, default=[448]); m.add_argument('--mil', default='r2'); m.add_argument('--csv', default='nbs/subtle_elpv.csv')
     c = sp.add_parser('cost'); c.add_argument('--archs', default='lite0'); c.add_argument('--sizes', default='224,300,384,448,512')
-    c.add_argument('--bs', type=int, default=16); c.add_argument('--batches', type=int, default=3)
+    c.add_argument('--bs', type=int, default=16); c.add_argument('--batches', type=int, default=3); c.add_argument('--bf16', action='store_true')
     u = sp.add_parser('curve'); u.add_argument('--out', default='/tmp/subtle')
     a = ap.parse_args(); warnings.filterwarnings('ignore')
     dict(extract=extract, measure=measure, cost=cost, curve=curve)[a.cmd](a)
