@@ -250,8 +250,8 @@ def from_folder(path,             # a folder of class folders, or of images when
         else: df = df.drop(columns='is_valid')
     else: df = _class_items(path)
     if not len(df):
-        if len(get_image_files(path, recurse=False)): raise ValueError(f"{path} holds images but no class folders; put them in one folder per class, "
-                                                                       f"or pass labeled=False to read them unlabelled")
+        if len(get_image_files(path, recurse=False)):
+            raise ValueError(f"{path} holds images but no class folders: put them in one folder per class, or read them with labeled=False")
         raise ValueError(f"no image files in class folders under {path}; expected {path}/good/*.png and {path}/defect/*.png (any names)")
     return _drop_bad(_binary(df, good), check)
 
@@ -479,8 +479,8 @@ def defect_dls(df:pd.DataFrame,   # items: `path`, `label`, optional `is_valid`
     kwargs['val_bs'] = val_bs or (bs if torch.device(kwargs.get('device') or default_device()).type=='cuda' else cpu_score_bs())
     df = split(df, valid_pct, seed).reset_index(drop=True)
     if cache is not None: df = _in_store(df, cache, size)
-    if df.is_valid.all() or not df.is_valid.any(): raise ValueError("the split leaves no training or no validation items; give more items or another "
-                                                                    "valid_pct")
+    if df.is_valid.all() or not df.is_valid.any():
+        raise ValueError("the split leaves no training or no validation items; give more items or another valid_pct")
     set_seed(seed)
     if soft is not None:  # metrics and thresholds: the binary truth
         df['_target'] = np.where(df.is_valid, (df.label=='defect').astype(float), pd.to_numeric(df[soft]).astype(float))

@@ -328,8 +328,8 @@ def _progressive(learn, early_dls, early_epochs, n_epochs)->ProgressiveResize: #
 def _restore(learn, ck, resume, best, elog, n_frozen, epochs)->int: # epochs already done
     "Put the weights, the best epoch kept and the epoch log back where checkpoint `ck` left them"
     done = ck['epoch']
-    if done > n_frozen+epochs or len(ck['log'])!=done: raise ValueError(f"{resume} is from a run of other length ({done} epochs done; this one has "
-                                                                        f"{n_frozen}+{epochs})")
+    if done > n_frozen+epochs or len(ck['log'])!=done:
+        raise ValueError(f"{resume} is from a run of other length ({done} epochs done; this one has {n_frozen}+{epochs})")
     learn.model.load_state_dict(ck['model'])
     best.best,best.best_epoch,best.state,best.n = ck['best']['value'],ck['best']['epoch'],ck['best']['state'],done
     elog.rows = list(ck['log'])
