@@ -17,24 +17,25 @@ from .core import *
 from .data import *
 from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
-from .inference import save_model_dir, tta_combine, save_ensemble_dir, data_summary, sign_model_json, Scorer, item_paths, score_frame, read_model_json
-from .scorers import load_scorer, predict
+from .scorer import data_summary, sign_model_json, Scorer, Paths, item_paths, score_frame, read_model_json
+from .classifier import save_model_dir, tta_combine
+from .models import load_scorer, predict, save_ensemble_dir
 from .fused import FusedModel, save_fused_dir
 import torch.nn.functional as F
 import nexai
 from fastprogress.fastprogress import progress_bar
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
-from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring
+from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring, check_fit_memory
 from .interpret import plot_history
 from .report import write_report
 from .store import image_store, default_store_dir, StoreUnavailable
 from .golden import write_line_files, write_reference
-from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups
+from .normality import fit_normality, good_quantile_threshold, score_images, extract_features, NormalityGroups, method_class
 
 # %% auto #0
-__all__ = ['read_data', 'parse_aug', 'train_model', 'train_folds', 'fit_normality_dir', 'fit_combiner', 'combiner_part',
-           'train_fused', 'resume_options', 'recalibrate']
+__all__ = ['read_data', 'parse_aug', 'training_items', 'stratified_part', 'fit_member', 'train_model', 'train_folds',
+           'fit_normality_dir', 'fit_combiner', 'combiner_part', 'train_fused', 'resume_options', 'recalibrate']
 
 # %% ../nbs/13_train.ipynb #e73b7e39
 def read_data(data='elpv',        # 'elpv', a folder of class folders, or a CSV file
@@ -73,32 +74,64 @@ def parse_aug(aug)->dict:
     return res
 
 # %% ../nbs/13_train.ipynb #c02cd664
-def _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache=None, gan_aug=0, early_size=None, resident=None, soft=None):
-    "Items of `data`, checked, and their DataLoaders (and at `early_size`, for progressive resizing); bad files listed in `out/skipped.csv`"
+def training_items(data='elpv',         # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
+                   out=None,            # the model directory, where `skipped.csv` lists the files left out
+                   good:str=None,       # the good class (guessed when not given)
+                   split_col:str=None,  # a column of `data` that says which items are held out
+                   valid_pct=0.2,       # the held-out share where the data has no split (see `split`)
+                   seed:int=42,         # the split's seed
+                   soft:str=None        # a column of graded labels the training targets come from (see `check_soft`)
+                  )->pd.DataFrame:      # the items, `is_valid` marking the held-out part; `attrs['n_skipped']`
+    "The items of a training run, read, checked (`check_items`) and split: once a run, whatever its shape"
     df = read_data(data, good=good, split_col=split_col)
-    skipped = df.attrs.get('skipped', [])
-    if not rank: atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), out/'skipped.csv')
-    cnt = df.label.value_counts() if len(df) else pd.Series(dtype=int)
-    if len(cnt) < 2 or cnt.min() < 2:
-        raise ValueError(f"too few readable images to train: {', '.join(f'{n} {c}' for c,n in cnt.items()) or 'none'} after skipping {len(skipped)} bad file(s), listed in {out/'skipped.csv'}; need at least 2 of each class")
-    if soft is not None: check_soft(df, soft)  # a usage error naming the column or the rows, before any work
-    if gan_aug:  # GAN-made defects join the training part; the GAN sees only its defects (see `add_gan_defects`)
-        from nexai.ganaug import add_gan_defects
-        df = add_gan_defects(split(df, valid_pct, seed), gan_aug, out/'gan_defects', seed=seed, progress=not rank)
-    if cache and (why := _store_room(df, [size, early_size], cache)):
+    skipped,where = df.attrs.get('skipped', []),''
+    if out is not None:
+        if not rank_distrib(): atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), Path(out)/'skipped.csv')
+        where = f", listed in {Path(out)/'skipped.csv'}"
+    check_items(df, soft=soft, train=True, skipped=f" after skipping {len(skipped)} bad file(s){where}")
+    df = split(df, valid_pct, seed)
+    df.attrs['n_skipped'] = len(skipped)
+    return df
+
+def _parts(df)->tuple: # (training part, held-out part)
+    return df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
+
+def stratified_part(items,       # items with `label`, and `type` where they have it
+                    share:float, # the share of each label (and type) to draw
+                    seed:int     # the draw's seed
+                   )->np.ndarray: # True for the items drawn
+    "A share of each label (and type) of `items`, drawn from its paths in sorted order: the same good parts whatever defects the set holds"
+    part = np.zeros(len(items), bool)
+    for _,g in items.reset_index(drop=True).groupby(['label'] + (['type'] if 'type' in items else [])):  # positions, not labels
+        idx = g.sort_values('path').index.to_numpy()
+        part[np.random.default_rng(seed).permutation(idx)[:max(1, round(share*len(idx)))]] = True
+    return part
+
+def _with_gan(items, n, out, seed)->pd.DataFrame:
+    "`items` with `n` GAN-made defects in its training part; the GAN sees only those training defects (see `add_gan_defects`)"
+    from nexai.ganaug import add_gan_defects
+    return add_gan_defects(items, n, Path(out)/'gan_defects', seed=seed, progress=not rank_distrib())
+
+def _dls_at(items, size, cache, resident, seed, **kwargs):
+    "`defect_dls` of checked `items` at `size`, through an image store where `cache` asks for one and it can be made"
+    set_seed(seed)
+    st = None
+    if cache:
+        fld,bar = None if cache is True else cache,None if not rank_distrib() else False
+        try: st = image_store(items, size, folder=fld, progress=bar)  # decoded once: each epoch reads it
+        except StoreUnavailable as e: warnings.warn(f"nexai: {e}; decoding every image in every epoch "
+                                                    f"instead")  # the disk filled, or a read-only folder
+    return defect_dls(items, size=size, seed=seed, cache=st, resident=resident if st is not None else None, checked=True, **kwargs)
+
+def _member_dls(items, out, size, bs, oversample, seed, aug, num_workers, cache=None, gan_aug=0, early_size=None, resident=None, soft=None)->tuple:
+    "The DataLoaders of one member's checked `items` (`is_valid`: the part it validates on), and at `early_size` (progressive resizing) or None"
+    if gan_aug: items = _with_gan(items, gan_aug, out, seed)
+    if cache and (why := _store_room(items, [size, early_size], cache)):
         warnings.warn(f"nexai: {why}; decoding every image in every epoch instead")
         cache = None
-    def _dls(sz):
-        set_seed(seed)
-        st = None
-        if cache:
-            try: st = image_store(df, sz, folder=None if cache is True else cache, progress=None if not rank else False)  # decoded once: each epoch reads it
-            except StoreUnavailable as e: warnings.warn(f"nexai: {e}; decoding every image in every epoch instead")  # the disk filled after `_store_room` looked, or the folder is read-only
-        return defect_dls(df, size=sz, bs=bs, oversample=oversample if oversample else False, valid_pct=valid_pct, seed=seed, aug=aug, num_workers=num_workers, cache=st, resident=resident if st is not None else None, soft=soft)
-    early = _dls(early_size) if early_size else None
-    dls = _dls(size)
-    if list(dls.vocab)!=['good','defect']: raise ValueError(f"training needs good/defect labels, got {list(dls.vocab)}")
-    return dls, len(skipped), early
+    kw = dict(bs=bs, oversample=oversample or False, aug=aug, num_workers=num_workers, soft=soft)
+    early = _dls_at(items, early_size, cache, resident, seed, **kw) if early_size else None
+    return _dls_at(items, size, cache, resident, seed, **kw),early
 
 def _store_room(df, sizes, cache, spare:int=2**30)->str: # why the store can't be used here, or ''
     "Can the image stores of `df` at `sizes` be written, with `spare` bytes left on the disk? What a store already holds is counted as there"
@@ -117,12 +150,25 @@ def _store_room(df, sizes, cache, spare:int=2**30)->str: # why the store can't b
 def _check_early(size, n_epochs, early_size, early_epochs):
     "Refuse progressive resizing that can't run, before any work"
     if early_size is None and not early_epochs: return
-    if not early_size or not early_epochs: raise UsageError(f"progressive resizing needs both --early-size and --early-epochs (got {early_size} and {early_epochs})")
+    if not early_size or not early_epochs:
+        raise UsageError(f"progressive resizing needs both --early-size and --early-epochs (got {early_size} and {early_epochs})")
     if not 0 < early_size < size: raise UsageError(f"--early-size {early_size} must be smaller than --size {size}")
-    if not 0 < early_epochs < n_epochs: raise UsageError(f"--early-epochs {early_epochs}: at least the last of the {n_epochs} epochs must train at --size {size}")
+    if not 0 < early_epochs < n_epochs:
+        raise UsageError(f"--early-epochs {early_epochs}: at least the last of the {n_epochs} epochs must train at --size {size}")
+
+def _check_recipe(**kwargs):
+    "Refuse, before any work, a recipe of `fit_member` that can't run: the rule, backbone, weights, augmentation, schedule, memory"
+    r = {k:p.default for k,p in inspect.signature(fit_member).parameters.items() if p.default is not inspect.Parameter.empty} | kwargs
+    parse_how(r['threshold']); arch_source(r['arch']); parse_aug(r['aug'])
+    if r['epochs'] < 0 or r['freeze_epochs'] < 0 or r['epochs']+r['freeze_epochs'] < 1:
+        raise UsageError(f"nothing to train: --epochs {r['epochs']} --freeze-epochs {r['freeze_epochs']}")
+    _check_early(r['size'], r['epochs']+(r['freeze_epochs'] if r['pretrained'] else 0), r['early_size'], r['early_epochs'])
+    if r['distributed'] and r['lr'] is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
+    check_fit_memory(r['arch'], r['size'], r['bs'])  # a batch too large for the memory, before the data is read
+    if r['pretrained'] and find_weights(r['arch'], r['weights']) is None: create_backbone(r['arch'])  # the download, or the error naming the file
 
 def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation scores)
-    "The validation figures at the operating point chosen by `threshold`, at 0.5, and with TTA by mean and by vote; scored in fp32, as the model directory scores"
+    "A member's figures on its validation part, where `threshold` chooses its operating points: at them, at 0.5, with TTA by mean and vote; in fp32"
     with fp32_scoring(learn), learn.no_bar(): p,targs = learn.get_preds(dl=dls.valid)
     p,targs = p[:,1].float().numpy(), targs.numpy()
     thr = pick_threshold(targs, p, threshold)['threshold']
@@ -138,6 +184,20 @@ def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation sco
         vp['score_tta'] = pt
     return res, vp
 
+def _held_metrics(held, sc, thr, tthr, tta, cache=None, num_workers=0)->tuple: # (metrics, held-out scores)
+    "The held-out part scored once, by the model directory's scorer, at operating points chosen elsewhere: its labels choose nothing"
+    ht = (held.label=='defect').astype(int).values
+    kw = dict(cache=cache, num_workers=num_workers, progress=False)
+    hs = predict(sc, held, threshold=thr, **kw).score.values
+    res = dict(score_metrics(ht, hs, thr), at_0_5=score_metrics(ht, hs, .5), operating_point=ppm_summary(metrics_at(ht, hs, thr)), scored_in='fp32')
+    vp = held[['path','label']].assign(score=hs)
+    if tta:
+        pt = predict(sc, held, tta=tta, threshold=tthr, **kw).score.values
+        res['tta'] = dict(score_metrics(ht, pt, tthr), n=tta, how='mean', at_0_5=score_metrics(ht, pt, .5),
+                          at_plain_threshold=score_metrics(ht, pt, thr))
+        vp['score_tta'] = pt
+    return res,vp
+
 # %% ../nbs/13_train.ipynb #8c349781
 def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on from, or None
     "The last checkpoint when resuming on the same data and split; records the options and the data for a later resume"
@@ -146,10 +206,18 @@ def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on
     if resume and (ck := last_checkpoint(ckdir)) is None: logging.getLogger('nexai').info(f"no checkpoint in {ckdir}; starting from the first epoch")
     if ck is not None and json.loads((ckdir/'run.json').read_text()).get('data_key')!=key:
         raise ValueError(f"the data or its split differ from the interrupted run's, so {ck} can't be resumed; start afresh without --resume")
-    if not rank: ckdir.mkdir(exist_ok=True); atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
+    if rank: return ck
+    ckdir.mkdir(exist_ok=True)
+    atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
     return ck
 
-_RUNTIME = ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')  # how a run runs, not what it trains: never recorded for a resume
+_RUNTIME = ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')  # how a run runs: never recorded for a resume
+_RECIPE = ('arch','size','epochs','freeze_epochs','early_size','early_epochs','lr','best_epoch','aug','bf16','soft','train_seconds')  # in its metrics
+
+def _record(data, **kwargs)->dict:
+    "A run's options as recorded for a resume: how it runs left out, a DataFrame named, not kept"
+    d = f'a DataFrame of {len(data)} items' if isinstance(data, pd.DataFrame) else data
+    return to_plain(dict(data=d, **{k:v for k,v in kwargs.items() if k not in _RUNTIME}))
 
 def _preds_signed(d)->bool:
     "Is `d/valid_preds.csv` the file that `d/model.json` (signed) recorded? A member's out-of-fold scores are trusted only then"
@@ -163,85 +231,134 @@ def _end_distributed(shards)->str: # the backend the processes used
     os.environ['WORLD_SIZE'] = '1'  # fastai reads this to decide whether to gather
     return backend
 
-def _write_run(learn, out, res, vp, tta, report):
-    "The model directory, the validation scores, the metrics, the curves and (on request) the report"
-    atomic_csv(vp, out/'valid_preds.csv')
-    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, valid_preds_sha256=sha256(out/'valid_preds.csv'), **({'tta_threshold': res['tta']['threshold']} if tta else {}))
-    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
-    write_line_files(out, vp, load_scorer(out))  # the reference scores and golden set the service checks
-    plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
-    if not report: return
-    try: write_report(out)
-    except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); the model in {out} is complete and unchanged: `nexai-report {out}` tries again")
-
-# %% ../nbs/13_train.ipynb #1de65a91
-def train_model(data='elpv',          # 'elpv', a folder of class folders, or a CSV (see `read_data`)
-                out='nexai_model',    # the model directory to write
-                arch='resnet34',      # the backbone (see `arch_source`)
-                weights=None,         # its pretrained weights file; None: the installed or cached one
-                pretrained=True,      # False: random weights
-                size=224, bs=32,      # image side in pixels; batch size
-                epochs=5, freeze_epochs=1, lr=None, lr_mult=100., # the schedule (see `fit_defects`)
-                oversample=1., valid_pct=0.2, seed=42, # the data (see `defect_dls`)
-                tta=8,                # TTA passes for the metrics with TTA; 0: none
-                threshold='f1',       # the rule for the operating point (see `pick_threshold`)
-                good=None,            # the good class; default: guessed from the names
-                split_col=None,       # a column of `data` that says which items validate
-                monitor='valid_loss', # the epoch kept is the best by this
-                aug=None,             # augmentation settings (see `parse_aug`)
-                bf16=None,            # mixed precision: None chooses by the hardware (see `auto_bf16`)
-                num_workers=0,        # processes that load images
-                report=False,         # also write report.html
-                resume=False,         # go on from the last checkpoint in `out`
-                keep_checkpoints=False, # keep `out/checkpoints` after training
-                distributed=False,    # train across the processes `accelerate launch` started
-                cache=None,           # an image store (`nexai.store`): True for the one in `nexai_home()/'cache'`, or a folder; None: decode every epoch
-                resident:bool=None,   # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
-                gan_aug:int=0,        # add this many defects made by a DCGAN trained on the training defects (`nexai.ganaug`), kept in `out/gan_defects`
-                early_size:int=None,  # progressive resizing: the first `early_epochs` epochs at this smaller size (see `fit_defects`)
-                early_epochs:int=0,   # how many epochs, frozen ones first, train at `early_size`
-                compile:bool=False,   # train through `torch.compile` (see `defect_learner`): for GPUs; each fit's first batch compiles
-                soft:str=None,        # train on graded labels: a column of defect probabilities in [0, 1] ('prob' for ELPV); metrics and thresholds stay on `label`
-                folds:int=0,          # K >= 2: K members on K stratified folds of the training part, as one ensemble (see `train_folds`)
-                with_normality:bool=False, # also fit a model of normality, and combine both routes in one model (see `train_fused`)
-                **kwargs              # with `with_normality`: `method`, `group`, `normality_size` for `train_fused`
-               )->dict:               # the metrics, as in `metrics.json`
-    "Train a defect model on `data` and write the model directory `out`; returns the metrics (process 0 of a distributed run)"
-    args = {k:v for k,v in locals().items() if k not in ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident','kwargs')}
-    if with_normality: return train_fused(**{k:v for k,v in args.items() if k not in ('with_normality','kwargs')}, **kwargs, num_workers=num_workers, report=report, resume=resume, cache=cache, resident=resident)
-    if kwargs: raise TypeError(f"train_model() got unexpected arguments {sorted(kwargs)}")
-    if folds: return train_folds(**{k:v for k,v in args.items() if k!='folds'}, k=folds, num_workers=num_workers, report=report, resume=resume, cache=cache, resident=resident)
-    if isinstance(data, pd.DataFrame): args['data'] = f'a DataFrame of {len(data)} items'  # as a record
-    rank,world = rank_distrib(),max(num_distrib(), 1)
-    if distributed and lr is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
+def _fit_learner(learn, out, early, ck, distributed, early_epochs=0, **sched)->Learner:
+    "`fit_defects` on one member, across the processes `accelerate launch` started where `distributed`; `distributed.json` says how it ran"
+    world = max(num_distrib(), 1)
     if distributed and world==1: warnings.warn("--distributed, but not started by `accelerate launch` (or torchrun): training in one process")
-    parse_how(threshold); arch_source(arch); aug = parse_aug(aug)  # fail on bad options before any work
-    if epochs < 0 or freeze_epochs < 0 or epochs+freeze_epochs < 1: raise UsageError(f"nothing to train: --epochs {epochs} --freeze-epochs {freeze_epochs}")
-    _check_early(size, epochs+(freeze_epochs if pretrained else 0), early_size, early_epochs)
-    if pretrained and find_weights(arch, weights) is None: create_backbone(arch)  # the download, or the error naming the missing file, before any work on the data
-    out,t0 = Path(out),time.time()
-    if not rank: out.mkdir(parents=True, exist_ok=True)
-    dls,n_skipped,early = _train_dls(data, out, size, bs, oversample, valid_pct, seed, aug, good, split_col, num_workers, rank, cache, gan_aug, early_size, resident, soft)
-    ck = _resume_point(out, dls, args, resume, rank)
-    learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
     shards = ShardLog() if distributed and world > 1 else None
     with (distrib_training(learn) if shards else contextlib.nullcontext()):
-        learn = fit_defects(learn, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, log=out/'history.csv',
-                            checkpoints=out/'checkpoints', resume=ck, cbs=shards, early_dls=early, early_epochs=early_epochs if early_size else 0)
-    backend = _end_distributed(shards) if shards is not None and torch.distributed.is_initialized() else None
-    if rank: return dict(rank=rank, world_size=world)  # process 0 evaluates and writes
-    if shards is not None:
-        atomic_write(out/'distributed.json', lambda f: f.write_text(json.dumps(dict(world_size=world, backend=backend, epochs=shards.epochs))))
-        learn.nexai['distributed'] = dict(world_size=world, backend=backend)
+        learn = fit_defects(learn, log=out/'history.csv', checkpoints=out/'checkpoints', resume=ck, cbs=shards,
+                            early_dls=early, early_epochs=early_epochs if early is not None else 0, **sched)
+    if shards is None: return learn
+    backend = _end_distributed(shards) if torch.distributed.is_initialized() else None
+    if rank_distrib(): return learn
+    atomic_write(out/'distributed.json', lambda f: f.write_text(json.dumps(dict(world_size=world, backend=backend, epochs=shards.epochs))))
+    learn.nexai['distributed'] = dict(world_size=world, backend=backend)
+    return learn
+
+def _member_figures(learn, dls, arch, size, aug, soft, early_size, early_epochs)->dict:
+    "What a member was trained on and with, for its metrics"
+    n,v = learn.nexai,dls.items.is_valid
+    return dict(n_train=int((~v).sum()), n_valid=int(v.sum()), arch=arch, size=size, epochs=n['epochs'], freeze_epochs=n['freeze_epochs'],
+                **(dict(early_size=early_size, early_epochs=early_epochs) if early_size else {}),
+                lr=n['lr'], best_epoch=n['best_epoch'], aug=aug or {}, bf16=n['bf16'], soft=soft)
+
+def _save_member(learn, out, res, vp, tta, preds=True):
+    "A member's model directory: `model.json` with the operating points its validation part chose, the metrics, the curves, with `preds` those scores"
+    if preds: atomic_csv(vp, out/'valid_preds.csv')
+    extra = dict(valid_preds_sha256=sha256(out/'valid_preds.csv')) if preds else {}
+    if tta: extra['tta_threshold'] = res['tta']['threshold']
+    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **extra)
+    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
+    plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
+
+def _update_model_json(out, **fields):
+    "Set `fields` in `out/model.json`, and sign it again"
+    d = json.loads((Path(out)/'model.json').read_text())
+    d.update(fields)
+    atomic_write(Path(out)/'model.json', lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
+    sign_model_json(out)
+
+def _finish_run(out, res, vp, report):
+    "What every run leaves beside its model and held-out scores `vp`: metrics, reference and golden set the service checks, report if asked"
+    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
+    write_line_files(out, vp, load_scorer(out))
+    if not report: return
+    try: write_report(out)
+    except Exception as e:
+        warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); "
+                      f"the model in {out} is complete and unchanged: `nexai-report {out}` tries again")
+
+# %% ../nbs/13_train.ipynb #1de65a91
+def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it trains outside `is_valid` and validates on `is_valid`
+               out,                    # its model directory
+               arch='resnet34', weights=None, pretrained=True, # the backbone (see `arch_source`); its weights file (None: found); False: random
+               size=224, bs=32,        # image side in pixels; batch size
+               epochs=5, freeze_epochs=1, lr=None, lr_mult=100., # the schedule (see `fit_defects`)
+               monitor='valid_loss',   # the epoch kept is the best by this, on the validation part
+               oversample=1., seed=42, # the training batches' balance (see `defect_dls`); the seed
+               aug=None,               # augmentation settings (see `parse_aug`)
+               tta=8,                  # TTA passes for the figures with TTA; 0: none
+               threshold='f1',         # the rule for the operating points, on the validation part (see `pick_threshold`)
+               bf16=None,              # mixed precision: None chooses by the hardware (see `auto_bf16`)
+               compile:bool=False,     # train through `torch.compile` (see `defect_learner`): for GPUs
+               soft:str=None,          # train on graded labels: a column of defect probabilities; metrics and thresholds stay on `label`
+               gan_aug:int=0,          # add this many defects made by a DCGAN on the training defects (`nexai.ganaug`), kept in `out/gan_defects`
+               early_size:int=None, early_epochs:int=0, # progressive resizing: the first `early_epochs` epochs at this smaller size
+               preds:bool=True,        # write the validation part's scores to `valid_preds.csv`, signed in `model.json`
+               args:dict=None,         # the run's options, recorded for a resume
+               num_workers=0, resume=False, # processes that load images; go on from the last checkpoint in `out`
+               keep_checkpoints=False, distributed=False, # keep `out/checkpoints`; train across the processes `accelerate launch` started
+               cache=None,             # an image store (`nexai.store`): True for NEXAI_HOME/cache, or a folder; None: decode every epoch
+               resident:bool=None      # with `cache`: hold the images on the GPU; None: where they fit in half its free memory
+              )->dict:                 # its figures on the validation part (process 0 of a distributed run)
+    "Fit one member on one split: train on `items` outside `is_valid`, choose its epoch and operating points on `is_valid`, write `out`"
+    out,t0,rank = Path(out),time.time(),rank_distrib()
+    if not rank: out.mkdir(parents=True, exist_ok=True)
+    aug = parse_aug(aug)
+    dls,early = _member_dls(items, out, size, bs, oversample, seed, aug, num_workers, cache, gan_aug, early_size, resident, soft)
+    ck = _resume_point(out, dls, ifnone(args, {}), resume, rank)
+    learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
+    sched = dict(epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, early_epochs=early_epochs)
+    learn = _fit_learner(learn, out, early, ck, distributed, **sched)
+    if rank: return dict(rank=rank, world_size=max(num_distrib(), 1))
     train_s = time.time()-t0
     res,vp = _eval_metrics(learn, dls, threshold, tta)
-    res = to_plain(dict(res, n_train=int((~dls.items.is_valid).sum()), n_valid=int(dls.items.is_valid.sum()), n_skipped=n_skipped,
-                        train_seconds=round(train_s, 1), arch=arch, size=size, epochs=epochs, freeze_epochs=freeze_epochs,
-                        **(dict(early_size=early_size, early_epochs=early_epochs) if early_size else {}),
-                        lr=learn.nexai['lr'], best_epoch=learn.nexai['best_epoch'], aug=aug or {}, bf16=learn.nexai['bf16'], soft=soft,
-                        total_seconds=round(time.time()-t0, 1)))
-    _write_run(learn, out, res, vp, tta, report)
+    res = to_plain(dict(res, **_member_figures(learn, dls, arch, size, aug, soft, early_size, early_epochs),
+                        train_seconds=round(train_s, 1), total_seconds=round(time.time()-t0, 1)))
+    _save_member(learn, out, res, vp, tta, preds)
     if not keep_checkpoints: shutil.rmtree(out/'checkpoints', ignore_errors=True)
+    return res
+
+@delegates(fit_member, but=['items','preds','args'])
+def train_model(data='elpv',          # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
+                out='nexai_model',    # the model directory to write
+                folds:int=0,          # K >= 2: K members on K stratified folds of the training part, as one ensemble (see `train_folds`)
+                with_normality:bool=False, # also fit a model of normality, and combine both routes in one model (see `train_fused`)
+                holdout:float=0.2,    # plain training: the share of the training part held out to choose the epoch and the operating points
+                valid_pct=0.2,        # the held-out share where the data has no split: it is scored once and chooses nothing
+                seed=42,              # the seed of the split, the hold-out and training
+                good=None,            # the good class; default: guessed from the names
+                split_col=None,       # a column of `data` that says which items are held out
+                report=False,         # also write report.html
+                **kwargs              # the recipe and how it runs (see `fit_member`); with `with_normality`, `train_fused`'s too
+               )->dict:               # the held-out metrics, as in `metrics.json` (process 0 of a distributed run)
+    "Train a defect model on `data` and write the model directory `out`: one member, `folds` members as an ensemble, or `with_normality` fused"
+    kw = dict(data=data, out=out, valid_pct=valid_pct, seed=seed, good=good, split_col=split_col, report=report)
+    if with_normality: return train_fused(**kw, folds=folds, **kwargs)
+    if folds: return train_folds(**kw, k=folds, **kwargs)
+    return _train_plain(**kw, holdout=holdout, **kwargs)
+
+def _train_plain(data, out, holdout=0.2, valid_pct=0.2, seed=42, good=None, split_col=None, report=False, **kwargs)->dict:
+    "One member, trained on the training part but a stratified `holdout`, which chooses its epoch and operating points; the held-out part scored once"
+    _check_recipe(**kwargs)
+    if not 0 < holdout < 1: raise UsageError(f"--holdout {holdout}: give a share of the training part between 0 and 1")
+    out,t0 = Path(out),time.time()
+    if not rank_distrib(): out.mkdir(parents=True, exist_ok=True)
+    df = training_items(data, out, good, split_col, valid_pct, seed, kwargs.get('soft'))
+    trn,held = _parts(df)
+    args = _record(data, holdout=holdout, valid_pct=valid_pct, seed=seed, good=good, split_col=split_col, **kwargs)
+    mres = fit_member(trn.assign(is_valid=stratified_part(trn, holdout, seed)), out, seed=seed, preds=False, args=args, **kwargs)
+    if 'rank' in mres: return mres
+    res,vp = _held_metrics(held, load_scorer(out), mres['threshold'], mres.get('tta', {}).get('threshold'), kwargs.get('tta', 8),
+                           kwargs.get('cache'), kwargs.get('num_workers', 0))
+    res = to_plain(dict(res, threshold_rule=mres['threshold_rule'], threshold_from=f"a hold-out of {mres['n_valid']} parts of the training part",
+                        **{k:mres[k] for k in _RECIPE if k in mres}, n_train=len(trn), n_fit=mres['n_train'], n_holdout=mres['n_valid'],
+                        n_valid=len(held), n_skipped=df.attrs.get('n_skipped', 0), total_seconds=round(time.time()-t0, 1),
+                        holdout={k:v for k,v in mres.items() if k not in _RECIPE and not k.startswith('n_') and k!='total_seconds'}))
+    atomic_csv(vp, out/'valid_preds.csv')
+    _update_model_json(out, metrics=res, valid_preds_sha256=sha256(out/'valid_preds.csv'), data=data_summary(df))
+    _finish_run(out, res, vp, report)
     return res
 
 # %% ../nbs/13_train.ipynb #a02eece8
@@ -255,29 +372,67 @@ def _fold_col(df, k:int, seed:int)->np.ndarray: # a fold number per item
     for i,(_,v) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(df)), key)): f[v] = i
     return f
 
+def _check_k(k):
+    "Refuse a fold count below 2, before the data is read"
+    if not isinstance(k, (int, np.integer)) or k < 2: raise UsageError(f"--folds {k}: give 2 or more folds")
+
 def _check_folds(trn, k):
     "Refuse a fold count that can't give every fold both classes, before any training"
+    _check_k(k)
     n = trn.label.value_counts()
-    if not isinstance(k, (int, np.integer)) or k < 2: raise UsageError(f"--folds {k}: give 2 or more folds")
-    if len(n) < 2 or k > n.min(): raise UsageError(f"--folds {k}: the training part has {', '.join(f'{v} {c}' for c,v in n.items())}; every fold needs each class, so K can be at most {n.min() if len(n)==2 else 0}")
+    if len(n) < 2 or k > n.min():
+        have = ', '.join(f'{v} {c}' for c,v in n.items())
+        raise UsageError(f"--folds {k}: the training part has {have}; every fold needs each class, so K can be at most {n.min() if len(n)==2 else 0}")
 
 # %% ../nbs/13_train.ipynb #f154af44
-def _oof_metrics(oof, held, ens, threshold, tta, cache, num_workers)->tuple: # (metrics, held-out scores)
-    "The operating points from the out-of-fold scores; the held-out part scored once, by the ensemble, at them"
-    ot,ht = (oof.label=='defect').astype(int).values,(held.label=='defect').astype(int).values
-    thr = pick_threshold(ot, oof.score, threshold)['threshold']
-    hs = predict(ens, held, threshold=thr, cache=cache, num_workers=num_workers, progress=False).score.values
-    res = dict(score_metrics(ht, hs, thr), at_0_5=score_metrics(ht, hs, .5), threshold_rule=threshold, threshold_from='out-of-fold scores',
-               operating_point=ppm_summary(metrics_at(ht, hs, thr)), oof=score_metrics(ot, oof.score.values, thr), scored_in='fp32')
-    vp = held[['path','label']].assign(score=hs)
-    if tta:
-        tthr = pick_threshold(ot, oof.score_tta, threshold)['threshold']
-        pt = predict(ens, held, tta=tta, threshold=tthr, cache=cache, num_workers=num_workers, progress=False).score.values
-        res['tta'] = dict(score_metrics(ht, pt, tthr), n=tta, how='mean', at_0_5=score_metrics(ht, pt, .5), oof=score_metrics(ot, oof.score_tta.values, tthr))
-        vp['score_tta'] = pt
-    return res,vp
+def _fold_run(out, trn, resume, record)->None:
+    "Refuse to resume on other data or folds; record the run's options and its data in `out/folds.json`"
+    key = hashlib.sha1(trn[['path','label','fold']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
+    run = Path(out)/'folds.json'
+    if resume and run.is_file() and json.loads(run.read_text()).get('data_key')!=key:
+        raise ValueError(f"the data or its folds differ from the interrupted run's in {out}: start afresh without --resume")
+    atomic_write(run, lambda f: f.write_text(json.dumps(dict(args=record, data_key=key), indent=2, default=str)))
+
+def _member_kept(d, resume)->bool:
+    "Is the member in `d` kept on resume? Only when its out-of-fold scores are the ones its `model.json` signed"
+    if not (resume and (Path(d)/'model.json').is_file()): return False
+    if _preds_signed(d): logging.getLogger('nexai').info(f"{Path(d).name}: already trained, kept"); return True
+    warnings.warn(f"nexai: {Path(d)/'valid_preds.csv'} is missing or is not the file {Path(d)/'model.json'} signed, "
+                  f"so its out-of-fold scores can't be trusted: training {Path(d).name} again")
+    return False
+
+def _read_oof(out, names, trn, tta)->pd.DataFrame:
+    "The members' out-of-fold scores, checked: signed, and covering the training part once each; kept in `out/oof.csv`"
+    if bad := [n for n in names if not _preds_signed(out/n)]:
+        raise RuntimeError(f"{', '.join(str(out/n/'valid_preds.csv') for n in bad)}: not the file the member's model.json signed; "
+                           f"train again with --resume, which trains such members again")
+    oof = pd.concat([pd.read_csv(out/n/'valid_preds.csv').assign(fold=i) for i,n in enumerate(names)], ignore_index=True)
+    if sorted(oof.path)!=sorted(trn.path):
+        raise RuntimeError(f"the members' out-of-fold scores don't cover the training part once each ({len(oof)} rows for {len(trn)} items): remove "
+                           f"{out} and train again")
+    oof = oof[['path','label','fold','score'] + (['score_tta'] if tta else [])]
+    atomic_csv(oof, out/'oof.csv')
+    return oof
+
+def _fit_folds(trn, out, k, threshold='f1', tta=8, seed=42, resume=False, record=None, **kwargs)->tuple: # (out-of-fold scores, threshold, TTA's)
+    "`k` members on `k` stratified folds of the training part `trn`, member i in `out/fold{i}` validated on fold i; the ensemble's operating points"
+    _check_folds(trn, k)
+    trn,out = trn.assign(fold=_fold_col(trn, k, seed)),Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _fold_run(out, trn, resume, record)
+    names = [f'fold{i}' for i in range(k)]
+    for i,n in enumerate(names):
+        if _member_kept(out/n, resume): continue
+        logging.getLogger('nexai').info(f"{n} of {k}: training on {int((trn.fold!=i).sum())} items, validating on {int((trn.fold==i).sum())}")
+        fit_member(trn.drop(columns='fold').assign(is_valid=trn.fold==i), out/n, threshold=threshold, tta=tta, seed=seed, resume=resume, **kwargs)
+    oof = _read_oof(out, names, trn, tta)
+    y = (oof.label=='defect').astype(int)
+    thr,tthr = [pick_threshold(y, oof[c], threshold)['threshold'] if c in oof else None for c in ('score','score_tta')]
+    save_ensemble_dir(out, names, thr, tthr)
+    return oof,thr,tthr
 
 # %% ../nbs/13_train.ipynb #207ea981
+@delegates(fit_member, but=['items','out','preds','args','threshold','tta','seed'])
 def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
                 out='nexai_model', # the ensemble's directory; member i in `out/fold{i}`
                 k:int=5,           # folds, and members
@@ -287,47 +442,27 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                 valid_pct=0.2,     # the held-out share where the data has no split
                 good=None, split_col=None, # see `read_data`
                 report:bool=False, # also write report.html
-                resume:bool=False, # skip the members already written; go on with the next from its last checkpoint
-                num_workers:int=0, cache=None, # see `train_model`
-                **kwargs           # for each member's `train_model`: arch, size, epochs, soft, ...
+                **kwargs           # for each member (see `fit_member`): arch, size, epochs, soft, resume, cache, ...
                )->dict:            # the metrics, as in `metrics.json`: held-out, with the out-of-fold ones under `oof`
-    "Train `k` members on `k` stratified folds of the training part; one ensemble whose threshold comes from the out-of-fold scores; the held-out part scored once"
-    parse_how(threshold)
-    df = split(read_data(data, good=good, split_col=split_col), valid_pct, seed)
-    trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
-    _check_folds(trn, k)
-    if kwargs.get('soft') is not None: check_soft(trn, kwargs['soft'])
-    trn['fold'] = _fold_col(trn, k, seed)
+    "Train `k` members on `k` stratified folds of the training part: an ensemble, its threshold from out-of-fold scores; held-out part scored once"
+    _check_k(k)
     out,t0 = Path(out),time.time(); out.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha1(trn[['path','label','fold']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
-    run = out/'folds.json'
-    if resume and run.is_file() and json.loads(run.read_text()).get('data_key')!=key: raise ValueError(f"the data or its folds differ from the interrupted run's in {out}: start afresh without --resume")
-    atomic_write(run, lambda f: f.write_text(json.dumps(dict(args=to_plain(dict(data=data if not isinstance(data, pd.DataFrame) else None, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **{o:v for o,v in kwargs.items() if o not in _RUNTIME})), data_key=key), indent=2, default=str)))
-    names,log = [f'fold{i}' for i in range(k)],logging.getLogger('nexai')
-    for i,n in enumerate(names):
-        if resume and (out/n/'model.json').is_file():
-            if _preds_signed(out/n): log.info(f"{n}: already trained, kept"); continue
-            warnings.warn(f"nexai: {out/n/'valid_preds.csv'} is missing or is not the file {out/n/'model.json'} signed, so its out-of-fold scores can't be trusted: training {n} again")
-        log.info(f"{n} of {k}: training on {int((trn.fold!=i).sum())} items, validating on {int((trn.fold==i).sum())}")
-        train_model(trn.drop(columns='fold').assign(is_valid=trn.fold==i), out/n, threshold=threshold, tta=tta, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
-    if bad := [n for n in names if not _preds_signed(out/n)]: raise RuntimeError(f"{', '.join(str(out/n/'valid_preds.csv') for n in bad)}: not the file the member's model.json signed; train again with --resume, which trains such members again")
-    oof = pd.concat([pd.read_csv(out/n/'valid_preds.csv').assign(fold=i) for i,n in enumerate(names)], ignore_index=True)
-    if sorted(oof.path)!=sorted(trn.path): raise RuntimeError(f"the members' out-of-fold scores don't cover the training part once each ({len(oof)} rows for {len(trn)} items): remove {out} and train again")
-    oof = oof[['path','label','fold','score'] + (['score_tta'] if tta else [])]
-    atomic_csv(oof, out/'oof.csv')
-    tthr = pick_threshold((oof.label=='defect').astype(int), oof.score_tta, threshold)['threshold'] if tta else None
-    thr = pick_threshold((oof.label=='defect').astype(int), oof.score, threshold)['threshold']
-    save_ensemble_dir(out, names, thr, tthr)
-    res,vp = _oof_metrics(oof, held, load_scorer(out), threshold, tta, cache, num_workers)
-    m0 = json.loads((out/names[0]/'model.json').read_text())
-    res = to_plain(dict(res, folds=k, n_train=len(trn), n_valid=len(held), total_seconds=round(time.time()-t0, 1), **{o:m0['metrics'].get(o) for o in ('arch','size','epochs','freeze_epochs','soft')}))
+    df = training_items(data, out, good, split_col, valid_pct, seed, kwargs.get('soft'))
+    trn,held = _parts(df)
+    _check_folds(trn, k); _check_recipe(threshold=threshold, **kwargs)
+    rec = _record(data, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
+    oof,thr,tthr = _fit_folds(trn, out, k, threshold, tta, seed, record=rec, **kwargs)
+    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('cache'), kwargs.get('num_workers', 0))
+    ot = (oof.label=='defect').astype(int).values
+    res['oof'] = score_metrics(ot, oof.score.values, thr)
+    if tta: res['tta']['oof'] = score_metrics(ot, oof.score_tta.values, tthr)
+    m0 = json.loads((out/'fold0'/'model.json').read_text())
+    res = to_plain(dict(res, threshold_rule=threshold, threshold_from='out-of-fold scores', folds=k, n_train=len(trn), n_valid=len(held),
+                        total_seconds=round(time.time()-t0, 1), **{o:m0['metrics'].get(o) for o in ('arch','size','epochs','freeze_epochs','soft')}))
     atomic_csv(vp, out/'valid_preds.csv')
-    save_ensemble_dir(out, names, thr, tthr, metrics=res, data=data_summary(df), training=dict(m0.get('training', {}), folds=k), oof_sha256=sha256(out/'oof.csv'))
-    write_line_files(out, vp, load_scorer(out))
-    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
-    if report:
-        try: write_report(out)
-        except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); `nexai-report {out}` tries again")
+    save_ensemble_dir(out, [f'fold{i}' for i in range(k)], thr, tthr, metrics=res, data=data_summary(df),
+                      training=dict(m0.get('training', {}), folds=k), oof_sha256=sha256(out/'oof.csv'))
+    _finish_run(out, res, vp, report)
     return res
 
 # %% ../nbs/13_train.ipynb #a25a5613
@@ -336,19 +471,23 @@ def _good_files(good, group)->tuple: # (readable files, their groups or Nones, s
     skip = []
     if group is None: files,grp = find_images(*listify(good)),None
     elif group=='folder':
-        subs = sorted({d for g in listify(good) for d in Path(g).iterdir() if d.is_dir() and not d.name.startswith('.')}) if all(Path(g).is_dir() for g in listify(good)) else []
+        dirs = listify(good) if all(Path(g).is_dir() for g in listify(good)) else []
+        subs = sorted({d for g in dirs for d in Path(g).iterdir() if d.is_dir() and not d.name.startswith('.')})
         if not subs: raise ValueError(f"group='folder' fits one model per sub-folder, but {', '.join(map(str, listify(good)))} holds no sub-folders")
         pairs = [(f, d.name) for d in subs for f in find_images(d)]
         files,grp = [f for f,_ in pairs],[g for _,g in pairs]
     else:
         src = listify(good)
-        if len(src)!=1 or Path(src[0]).suffix.lower()!='.csv': raise ValueError(f"group={group!r} names a column: give one CSV file of good parts with the columns path and {group}, or use group='folder'")
+        if len(src)!=1 or Path(src[0]).suffix.lower()!='.csv':
+            raise ValueError(f"group={group!r} names a column: give one CSV file of good parts with columns path and {group}, or group='folder'")
         fn = Path(src[0]); d = pd.read_csv(fn)
         if 'path' not in d or group not in d: raise ValueError(f"{fn.name} needs the columns path and {group!r}; its columns are {list(d.columns)}")
         if 'label' in d: d = d[d.label.astype(str).str.lower()=='good']  # a model of normality is fitted on good parts only
         blank = d.path.isna() | d.path.astype(str).str.strip().eq('') | d[group].isna() | d[group].astype(str).str.strip().eq('')
-        if blank.any(): warnings.warn(f"nexai: {fn.name}: {int(blank.sum())} row(s) have no path or no {group!r}; they are skipped and listed in skipped.csv")
-        skip = [dict(path='' if pd.isna(p) else str(p), reason=f"no {group!r}" if pd.notna(p) and str(p).strip() else 'no path') for p in d.path[blank]]
+        if blank.any(): warnings.warn(f"nexai: {fn.name}: {int(blank.sum())} row(s) have no path or no {group!r}; they are skipped and listed in "
+                                      f"skipped.csv")
+        skip = [dict(path='' if pd.isna(p) else str(p), reason=f"no {group!r}" if pd.notna(p) and str(p).strip() else 'no path')
+                for p in d.path[blank]]
         d = d[~blank]
         files,grp = [Path(p if Path(p).is_absolute() else fn.parent/p) for p in d.path.astype(str)],d[group].astype(str).tolist()
     bad = check_images(files)
@@ -361,14 +500,64 @@ def _holdout(n, holdout, seed)->np.ndarray: # True where held out
     return ho
 
 # %% ../nbs/13_train.ipynb #b7638c0f
+def _check_defects(files, defects)->list: # the defect files
+    "The labelled defects, refused where a file is given as a good part too"
+    dfiles = find_images(*listify(defects)) if defects is not None else []
+    both = set(map(os.path.realpath, files)) & set(map(os.path.realpath, dfiles))
+    if both: raise UsageError(f"{len(both)} file(s) are given both as good parts and as defects, e.g. {sorted(both)[0]}: give the defects a folder "
+                              f"of their own")
+    return dfiles
+
+def _fit_one(files, method, arch, size, holdout, seed, cache, **kw)->tuple: # (model, held-out scores, held-out files, counts)
+    "One model of normality on the good `files` but a held-out share, which it scores"
+    ho = _holdout(len(files), holdout, seed)
+    fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
+    if len(fit_files) < 20 or len(held) < 20:
+        warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its "
+                      f"threshold are unreliable")
+    model = fit_normality(fit_files, method, arch, size, store=cache, **kw)
+    return model,score_images(model, held, bs=kw['bs'], progress=False, store=cache),held,dict(n_fit=len(fit_files), n_holdout=len(held))
+
+def _fit_group(g, fg, method, arch, size, holdout, seed, cache, **kw)->tuple: # (model, calibrated held-out scores, counts)
+    "The model of normality of group `g` on its good files `fg` but a held-out share, calibrated on that share (see `NormalityGroups`)"
+    ho = _holdout(len(fg), holdout, seed)
+    fit_files,held = [f for f,h in zip(fg, ho) if not h],[f for f,h in zip(fg, ho) if h]
+    if len(fit_files) < 2: raise ValueError(f"group {g!r} has {len(fg)} readable good image(s): too few to fit and hold out")
+    if len(fit_files) < 20 or len(held) < 20:
+        warnings.warn(f"nexai: group {g!r} has {len(fit_files)} good images to fit on and {len(held)} held out: "
+                      f"with fewer than about 20 of each, its model and the common scale are unreliable")
+    logging.getLogger('nexai').info(f"fitting group {g!r}: {len(fit_files)} good images")
+    m = fit_normality(fit_files, method, arch, size, store=cache, **kw)
+    fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], kw['bs'], progress=False, store=cache,
+                          sha256=m.meta.get('backbone_sha256'))
+    return m,m.calibrate(fh).score_features(fh),dict(n_fit=len(fit_files), n_holdout=len(held))
+
+def _fit_groups(files, grp, group, method, arch, size, holdout, seed, cache, **kw)->tuple: # (model, held-out scores, counts)
+    "One model of normality per group, on one scale (`NormalityGroups`)"
+    fits = {g:_fit_group(g, [f for f,gg in zip(files, grp) if gg==g], method, arch, size, holdout, seed, cache, **kw) for g in sorted(set(grp))}
+    counts = dict(groups={g:c for g,(_,_,c) in fits.items()})
+    model = NormalityGroups({g:m for g,(m,_,_) in fits.items()}, dict(group_col=None if group=='folder' else group))
+    hs = np.concatenate([s for _,s,_ in fits.values()])
+    return model,hs,dict(counts, n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
+
+def _normality_threshold(model, hs, dfiles, defects, how, fpr, strict, cache)->tuple: # (threshold, its rule)
+    "The threshold from the held-out good scores `hs`: flagging a share `fpr` of them, or by the rule `how` with labelled defects"
+    if defects is None: return (pass_threshold(hs, fpr) if strict else good_quantile_threshold(hs, fpr)),dict(fpr=fpr)
+    ds = model.score(dfiles, threshold=0., progress=False, cache=cache)
+    ds = ds.score[ds.error==''].values
+    if not len(ds): raise ValueError(f"no readable defect images in {', '.join(map(str, listify(defects)))}")
+    if len(ds) < 10: warnings.warn(f"nexai: a threshold chosen on {len(ds)} labelled defects is unreliable: with fewer than about 10, prefer fpr")
+    op = pick_threshold(np.r_[np.zeros(len(hs)), np.ones(len(ds))], np.r_[hs, ds], how)
+    return op['threshold'],dict(how=str(how), n_defects=len(ds), recall=op['recall'], fpr=op['fpr'])
+
 def fit_normality_dir(good,                 # folders or files of good parts; with a group column, one CSV file
                       out='normality_model', # the model directory to write
-                      method:str='padim',   # 'padim' or 'patchcore' (with anomaly maps), 'mahalanobis', 'prototype', 'knn' (see `NormalityModel`); 'vae' or 'ganomaly' (see `fit_generative`)
+                      method:str='padim',   # 'padim', 'patchcore' (maps), 'mahalanobis', 'prototype', 'knn'; 'vae', 'ganomaly' (`fit_generative`)
                       arch:str='lite0',     # the backbone whose features are modelled
                       size:int=None,        # image side in pixels; default 224 (vae, ganomaly: 64)
                       pool:str=None,        # how feature maps are pooled (see `extract_features`); padim: 'grid14', patchcore: 'local14'
                       k:int=1,              # knn: neighbours averaged
-                      coreset:float=None,   # knn: good parts kept in the memory bank; patchcore: patches kept (default 10 %); a count, or a share below 1
+                      coreset:float=None,   # knn: good parts kept in the memory bank; patchcore: patches kept (10 %); a count, or a share below 1
                       fpr:float=0.02,       # share of held-out good parts the threshold flags
                       holdout:float=0.2,    # share of good parts held out to set the threshold (and, per group, the common scale)
                       bs:int=None,          # batch size: of the feature extraction (default 16), of vae and ganomaly's training (default 32)
@@ -377,65 +566,28 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       defects=None,         # folders or files of labelled defects, to set the threshold by `how`
                       how:str='f1',         # with `defects`: the rule of `pick_threshold` (f1, youden, recall=R, fpr=F, cost=A,B)
                       epochs:int=20,        # vae, ganomaly: training epochs
-                      cache=None,           # read the images through an image store, decoded once across runs (`nexai.store`): True for NEXAI_HOME/cache, or a folder
-                      strict:bool=False     # `fpr`: the threshold strictly above the held-out good scores it passes (`pass_threshold`: at most ⌊fpr·n⌋ flagged), not their (1-fpr) quantile
+                      cache=None,           # read the images through an image store (`nexai.store`): True for NEXAI_HOME/cache, or a folder
+                      strict:bool=False     # `fpr`: strictly above the held-out good scores it passes (`pass_threshold`), not their (1-fpr) quantile
                      )->dict:               # fit summary: counts, threshold, the directory
     "Fit a model of normality on good parts, with a threshold from held-out good parts (and labelled defects, if given), and write it to `out`"
     files,grp,skipped = _good_files(good, group)
-    n_bad = len(skipped)
     if len(files) < 4: raise ValueError(f"too few readable good images to fit on: {len(files)}")
-    dfiles = find_images(*listify(defects)) if defects is not None else []
-    both = set(map(os.path.realpath, files)) & set(map(os.path.realpath, dfiles))
-    if both: raise UsageError(f"{len(both)} file(s) are given both as good parts and as defects, e.g. {sorted(both)[0]}: give the defects a folder of their own")
-    if method in ('vae','ganomaly'):  # a reconstruction model, trained by fastai on the images themselves
-        if grp is not None or defects is not None: raise ValueError(f"{method} takes neither groups nor labelled defects yet: fit it on one set of good parts, its threshold from held-out ones (fpr)")
-        from nexai.normality.reconstruction import fit_generative
-        if cache is not None: warnings.warn(f"nexai: {method} decodes its good parts once into memory itself: the image store (cache) is not used")
-        gm = fit_generative(files, method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
-        nh = gm.meta.get('n_holdout', 0)
-        if len(files)-nh < 20 or nh < 20: warnings.warn(f"nexai: {len(files)-nh} good images to fit on and {nh} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
-        dest = gm.save(out); atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), Path(out)/'skipped.csv')
-        return dict(dir=dest, method=method, n_fit=len(files)-nh, n_holdout=nh, n_skipped=n_bad, threshold=gm.meta.get('threshold'), fpr=fpr, flagged=gm.meta.get('flagged'))
-    size,bs = ifnone(size, 224),ifnone(bs, 16)
-    kw = dict(pool=pool, k=k, coreset=coreset, bs=bs, store=cache)
-    if grp is None:
-        ho = _holdout(len(files), holdout, seed)
-        fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
-        if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its threshold are unreliable")
-        model = fit_normality(fit_files, method, arch, size, **kw)
-        hs = score_images(model, held, bs=bs, progress=False, store=cache)
-        counts = dict(n_fit=len(fit_files), n_holdout=len(held))
-    else:
-        members,hs,counts = {},[],dict(groups={})
-        for g in sorted(set(grp)):
-            fg = [f for f,gg in zip(files, grp) if gg==g]
-            ho = _holdout(len(fg), holdout, seed)
-            fit_files,held = [f for f,h in zip(fg, ho) if not h],[f for f,h in zip(fg, ho) if h]
-            if len(fit_files) < 2: raise ValueError(f"group {g!r} has {len(fg)} readable good image(s): too few to fit and hold out")
-            if len(fit_files) < 20 or len(held) < 20: warnings.warn(f"nexai: group {g!r} has {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, its model and the common scale are unreliable")
-            logging.getLogger('nexai').info(f"fitting group {g!r}: {len(fit_files)} good images")
-            m = fit_normality(fit_files, method, arch, size, **kw)
-            fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], bs, progress=False, store=cache, sha256=m.meta.get('backbone_sha256'))
-            hs.append(m.calibrate(fh).score_features(fh))
-            members[g] = m; counts['groups'][g] = dict(n_fit=len(fit_files), n_holdout=len(held))
-        model,hs = NormalityGroups(members, dict(group_col=None if group=='folder' else group)),np.concatenate(hs)
-        counts.update(n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
-    rule = dict(fpr=fpr)
-    if defects is not None:
-        ds = model.score(dfiles, threshold=0., progress=False, cache=cache)
-        ds = ds.score[ds.error==''].values
-        if not len(ds): raise ValueError(f"no readable defect images in {', '.join(map(str, listify(defects)))}")
-        if len(ds) < 10: warnings.warn(f"nexai: a threshold chosen on {len(ds)} labelled defects is unreliable: with fewer than about 10, prefer fpr")
-        op = pick_threshold(np.r_[np.zeros(len(hs)), np.ones(len(ds))], np.r_[hs, ds], how)
-        thr,rule = op['threshold'],dict(how=str(how), n_defects=len(ds), recall=op['recall'], fpr=op['fpr'])
-    else: thr = pass_threshold(hs, fpr) if strict else good_quantile_threshold(hs, fpr)
-    if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to {out}")
-    dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=n_bad)
+    dfiles = _check_defects(files, defects)
+    fit_dir = method_class(method).fit_dir  # the registry: a method that fits its own directory (a reconstruction) does; features go on below
+    if fit_dir is not None: return fit_dir(files, out, skipped, groups=grp, defects=defects, size=size, bs=bs, epochs=epochs, holdout=holdout,
+                                           fpr=fpr, seed=seed, cache=cache)
+    size,kw = ifnone(size, 224),dict(pool=pool, k=k, coreset=coreset, bs=ifnone(bs, 16))
+    if grp is None: model,hs,held,counts = _fit_one(files, method, arch, size, holdout, seed, cache, **kw)
+    else: model,hs,counts = _fit_groups(files, grp, group, method, arch, size, holdout, seed, cache, **kw)
+    thr,rule = _normality_threshold(model, hs, dfiles, defects, how, fpr, strict, cache)
+    if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to "
+                                              f"{out}")
+    dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=len(skipped))
     if grp is None: write_line_files(dest, pd.DataFrame(dict(path=held, score=hs)), load_scorer(dest))  # groups: golden images would need their group
     else: write_reference(dest, hs)
     atomic_csv(pd.DataFrame(skipped, columns=['path','reason']), Path(out)/'skipped.csv')  # every row left out, and why
     flagged = float((np.asarray(hs) >= thr).mean())  # as measured, by the comparison `score` makes
-    return dict(dir=dest, method=method, **counts, n_skipped=n_bad, threshold=thr, **rule, flagged=flagged)
+    return dict(dir=dest, method=method, **counts, n_skipped=len(skipped), threshold=thr, **rule, flagged=flagged)
 
 # %% ../nbs/13_train.ipynb #cb844048
 def _cv_roc_auc(X, y, repeats:int=3)->float: # mean ROC AUC of a logistic regression's out-of-fold scores, over `repeats` shuffles of up to 5 folds
@@ -448,10 +600,11 @@ def _cv_roc_auc(X, y, repeats:int=3)->float: # mean ROC AUC of a logistic regres
     y = np.asarray(y, dtype=int); k = int(min(5, np.bincount(y, minlength=2).min()))
     if k < 2: return float('nan')
     lr = make_pipeline(StandardScaler(), LogisticRegression(C=1.))
-    return float(np.mean([roc_auc_score(y, cross_val_predict(lr, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=r), method='decision_function')) for r in range(repeats)]))
+    cv = lambda r: cross_val_predict(lr, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=r), method='decision_function')
+    return float(np.mean([roc_auc_score(y, cv(r)) for r in range(repeats)]))
 
 def fit_combiner(p, s, groups, y, threshold,
-                  group_input='auto', # the group as an input: True, False, or 'auto': only where it lifts the cross-validated ROC AUC on the combiner's own parts by `min_lift`
+                  group_input='auto', # the group as an input: True, False, or 'auto': where it lifts the cross-validated ROC AUC by `min_lift`
                   min_lift:float=0.005 # 'auto': a smaller lift is a tie, and a tie goes to the combiner without the group
                  )->tuple: # (combiner, threshold, fused scores)
     "The logistic regression of `y` on both routes' scores (and the group), and its operating point by `threshold`, on parts neither route trained on"
@@ -464,20 +617,77 @@ def fit_combiner(p, s, groups, y, threshold,
         if not cv['with_group'] >= cv['without_group'] + min_lift: gs,X = [],X[:, :2]
     mu,sd = X.mean(0),np.where(X.std(0) > 0, X.std(0), 1.)
     lr = LogisticRegression(C=1.).fit((X-mu)/sd, y)
-    comb = dict(coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), mean=mu.tolist(), std=sd.tolist(), groups=gs, inputs=['logit(classifier)','normality'] + [f'group={g}' for g in gs[1:]])
+    comb = dict(coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), mean=mu.tolist(), std=sd.tolist(), groups=gs,
+                inputs=['logit(classifier)','normality'] + [f'group={g}' for g in gs[1:]])
     if cv is not None: comb['group_input'] = dict(kept=len(gs) > 1, cv_roc_auc=cv)
     f = FusedModel(None, None, dict(combiner=comb)).combine(p, s, groups)
     return comb, pick_threshold(y, f, threshold)['threshold'], f
 
 def combiner_part(trn, share:float, seed:int)->np.ndarray: # True for the items the combiner is fitted on
-    "A share of each label (and type) of `trn`, drawn from its paths in sorted order: the same good parts whatever defects the set holds"
-    ho = np.zeros(len(trn), bool)
-    for _,g in trn.reset_index(drop=True).groupby(['label'] + (['type'] if 'type' in trn else [])):  # positions, not labels
-        idx = g.sort_values('path').index.to_numpy()
-        ho[np.random.default_rng(seed).permutation(idx)[:max(1, round(share*len(idx)))]] = True
-    return ho
+    "The combiner's share of each label (and type) of the training part `trn` (see `stratified_part`)"
+    return stratified_part(trn, share, seed)
+
+# %% ../nbs/13_train.ipynb #fus00002
+def _fused_group(df, group)->str: # the column of groups, or None
+    "The groups of a fused model's model of normality: a column of the items, `type` where they have it; any other name is a usage error"
+    if group is not None and group not in df:
+        cols = ', '.join(c for c in df.columns if c not in ('path','label','is_valid'))
+        raise UsageError(f"--group {group!r}: the data has no such column (its columns: {cols}); a fused model's groups are a column of the data")
+    return ifnone(group, 'type' if 'type' in df else None)
+
+def _fused_run(out, df, resume, record):
+    "Refuse to resume on other data or another split; record the run's options in `out/fused.json` (what `--resume` goes on with)"
+    key = hashlib.sha1(df[['path','label','is_valid']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
+    fn = Path(out)/'fused.json'
+    if resume and fn.is_file() and json.loads(fn.read_text()).get('data_key')!=key:
+        raise ValueError(f"the data or its split differ from the interrupted run's in {out}: start afresh without --resume")
+    if record is not None: atomic_write(fn, lambda f: f.write_text(json.dumps(dict(args=record, data_key=key), indent=2, default=str)))
+
+def _classifier_part(trn, cdir, folds, normality, seed=42, resume=False, **kwargs)->tuple: # (the combiner's items with `p`, the normality fit's mask)
+    "The fused model's classifier in `cdir`, and the classifier's scores of the combiner's parts, which it did not train on"
+    if folds:  # the classifier sees all the training part; the model of normality half its good parts; the combiner the rest, out of fold
+        oof = _fit_folds(trn, cdir, folds, seed=seed, resume=resume, **kwargs)[0].set_index('path')
+        half = np.random.default_rng(seed).random(len(trn)) < .5
+        nfit = trn.label.eq('good') & (half if normality is None else ~combiner_part(trn, .25, seed))  # a model given: fitted outside that part
+        return trn[~nfit].assign(p=lambda d: oof.loc[d.path, 'score'].values),nfit
+    ho = combiner_part(trn, .25, seed)  # a hold-out of the training part: the classifier validates on it, and the combiner learns on it
+    if not _member_kept(cdir, resume): fit_member(trn.assign(is_valid=ho), cdir, seed=seed, resume=resume, **kwargs)
+    p = pd.read_csv(cdir/'valid_preds.csv').assign(path=lambda d: d.path.astype(str)).set_index('path').score
+    return trn[ho].assign(p=lambda d: p.loc[d.path.astype(str)].values),trn.label.eq('good') & ~ho
+
+def _normality_part(fit, out, normality, method, group, size, seed, cache):
+    "The fused model's model of normality in `out/normality`: fitted on the good parts `fit`, or a copy of the one given"
+    if normality is not None:
+        shutil.rmtree(out/'normality', ignore_errors=True); shutil.copytree(normality, out/'normality')
+        return load_scorer(out/'normality')
+    if group: atomic_csv(fit[['path', group]], out/'normality_fit.csv')
+    good = out/'normality_fit.csv' if group else fit.path.tolist()
+    fit_normality_dir(good, out/'normality', method=method, size=size, group=group, seed=seed, cache=cache if cache is not True else None)
+    return load_scorer(out/'normality')
+
+def _fit_fused_combiner(out, comb_items, nm, group, threshold)->tuple: # (combiner, threshold)
+    "The combiner, fitted on parts neither route trained on, kept in `combiner_parts.csv` with the scores it learned from; a first `model.json`"
+    ns = nm.score(comb_items, progress=False)
+    grp = ns['group'].tolist() if group else None
+    comb,thr,_ = fit_combiner(comb_items.p.values, ns.score.values, grp, (comb_items.label=='defect').astype(int).values, threshold)
+    parts = comb_items[['path','label']].assign(**({'group': ns['group'].values} if group else {}), score_classifier=comb_items.p.values,
+                                                score_normality=ns.score.values)
+    atomic_csv(parts, out/'combiner_parts.csv')  # what the combiner learned from, to audit or refit
+    save_fused_dir(out, comb, thr, threshold_rule=threshold, n_combiner=len(comb_items))
+    return comb,thr
+
+def _fused_metrics(out, held, nm, thr, group)->tuple: # (metrics, held-out scores)
+    "The held-out part scored once by the fused model, at the combiner's threshold; each route's own figures under `parts`"
+    hs,ht = load_scorer(out).score(held, progress=False),(held.label=='defect').astype(int).values
+    parts = dict(classifier=score_metrics(ht, hs.score_classifier.values, .5), normality=score_metrics(ht, hs.score_normality.values, nm.threshold))
+    res = dict(score_metrics(ht, hs.score.values, thr), at_0_5=score_metrics(ht, hs.score.values, .5),
+               operating_point=ppm_summary(metrics_at(ht, hs.score.values, thr)), parts=parts, scored_in='fp32')
+    vp = held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values,
+                                       **({'group': hs['group'].values} if group else {}))
+    return res,vp
 
 # %% ../nbs/13_train.ipynb #d3009ecb
+@delegates(fit_member, but=['items','out','preds','args','threshold','seed','resume','num_workers','cache'])
 def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
                 out='nexai_model', # the fused model's directory: `classifier/` and `normality/` inside it
                 folds:int=0,       # K >= 2: the classifier in K folds, the combiner on out-of-fold scores; 0: on a hold-out of the training part
@@ -485,71 +695,45 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                 group:str=None,    # one model of normality per group: a column of the items; default `type` where the items have it
                 normality_size:int=224, # the model of normality's image side
                 normality=None,    # a fitted model of normality to take instead, fitted on none of the combiner's parts (`label_curve` reuses one)
-                threshold='f1', seed:int=42, valid_pct=0.2, good=None, split_col=None, report:bool=False, resume:bool=False,
-                num_workers:int=0, cache=None, **kwargs)->dict: # the held-out metrics, with each part's under `parts`
-    "Train a classifier (in `folds` where given) and fit a model of normality (`method`, per `group`) on other good parts; combine them on parts neither trained on"
-    parse_how(threshold)
-    items = read_data(data, good=good, split_col=split_col)
-    if group is not None and group not in items: raise UsageError(f"--group {group!r}: the data has no such column (its columns: {', '.join(c for c in items.columns if c not in ('path','label','is_valid'))}); a fused model's groups are a column of the data")
-    df = split(items, valid_pct, seed)
-    group = ifnone(group, 'type' if 'type' in df else None)
-    trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
+                threshold='f1', seed:int=42, valid_pct=0.2, good=None, split_col=None, report:bool=False, resume:bool=False, # see `train_model`
+                num_workers:int=0, cache=None, # see `fit_member`
+                **kwargs)->dict:   # the held-out metrics, with each part's under `parts`
+    "Train a classifier (in `folds` where given), fit a model of normality (`method`, per `group`) on other good parts, combine them on others"
+    if folds: _check_k(folds)
     out,t0 = Path(out),time.time(); out.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha1(df[['path','label','is_valid']].to_csv(index=False).encode('utf-8', 'surrogateescape')).hexdigest()
-    if resume and (out/'fused.json').is_file() and json.loads((out/'fused.json').read_text()).get('data_key')!=key: raise ValueError(f"the data or its split differ from the interrupted run's in {out}: start afresh without --resume")
-    rec = dict(data=None if isinstance(data, pd.DataFrame) else data, folds=folds, method=method, group=group, normality_size=normality_size, threshold=threshold, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col)
-    if normality is None: atomic_write(out/'fused.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(dict(rec, **{o:v for o,v in kwargs.items() if o not in _RUNTIME})), data_key=key), indent=2, default=str)))  # what `--resume` goes on with
-    rng = np.random.default_rng(seed)
-    if folds:  # the classifier sees all the training part; the model of normality half its good parts; the combiner the rest, out of fold
-        train_folds(trn.assign(is_valid=False).pipe(lambda d: pd.concat([d, held])), out/'classifier', k=folds, threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
-        oof = pd.read_csv(out/'classifier'/'oof.csv').set_index('path')
-        nfit = trn.label.eq('good') & ((rng.random(len(trn)) < .5) if normality is None else ~combiner_part(trn, .25, seed))  # a model given was fitted on the good parts outside `combiner_part`
-        comb_items = trn[~nfit].assign(p=lambda d: oof.loc[d.path, 'score'].values)
-    else:      # a hold-out of the training part for the combiner: the classifier and the model of normality train on the rest
-        ho = combiner_part(trn, .25, seed)
-        if resume and _preds_signed(out/'classifier'): logging.getLogger('nexai').info(f"{out/'classifier'}: already trained, kept")
-        else: train_model(pd.concat([trn[~ho], held]), out/'classifier', threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
-        nfit = trn.label.eq('good') & ~ho
-        comb_items = trn[ho].assign(p=lambda d: predict(out/'classifier', d, cache=cache, num_workers=num_workers, progress=False).score.values)
-    fit = trn[nfit]
-    if normality is not None: shutil.rmtree(out/'normality', ignore_errors=True); shutil.copytree(normality, out/'normality')
-    else:
-        if group: atomic_csv(fit[['path', group]], out/'normality_fit.csv')
-        fit_normality_dir(out/'normality_fit.csv' if group else fit.path.tolist(), out/'normality', method=method, size=normality_size, group=group, seed=seed, cache=cache if cache is not True else None)
-    nm = load_scorer(out/'normality')
-    ns = nm.score(comb_items, progress=False)
-    y = (comb_items.label=='defect').astype(int).values
-    comb,thr,_ = fit_combiner(comb_items.p.values, ns.score.values, ns['group'].tolist() if group else None, y, threshold)
-    atomic_csv(comb_items[['path','label']].assign(**({'group': ns['group'].values} if group else {}), score_classifier=comb_items.p.values, score_normality=ns.score.values), out/'combiner_parts.csv')  # what the combiner learned from, to audit or refit
-    save_fused_dir(out, comb, thr, threshold_rule=threshold, n_combiner=len(comb_items))
-    fm = load_scorer(out)
-    hs = fm.score(held, progress=False)
-    ht = (held.label=='defect').astype(int).values
-    parts = dict(classifier=score_metrics(ht, hs.score_classifier.values, .5), normality=score_metrics(ht, hs.score_normality.values, nm.threshold))
-    res = to_plain(dict(score_metrics(ht, hs.score.values, thr), at_0_5=score_metrics(ht, hs.score.values, .5), threshold_rule=threshold,
-                        threshold_from=f"the combiner's {len(comb_items)} training parts, unseen by both routes", operating_point=ppm_summary(metrics_at(ht, hs.score.values, thr)),
-                        parts=parts, combiner=comb, folds=folds, method=method, group=group, n_train=len(trn), n_valid=len(held), n_combiner=len(comb_items),
-                        n_normality_fit=int(nfit.sum()), scored_in='fp32', total_seconds=round(time.time()-t0, 1)))
-    atomic_csv(held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values, **({'group': hs['group'].values} if group else {})), out/'valid_preds.csv')
+    df = training_items(data, out, good, split_col, valid_pct, seed, kwargs.get('soft'))
+    group = _fused_group(df, group)
+    _check_recipe(threshold=threshold, **kwargs)
+    trn,held = _parts(df)
+    rec = _record(data, folds=folds, method=method, group=group, normality_size=normality_size, threshold=threshold, seed=seed,
+                  valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
+    _fused_run(out, df, resume, None if normality is not None else rec)
+    run = dict(threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+    comb_items,nfit = _classifier_part(trn, out/'classifier', folds, normality, **run)
+    nm = _normality_part(trn[nfit], out, normality, method, group, normality_size, seed, cache)
+    comb,thr = _fit_fused_combiner(out, comb_items, nm, group, threshold)
+    res,vp = _fused_metrics(out, held, nm, thr, group)
+    res = to_plain(dict(res, threshold_rule=threshold, threshold_from=f"the combiner's {len(comb_items)} training parts, unseen by both routes",
+                        combiner=comb, folds=folds, method=method, group=group, n_train=len(trn), n_valid=len(held), n_combiner=len(comb_items),
+                        n_normality_fit=int(nfit.sum()), total_seconds=round(time.time()-t0, 1)))
+    atomic_csv(vp, out/'valid_preds.csv')
     save_fused_dir(out, comb, thr, metrics=res, threshold_rule=threshold, n_combiner=len(comb_items), data=data_summary(df))
-    write_line_files(out, pd.read_csv(out/'valid_preds.csv'), load_scorer(out))
-    atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
-    if report:
-        try: write_report(out)
-        except Exception as e: warnings.warn(f"nexai: the report could not be written ({type(e).__name__}: {e}); `nexai-report {out}` tries again")
+    _finish_run(out, res, vp, report)
     return res
 
 # %% ../nbs/13_train.ipynb #89d4a3b9
 def resume_options(out # the model directory of a killed `train_model` run
                   )->dict: # `train_model`'s keywords as the run was started; None where `out` records no run
-    "The options a killed run in `out` was started with, as `train_model` takes them: from `fused.json`, `folds.json` or `checkpoints/run.json`, whichever it holds first; how it ran (workers, store, ...) is left to the caller"
+    "The options a killed run in `out` was started with, as `train_model` takes them (from `fused.json`, `folds.json` or `checkpoints/run.json`)"
+    # how it ran (workers, store, ...) is left to the caller
     out = Path(out)
     fn = first(o for o in (out/'fused.json', out/'folds.json', out/'checkpoints'/'run.json') if o.is_file())
     if fn is None: return None
     a = dict(json.loads(fn.read_text())['args'])
     if fn.name=='fused.json': a['with_normality'] = True
     if fn.name=='folds.json': a['folds'] = a.pop('k')
-    if a.get('data') is None or str(a['data']).startswith('a DataFrame of'): raise UsageError(f"the run in {out} was started on a DataFrame, not on data a command can name: resume it from Python, with the same DataFrame")
+    if a.get('data') is None or str(a['data']).startswith('a DataFrame of'):
+        raise UsageError(f"the run in {out} was started on a DataFrame, not on data a command names: resume it from Python, with the same DataFrame")
     return {k:v for k,v in a.items() if k not in _RUNTIME} | dict(out=str(out))
 
 # %% ../nbs/13_train.ipynb #6ac49dc8
@@ -566,18 +750,21 @@ def _check_new_dir(out, *inputs):
 def _check_good_folders(good):
     "Refuse good parts that hold a folder named as defects (`defect/`, `bad_1/`): its images would be taken for good parts"
     bad = [d for g in listify(good) if Path(g).is_dir() for d in sorted(Path(g).rglob('*')) if d.is_dir() and is_defect_name(d.name)]
-    if bad: raise UsageError(f"{bad[0]} is named as a folder of defects, inside the good parts {Path(bad[0]).parent}: recalibrating reads good parts only, so give a folder that holds none")
+    if bad: raise UsageError(f"{bad[0]} is named as a folder of defects, inside the good parts {Path(bad[0]).parent}: recalibrating reads good parts "
+                             f"only, so give a folder that holds none")
 
 def _check_n_good(n:int, fpr:float, what:str='good parts'):
     "Refuse fewer than 2 good parts; say when `fpr` of `n` is less than one part, so that it can't be honoured"
     if n < 2: raise UsageError(f"{n} {what} scored: a threshold needs at least 2 (about 20 to be reliable, better a few hundred)")
-    if fpr > 0 and fpr*n < 1-1e-9: warnings.warn(f"nexai: --fpr {fpr:g} of {n} {what} is less than one part, so it can't be honoured: the threshold passes all {n}; give at least {math.ceil(1/fpr-1e-9)} to flag a share")
+    if fpr > 0 and fpr*n < 1-1e-9: warnings.warn(f"nexai: --fpr {fpr:g} of {n} {what} is less than one part, so it can't be honoured: the threshold "
+                                                 f"passes all {n}; give at least {math.ceil(1/fpr-1e-9)} to flag a share")
     if n < 20: warnings.warn(f"nexai: a threshold set from {n} {what} is unreliable: give at least about 20, better a few hundred")
 
-_AT_OLD = ('accuracy','f1','precision','recall','fpr','threshold','confusion_matrix','operating_point','at_plain_threshold','tta','oof','threshold_from','threshold_rule')  # figures measured at the old threshold
+_AT_OLD = ('accuracy','f1','precision','recall','fpr','threshold','confusion_matrix','operating_point','at_plain_threshold','tta','oof',
+           'threshold_from','threshold_rule','holdout')  # figures measured at the old threshold
 
 def _recalibrated_metrics(out, old:dict, thr:float, rec:dict)->dict:
-    "A recalibrated copy's figures: none at the old threshold; those at the new one measured again on the source's validation parts, where it kept their scores"
+    "A recalibrated copy's figures: none at the old threshold; those at the new one measured again on the source's validation parts, if kept"
     m = {k:v for k,v in (old or {}).items() if k not in _AT_OLD}
     vp = Path(out)/'valid_preds.csv'
     if vp.is_file() and {'label','score'} <= set(pd.read_csv(vp, nrows=0).columns):
@@ -593,14 +780,14 @@ def recalibrate(model_dir,          # a model directory of any kind
                 fpr:float=0.02,     # share of those good parts the new threshold flags
                 bs:int=None,        # batch size of scoring
                 progress:bool=True, # show a progress bar
-                refit:bool=False    # a model of normality: fit it again on `good` (same method, backbone, size and pooling), its threshold from a held-out fifth of them
+                refit:bool=False    # a model of normality: fit it again on `good` (same recipe), its threshold from a held-out fifth of them
                )->dict:             # old and new thresholds, and the share of `good` each flags
     "Copy the model in `model_dir` to `out` with its threshold re-set, without labels, to flag a share `fpr` of the new line's good parts `good`"
     if not 0 <= fpr < 1: raise UsageError(f"--fpr {fpr}: give a share of good parts in [0, 1)")
     src = Path(model_dir)
     _check_new_dir(out, src, *listify(good))
     sc = load_scorer(src)
-    files = [f for f in find_images(*listify(good)) if Path(f).is_file()]
+    files = Paths(f for f in item_paths(listify(good)) if Path(f).is_file())  # the command's one list of files, handed down
     if not files: raise UsageError(f"no images in {', '.join(map(str, listify(good)))}: recalibrating needs good parts of the new line")
     _check_good_folders(good)
     if refit: return _refit_normality(sc, src, files, good, out, fpr, bs)
@@ -611,33 +798,50 @@ def recalibrate(model_dir,          # a model directory of any kind
     _check_n_good(len(s), fpr)
     new = dict(threshold=pass_threshold(s, fpr))  # strictly above the good scores it passes: at most ⌊fpr·n⌋ flagged
     n_tta = sc.meta.get('metrics', {}).get('tta', {}).get('n', 8)
-    if 'tta_threshold' in sc.meta: new['tta_threshold'] = pass_threshold(sc.score(files, tta=n_tta, bs=bs, progress=progress).score.dropna().values, fpr)
+    if 'tta_threshold' in sc.meta:
+        new['tta_threshold'] = pass_threshold(sc.score(files, tta=n_tta, bs=bs, progress=progress).score.dropna().values, fpr)
     if sc.scale=='probability': new = {k:min(v, 1.) for k,v in new.items()}  # a probability threshold stays in [0, 1]
     rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=int((df.error!='').sum()), fpr=fpr,
                threshold_before=sc.threshold, flagged_before=float((s >= sc.threshold).mean()), flagged=float((s >= new['threshold']).mean()),
                created=time.strftime('%Y-%m-%dT%H:%M:%S'), **{f'{k}_new':v for k,v in new.items()})
-    shutil.copytree(src, out)
-    for f in _THRESHOLD_FILES:
-        if not (Path(out)/f).is_file(): continue
-        d = json.loads((Path(out)/f).read_text())
-        if f=='model.json': d.update(new, threshold_from=f"recalibrated: flags at most {math.floor(fpr*len(s)+1e-9)} of {len(s)} good parts of a new line (fpr {fpr:g})", recalibrated=rec, metrics=_recalibrated_metrics(out, d.get('metrics'), new['threshold'], rec))
-        elif 'threshold' in d: d['threshold'] = new['threshold']
-        else: continue
-        atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
-    if (Path(out)/'metrics.json').is_file(): atomic_write(Path(out)/'metrics.json', lambda o: o.write_text(json.dumps(_recalibrated_metrics(out, json.loads((src/'metrics.json').read_text()), new['threshold'], rec), indent=2)))
-    sign_model_json(out)
+    _write_recalibrated(src, out, new, rec, len(s), fpr)
     write_reference(out, s)  # the new line's good parts are what the drift watch compares with from now on
     return rec
 
+def _write_recalibrated(src, out, new, rec, n, fpr):
+    "A signed copy of the model in `src`, its thresholds `new` in each file that keeps one, its figures measured again where it can"
+    shutil.copytree(src, out)
+    why = f"recalibrated: flags at most {math.floor(fpr*n+1e-9)} of {n} good parts of a new line (fpr {fpr:g})"
+    for f in _THRESHOLD_FILES:
+        if not (Path(out)/f).is_file(): continue
+        d = json.loads((Path(out)/f).read_text())
+        if f=='model.json':
+            d.update(new, threshold_from=why, recalibrated=rec, metrics=_recalibrated_metrics(out, d.get('metrics'), new['threshold'], rec))
+        elif 'threshold' in d: d['threshold'] = new['threshold']
+        else: continue
+        atomic_write(Path(out)/f, lambda o: o.write_text(json.dumps(to_plain(d), indent=2, default=str)))
+    if (Path(out)/'metrics.json').is_file():
+        m = _recalibrated_metrics(out, json.loads((Path(src)/'metrics.json').read_text()), new['threshold'], rec)
+        atomic_write(Path(out)/'metrics.json', lambda o: o.write_text(json.dumps(m, indent=2)))
+    sign_model_json(out)
+
 def _refit_normality(sc, src, files, good, out, fpr, bs)->dict:
     "A model of normality fitted again on the new line's good parts: what it knew of the old line's good parts does not carry over, its recipe does"
-    if type(sc).__name__!='NormalityModel': raise UsageError(f"--refit fits a model of normality again on the new line's good parts; {src} is a {sc.kind} model ({type(sc).__name__}): recalibrate it without --refit (a classifier needs labels to refit, groups need their group of each part)")
+    if type(sc).__name__!='NormalityModel':
+        raise UsageError(f"--refit fits a model of normality again on the new line's good parts; {src} is a {sc.kind} model ({type(sc).__name__}): "
+                         f"recalibrate it without --refit (a classifier needs labels to refit, groups need their group of each part)")
     m = sc.meta
-    if len(files) < 10: raise UsageError(f"--refit: {len(files)} good parts; a fifth of them is held out to set the threshold, so give at least 10 (about 100 to be reliable)")
-    if len(files) < 20: warnings.warn(f"nexai: a model of normality fitted on {len(files)} good parts is unreliable: give at least about 20, better a few hundred")
-    r = fit_normality_dir(files, out, method=m['method'], arch=m['arch'], size=m['size'], pool=m['pool'], k=m.get('k', 1), coreset=m.get('coreset'), fpr=fpr, bs=bs, seed=m.get('seed', 42), strict=True)  # recalibration's rule, on the held-out part
-    if fpr > 0 and fpr*r['n_holdout'] < 1-1e-9: warnings.warn(f"nexai: --fpr {fpr:g} of the {r['n_holdout']} good parts held out is less than one part, so it can't be honoured: the threshold passes all of them; give at least {math.ceil(5/fpr-1e-9)} good parts to flag a share")
-    rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(files), n_fit=r['n_fit'], n_holdout=r['n_holdout'], fpr=fpr, refit=True,
+    if len(files) < 10: raise UsageError(f"--refit: {len(files)} good parts; a fifth of them is held out to set the threshold, so give at least 10 "
+                                         f"(about 100 to be reliable)")
+    if len(files) < 20: warnings.warn(f"nexai: a model of normality fitted on {len(files)} good parts is unreliable: give at least about 20, better "
+                                      f"a few hundred")
+    r = fit_normality_dir(files, out, method=m['method'], arch=m['arch'], size=m['size'], pool=m['pool'], k=m.get('k', 1), coreset=m.get('coreset'),
+                          fpr=fpr, bs=bs, seed=m.get('seed', 42), strict=True)  # recalibration's rule, on the held-out part
+    if fpr > 0 and fpr*r['n_holdout'] < 1-1e-9:
+        warnings.warn(f"nexai: --fpr {fpr:g} of the {r['n_holdout']} good parts held out is less than one part, so it can't be honoured: "
+                      f"the threshold passes all of them; give at least {math.ceil(5/fpr-1e-9)} good parts to flag a share")
+    rec = dict(source=str(src.resolve()), good=[str(o) for o in listify(good)], n_good=len(files), n_fit=r['n_fit'], n_holdout=r['n_holdout'],
+               fpr=fpr, refit=True,
                threshold_before=sc.threshold, threshold_new=r['threshold'], flagged=r['flagged'], created=time.strftime('%Y-%m-%dT%H:%M:%S'))
     d = json.loads((Path(out)/'model.json').read_text())
     d.update(threshold_from=f"refitted on {r['n_fit']} good parts of a new line; flags {fpr:g} of {r['n_holdout']} others held out", recalibrated=rec)
@@ -647,28 +851,32 @@ def _refit_normality(sc, src, files, good, out, fpr, bs)->dict:
 
 # %% ../nbs/13_train.ipynb #cfcf33c0
 def _recalibrate_groups(ng, src, files, good, out, fpr, bs, progress)->dict:
-    "A model with groups on a new line: each group's calibration re-set from its own good parts of the new line (their median 0, their 90 % quantile 1), then the common threshold"
+    "A model with groups on a new line: each group's calibration re-set from its good parts there (median 0, 90 % quantile 1); the threshold"
     m = ng.meta
     bad = set(check_images(files, progress=progress).path)  # `path` and `reason` of the files that can't be read
     ok = [f for f in files if str(f) not in bad]
     if not ok: raise ValueError(f"none of the {len(files)} good images could be read")
-    ftrs = extract_features(ok, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], ifnone(bs, 16), progress=progress, sha256=m.get('backbone_sha256'))
+    ftrs = extract_features(ok, m['arch'], m.get('weights'), m['size'], m['levels'], m['pool'], ifnone(bs, 16), progress=progress,
+                            sha256=m.get('backbone_sha256'))
     s_old,grp = ng.score_features(ftrs, ng.group_of(ok))  # each part's group: its folder's name, else the nearest group
     per = {}
     for g,mod in ng.models.items():
         idx = np.flatnonzero(np.array(grp)==g)
         if len(idx) < 2: per[g] = dict(n_good=int(len(idx)), calibration='kept: too few of its good parts to re-set it'); continue
-        if len(idx) < 20: warnings.warn(f"nexai: group {g!r} is recalibrated from {len(idx)} good parts of the new line: with fewer than about 20, its scale is unreliable")
+        if len(idx) < 20: warnings.warn(f"nexai: group {g!r} is recalibrated from {len(idx)} good parts of the new line: with fewer than about 20, "
+                                        f"its scale is unreliable")
         mod.calibrate({l:v[idx] for l,v in ftrs.items()}); per[g] = dict(n_good=int(len(idx)), calibration='re-set')
     s,_ = ng.score_features(ftrs, grp)
     _check_n_good(len(s), fpr)
     thr = pass_threshold(s, fpr)
-    rec = dict(source=str(Path(src).resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=len(files)-len(ok), fpr=fpr, groups=per,
+    rec = dict(source=str(Path(src).resolve()), good=[str(o) for o in listify(good)], n_good=len(s), n_unreadable=len(files)-len(ok), fpr=fpr,
+               groups=per,
                threshold_before=ng.threshold, flagged_before=float((s_old >= ng.threshold).mean()), flagged=float((s >= thr).mean()),
                created=time.strftime('%Y-%m-%dT%H:%M:%S'), threshold_new=thr)
     ng.save(out, threshold=thr)  # every group's model again (the re-set calibrations), `groups.json` with their checksums, `model.json` last
     mj = json.loads((Path(out)/'model.json').read_text())
-    mj.update(threshold_from=f"recalibrated: each group's scale and the threshold from {len(s)} good parts of a new line (flags at most {math.floor(fpr*len(s)+1e-9)}, fpr {fpr:g})", recalibrated=rec)
+    mj.update(threshold_from=f"recalibrated: each group's scale and the threshold from {len(s)} good parts of a new line (flags at most "
+                             f"{math.floor(fpr*len(s)+1e-9)}, fpr {fpr:g})", recalibrated=rec)
     if 'metrics' in mj: mj['metrics'] = _recalibrated_metrics(out, mj['metrics'], thr, rec)
     atomic_write(Path(out)/'model.json', lambda o: o.write_text(json.dumps(to_plain(mj), indent=2, default=str)))
     sign_model_json(out)
