@@ -15,6 +15,15 @@ out-of-fold good scores) from the same out-of-fold scores; the validation cells 
 accuracy at the honest threshold, ROC AUC, the share of defects caught at the honest 2 % threshold and at the validation-oracle one (the
 98th percentile of the validation good cells' scores, as the old rows were measured), and how many of today's 68 escapes (issue 40) the
 oracle threshold catches.
+
+`curve` runs `nexai.bench.label_curve` on ELPV with the label-free route and the probe (3 draws of 0, 5, 10, 20, 50, 100, 200 and all
+defects) and copies its CSV and PNG to nbs/label_curve_elpv.*.
+
+Measured on 2 CPU cores shared with four other engineers' jobs (load 5 to 17), every job under `nice -n 10`, so the times are distorted:
+`extract --size 448` 1,725 s (0.657 s an image; 0.13–0.15 s in its first, quieter minutes); `measure --sizes 224,300,448 --tile-sizes 448
+--normality-sizes 448 --mil r2` 32 min (224 and 300 px read from tools/probe_fine.py's caches); `extract --size 384` 524 s (0.200 s an image), then
+`measure --sizes 384 --tile-sizes '' --normality-sizes '' --mil '' --csv /tmp/subtle/m384.csv` (its 384 px row merged in); `curve` 357 s.
+The figures: nbs/subtle_elpv.csv.
 """
 import argparse, time, warnings, json, sys
 import numpy as np, pandas as pd
