@@ -6,6 +6,7 @@ Docs: https://nexai.github.io/nexai/ganaug.html.md"""
 
 # %% ../nbs/09a_ganaug.ipynb #d176136c
 from __future__ import annotations
+import warnings
 import numpy as np, pandas as pd
 from pathlib import Path
 import torch
@@ -17,10 +18,19 @@ from fastai.torch_core import default_device
 from fastprogress.fastprogress import progress_bar
 from .core import *
 from .scorer import item_paths
-from .conv import ConvEncoder, ConvDecoder, load_tensors
+from . import conv
 
 # %% auto #0
 __all__ = ['gan_defects', 'add_gan_defects']
+
+# %% ../nbs/09a_ganaug.ipynb #gan00001
+_MOVED = ('ConvEncoder', 'ConvDecoder', 'prep_images', 'load_tensors')  # in `nexai.conv` since issue 41
+
+def __getattr__(name):
+    "The networks and the decoding that moved to `nexai.conv`, still found here for one release, with a deprecation warning"
+    if name not in _MOVED: raise AttributeError(f"module 'nexai.ganaug' has no attribute {name!r}")
+    warnings.warn(f"nexai.ganaug.{name} moved to nexai.conv.{name}; the old path goes in the next release", DeprecationWarning, stacklevel=2)
+    return getattr(conv, name)
 
 # %% ../nbs/09a_ganaug.ipynb #10111f4e
 def _flips(x:Tensor)->Tensor: # each image flipped left-right and top-bottom at random
@@ -31,7 +41,7 @@ def _train_dcgan(x, size, channels, nz, nf, epochs, bs, lr, flip, seed, progress
     "DCGAN on images `x` (N, channels, size, size) in [0, 1]: a decoder against an encoder, with one-sided label smoothing"
     torch.manual_seed(seed)
     dev = default_device()
-    G,D = ConvDecoder(size, channels, nf, nz).to(dev),ConvEncoder(size, channels, nf, 1).to(dev)
+    G,D = conv.ConvDecoder(size, channels, nf, nz).to(dev),conv.ConvEncoder(size, channels, nf, 1).to(dev)
     oG,oD = [torch.optim.Adam(m.parameters(), lr, betas=(0.5, 0.999)) for m in (G,D)]
     bce = F.binary_cross_entropy_with_logits
     for ep in (progress_bar(range(epochs), leave=False) if progress else range(epochs)):
@@ -65,7 +75,7 @@ def gan_defects(defect_items,      # images of defects: paths, folders, or a Dat
                )->list:            # paths of the images written, `gan_defect_00000.png`...
     "Train a small DCGAN on images of defects and write `n` images it makes"
     paths = item_paths(defect_items)
-    x,errs = load_tensors(paths, size, channels)
+    x,errs = conv.load_tensors(paths, size, channels)
     x = x[torch.tensor([not e for e in errs], dtype=torch.bool)] if len(errs) else x
     if len(x) < 2: raise ValueError(f"a GAN needs at least 2 readable defect images, got {len(x)}")
     G = _train_dcgan(x, size, channels, nz, nf, epochs, min(bs, len(x)), lr, flip, seed, progress)
