@@ -13,7 +13,7 @@ from nexai.core import synth_defects
 from nexai.data import from_folder, defect_dls
 from nexai.learner import defect_learner, fit_defects
 from nexai.classifier import save_model_dir
-from nexai.normality import fit_normality, score_images, METHODS
+from nexai.normality import fit_normality, score_images, FEATURE_METHODS
 from nexai.normality.reconstruction import fit_generative
 from nexai.train import fit_normality_dir
 from nexai.models import load_scorer
@@ -31,7 +31,7 @@ fit_on = good[:12]  # the other 4 good parts and the 6 defects are only scored
 rows = pd.DataFrame(dict(path=[f.name for f in imgs]))
 
 # every method of normality, fitted on the same 12 good parts (the refit test)
-for m in METHODS:
+for m in FEATURE_METHODS:
     nm = fit_normality(fit_on, m, arch='lite0', size=64, progress=False, **(dict(pool='grid4') if m=='padim' else dict(pool='local4') if m=='patchcore' else {}))
     rows[m] = score_images(nm, imgs, progress=False)
 for m in ('vae','ganomaly'):
