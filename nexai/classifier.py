@@ -21,7 +21,6 @@ from .interpret import grad_cam
 from .store import image_items
 from .fold import bn_pairs, FoldedBN
 from .scorer import *
-from .scorer import _check_threshold
 
 # %% auto #0
 __all__ = ['MODEL_SCHEMA', 'tta_combine', 'DefectModel', 'save_model_dir', 'load_export', 'to_submission']

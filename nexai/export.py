@@ -69,6 +69,7 @@ def export_onnx(model_dir, fn=None, opset:int=18, check:bool=True)->dict:
 @scorer_kind('onnx')
 class OnnxModel(DefectModel):
     "An exported model scored by onnxruntime, with its `model.json`: a Scorer like the network it came from"
+    file_suffix = '.onnx'  # a `model.onnx` path is loaded by this kind, which hands another kind's graph to the class that kind registered
     def __init__(self,
                  fn,       # the `.onnx` file
                  meta:dict # its model directory's `model.json`, with the `onnx` record

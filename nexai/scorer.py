@@ -52,6 +52,7 @@ class Scorer:
     signed_files = {}  # the files of its directory that `model.json` vouches for: file name -> the field holding its SHA-256 (`sign_model_json` asks)
     schema = None      # the JSON schema of its `model.json` (`read_model_json` checks it by the kind)
     holds_models = False # its directory holds other model directories (an ensemble's members, a fused model's parts): `load` takes a `loader`
+    file_suffix = None # a single file of this suffix, not a directory, is a model of this kind (an exported graph: '.onnx')
     untyped = False    # a `model.json` without `kind` (as nexai 0.1 wrote them) is of this kind
     legacy_file = None # the file by which a directory an older nexai wrote without `model.json` is known as this kind
     @classmethod
@@ -283,15 +284,20 @@ def read_weights(fn # `model.safetensors`, or an older `model.pth`
 
 # %% ../nbs/07_scorer.ipynb #2ad6c4a7
 def model_kind(path)->str: # the kind that loads `path`
-    "The kind of the model at `path`: `model.json`'s `kind`; 'onnx' for an `.onnx` file; without `model.json`, the kind whose `legacy_file` it holds"
-    path = Path(path); d = path.parent if path.suffix=='.onnx' else path
-    if path.suffix=='.onnx': return 'onnx'
+    "The kind of the model at `path`: for a file, the kind that loads its suffix (`file_suffix`); `model.json`'s `kind`; without it, `legacy_file`'s"
+    path = Path(path); d = path
+    if path.is_file(): return _suffix_kind(path.suffix, path)
     if not (d/'model.json').is_file():
         for k,c in SCORERS.items():
             if c.legacy_file and (d/c.legacy_file).is_file(): return k
         raise FileNotFoundError(f"{path} is not a nexai model directory: it has no model.json")
     try: return kind_of(json.loads((d/'model.json').read_text()))
     except Exception: return kind_of({})  # unreadable: its kind's schema check names what is wrong
+
+def _suffix_kind(suffix:str, path)->str: # the kind that loads single files of `suffix`
+    k = next((k for k,c in SCORERS.items() if c.file_suffix==suffix), None)
+    if k is None: raise ValueError(f"{path}: no kind loads {suffix or 'extensionless'} files here (`nexai.models` imports every kind nexai ships)")
+    return k
 
 def load_kind(path,              # a model directory or a `model.onnx`
               onnx:bool=False,   # score the directory's exported ONNX file through onnxruntime
@@ -300,8 +306,8 @@ def load_kind(path,              # a model directory or a `model.onnx`
     "The Scorer of a model directory by the kinds registered so far; `nexai.models.load_scorer` knows them all, and is what to call"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
-    kind = 'onnx' if onnx else model_kind(path)
-    d = path.parent if path.suffix=='.onnx' else path
+    kind = _suffix_kind('.onnx', path) if onnx else model_kind(path)
+    d = path.parent if path.is_file() else path
     cls = kind_class(dict(kind=kind), d/'model.json')
     return cls.load(path, loader=ifnone(loader, load_kind)) if cls.holds_models else cls.load(path)
 
