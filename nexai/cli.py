@@ -1,4 +1,4 @@
-"""Console scripts: `nexai-train`, `nexai-predict`, `nexai-report`, `nexai-normality`, `nexai-export`, each a thin shell around `nexai.train` and `nexai.inference`
+"""Console scripts: `nexai-train`, `nexai-predict`, `nexai-report`, `nexai-normality`, `nexai-export`: shells around `nexai.train`, `nexai.models`
 
 Docs: https://nexai.github.io/nexai/cli.html.md"""
 
@@ -19,10 +19,12 @@ __all__ = ['SHARD_PROVENANCE', 'nexai_train', 'nexai_report', 'shard_files', 'sh
            'nexai_export', 'nexai_normality', 'main']
 
 # %% ../nbs/14_cli.ipynb #a62a02fd
+_SOFT = "train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'"
+
 @call_parse(pos=['data'])
 def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set), a folder of class folders, or a CSV
                 out:str='nexai_model',    # model directory to write
-                arch:str=None,            # backbone: resnet18/34/50, lite0/1/2, or a torchvision/timm name; default resnet34 (the study's) when its weights are at hand, else lite0
+                arch:str=None,            # backbone: resnet18/34/50, lite0/1/2, or a torchvision/timm name; default resnet34 if its weights are here
                 weights:str=None,         # pretrained weights file (e.g. resnet34-b627a593.pth)
                 pretrained:bool=True,     # --no-pretrained: train from random weights instead of pretrained ones
                 size:int=224,             # image side in pixels
@@ -50,16 +52,16 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 keep_checkpoints:store_true=False, # keep OUT/checkpoints after training ends
                 cache:str='home',         # the image store every epoch reads, each image decoded once: 'home' for NEXAI_HOME/cache, or a folder
                 no_cache:store_true=False, # decode every image in every epoch instead
-                no_resident:store_true=False, # on a GPU, send each batch from the store instead of holding all the images there (they are held when they fit in half its free memory)
+                no_resident:store_true=False, # on a GPU, send each batch from the store, not all the images held there
                 early_size:int=None,      # progressive resizing: the first --early-epochs epochs at this smaller size
                 early_epochs:int=0,       # how many epochs, frozen ones first, train at --early-size
-                compile:store_true=False, # train through torch.compile: for GPUs (on this project's CPU it was slower); each fit's first batch compiles
+                compile:store_true=False, # train through torch.compile: for GPUs (on this project's CPU it was slower)
                 gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
-                soft:Annotated[str, "train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'", {'nargs':'?', 'const':'prob'}]=None, # train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'
-                folds:int=0,              # K >= 2: K members on K stratified folds of the training part, one ensemble, its threshold from out-of-fold scores
+                soft:Annotated[str, _SOFT, {'nargs':'?', 'const':'prob'}]=None, # graded labels: a column of defect probabilities; alone, 'prob'
+                folds:int=0,              # K >= 2: K members on K stratified folds of the training part, one ensemble (threshold: out-of-fold)
                 with_normality:store_true=False, # also fit a model of normality on good parts, and combine both routes in one model (kind fused)
                 normality_method:str='padim', # with --with-normality: the model of normality's method
-                group:str=None,           # with --with-normality: one model of normality per group, a column of the data (default: type, where there is one)
+                group:str=None,           # with --with-normality: one model of normality per group, a column of the data (default: type, if any)
                 debug:store_true=False    # show tracebacks
                ):
     "Train a defect classifier with the study's schedule and write a model directory"
@@ -68,12 +70,14 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     check_outputs({'--out': out}, [] if str(data).lower()=='elpv' else [data], model=True)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
-              threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None, gan_aug=gan_aug,
+              threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None,
+              gan_aug=gan_aug,
               early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds,
               **(dict(with_normality=True, method=normality_method, group=group) if with_normality else {}))
     from nexai.train import resume_options
     if resume and (ro := resume_options(out)) is not None:  # a plain, folds or fused run: the options it was started with
-        kw,folds,with_normality = ro,ro.get('folds') or 0,ro.get('with_normality', False); print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
+        kw,folds,with_normality = ro,ro.get('folds') or 0,ro.get('with_normality', False)
+        print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
     elif arch is None:
         from nexai.weights import default_arch
         kw['arch'],why = ('resnet34','') if weights or not pretrained else default_arch()
@@ -84,10 +88,14 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     r = m['recall_at_fpr']
-    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} {'held-out' if folds else 'valid'} images{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}, {m.get('train_seconds', m.get('total_seconds', 0)):.0f}s; "
-          f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} ({kw['threshold']}{' on out-of-fold scores' if folds else ''}); "
+    shape = f"{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}"
+    secs = m.get('train_seconds', m.get('total_seconds', 0))
+    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} {'held-out' if folds else 'valid'} images{shape}, {secs:.0f}s; "
+          f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} "
+          f"({kw['threshold']}{' on out-of-fold scores' if folds else ''}); "
           f"defects caught at 2 % scrap {r['0.02']:.1%}, at 5 % {r['0.05']:.1%}"
-          + (f"; with TTA×{t['n']}: accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f} at threshold {t['threshold']:.3g}" if t else '') + f" -> {out}")
+          + (f"; with TTA×{t['n']}: accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f} at threshold "
+             f"{t['threshold']:.3g}" if t else '') + f" -> {out}")
 
 # %% ../nbs/14_cli.ipynb #49c7bcad
 @call_parse(pos=['data'])
@@ -102,7 +110,7 @@ def nexai_report(model_dir:str,          # a model directory from nexai-train
     _exists(model_dir, data, out and Path(out).parent)
     from nexai.report import write_report
     from nexai.train import read_data
-    from nexai.scorers import predict
+    from nexai.models import predict
     preds = None
     if data is not None:
         df = read_data(data, good=good)
@@ -118,7 +126,8 @@ def _exists(*paths):
 
 def _any_exists(images):
     "Fail at once if none of the images or folders given exists; a missing one among others gets its row and error"
-    if images and not any(Path(o).exists() for o in images): raise FileNotFoundError(f"{images[0]} does not exist" if len(images)==1 else f"none of the {len(images)} images or folders given exists")
+    if not images or any(Path(o).exists() for o in images): return
+    raise FileNotFoundError(f"{images[0]} does not exist" if len(images)==1 else f"none of the {len(images)} images or folders given exists")
 
 # %% ../nbs/14_cli.ipynb #53332077
 def shard_files(files:list, # all the files, in order
@@ -131,25 +140,26 @@ def shard_files(files:list, # all the files, in order
     idx = list(range(i, len(files), n))
     return idx,[files[k] for k in idx]
 
-SHARD_PROVENANCE = ('model_sha256','inputs_sha256','tta','threshold') # what every row of a shard's CSV records, and every shard of one merge must share
+SHARD_PROVENANCE = ('model_sha256','inputs_sha256','tta','threshold') # what every row of a shard's CSV records, and the shards of one merge share
 
 def shard_provenance(dirs:list,  # the model directories (or .onnx files) that score, an ensemble's members in order
                      files:list, # every input file, before the split into shards
                      thr:float,  # the threshold the rows were judged at
                      tta:str     # the scoring passes, e.g. '0' or '4 vote'
                     )->dict:     # `SHARD_PROVENANCE` -> value
-    "Where a shard's rows come from: the model (its files' SHA-256), the whole input list (SHA-256 of the paths in order), the passes and the threshold"
+    "Where a shard's rows come from: the model (its files' SHA-256), the whole input list (the paths' SHA-256), the passes and the threshold"
     h = hashlib.sha256()
     for d in map(Path, dirs):
         for f in ([d/'model.json'] if d.is_dir() else [d, d.parent/'model.json']):
             if f.is_file(): h.update(sha256(f).encode())
-    return dict(model_sha256=h.hexdigest()[:16], inputs_sha256=hashlib.sha256('\n'.join(map(str, files)).encode('utf-8', 'surrogateescape')).hexdigest()[:16],
+    inputs = hashlib.sha256('\n'.join(map(str, files)).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    return dict(model_sha256=h.hexdigest()[:16], inputs_sha256=inputs,
                 tta=str(tta), threshold=float(thr))
 
 # %% ../nbs/14_cli.ipynb #fb663e27
 def merge_shards(csvs:list # the CSVs of every shard, in any order
                 )->pd.DataFrame: # the rows in input order, without `index`, `shard` and the provenance
-    "Join the CSVs of `nexai-predict --shard i/n` into one table in input order, checking that every shard is there once and that all come from one model, input list, threshold and passes"
+    "Join the CSVs of `nexai-predict --shard i/n` in input order, checking that each shard is there once, all of one model, inputs, threshold, passes"
     import pandas as pd
     dfs = []
     for f in csvs:
@@ -159,24 +169,28 @@ def merge_shards(csvs:list # the CSVs of every shard, in any order
     df = pd.concat(dfs, ignore_index=True)
     for c in SHARD_PROVENANCE:
         has = [c in d.columns for d in dfs]
-        if any(has) and not all(has): raise ValueError(f"{', '.join(str(f) for f,h in zip(csvs, has) if not h)} record no {c}: they come from an older nexai, or are not shards of this run")
+        if any(has) and not all(has): raise ValueError(f"{', '.join(str(f) for f,h in zip(csvs, has) if not h)} record no {c}: they come from an "
+                                                       f"older nexai, or are not shards of this run")
         if all(has) and df[c].astype(str).nunique()>1:
             by = df.groupby('_src')[c].first()
-            raise ValueError(f"the shards don't belong together: their {c} differs ({'; '.join(f'{Path(f).name}: {v}' for f,v in by.items())}); merge only the shards of one run")
+            raise ValueError(f"the shards don't belong together: their {c} differs ({'; '.join(f'{Path(f).name}: {v}' for f,v in by.items())}); "
+                             f"merge only the shards of one run")
     shards = df.groupby('_src').shard.first()
     ns = {int(o.split('/')[1]) for o in shards}
     if len(ns)>1: raise ValueError(f"the CSVs come from different splits: {sorted(set(shards))}")
     n = ns.pop()
     got = sorted(int(o.split('/')[0]) for o in shards)
-    if got!=list(range(n)): raise ValueError(f"shards {sorted(set(range(n))-set(got))} of {n} are missing" if set(got)<set(range(n)) else f"a shard is given twice: {got}")
+    if got!=list(range(n)): raise ValueError(f"shards {sorted(set(range(n))-set(got))} of {n} are "
+                                             f"missing" if set(got)<set(range(n)) else f"a shard is given twice: {got}")
     if df['index'].duplicated().any(): raise ValueError(f"{int(df['index'].duplicated().sum())} rows appear in more than one shard")
     if len(df) and df['index'].max()!=len(df)-1: raise ValueError(f"rows are missing: {len(df)} rows but positions up to {df['index'].max()}")
     return df.sort_values('index').drop(columns=['index','shard','_src', *[c for c in SHARD_PROVENANCE if c in df]]).reset_index(drop=True)
 
 # %% ../nbs/14_cli.ipynb #aca3899e
 @call_parse
-def nexai_predict(model_dir:str,                     # a model directory, or its model.onnx; several joined by commas: an ensemble; with --merge, the first CSV
-                  images:Annotated[str, "image files or folders (searched recursively); with --merge, the other CSVs", {'nargs':'*'}], # image files or folders (searched recursively); with --merge, the other CSVs
+def nexai_predict(model_dir:str,                     # a model directory or its model.onnx; several, joined by commas: an ensemble
+                  images:Annotated[str, "image files or folders (searched recursively); with --merge, the other "
+                                        "CSVs", {'nargs':'*'}], # image files or folders (searched recursively); with --merge, the other CSVs
                   out:str='preds.csv',               # CSV of path, score, pred, error
                   tta:int=0,                         # augmented passes; 0: one plain pass
                   vote:store_true=False,             # combine TTA passes by majority vote
@@ -188,8 +202,8 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
                   shard:str=None,                    # i/n: score only part i (from 0) of n disjoint parts, for n parallel jobs
                   merge:store_true=False,            # join the CSVs of all shards (given in place of MODEL_DIR IMAGES) into OUT
                   trust_pickle:store_true=False,     # allow a fastai export.pkl, which runs code when loaded: only your own
-                  maps:str=None,                     # also write one PNG per image into this folder, its Grad-CAM or anomaly map over it, on one colour scale anchored at the threshold; the CSV gains map_file and map_peak
-                  cache:str=None,                    # classifiers and models of normality: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
+                  maps:str=None,                     # also write one PNG per image here, its map anchored at the threshold; adds map_file, map_peak
+                  cache:str=None,                    # read the images through an image store: a folder, or 'home' for NEXAI_HOME/cache
                   debug:store_true=False             # show tracebacks
                  ):
     "Score images with a trained model; one row per input, errors included"
@@ -197,25 +211,28 @@ def nexai_predict(model_dir:str,                     # a model directory, or its
     _exists(*dirs, Path(out).parent, submission and Path(submission).parent, maps and Path(maps).resolve().parent); _any_exists(images)
     if not merge and not images: raise UsageError("no images given")
     check_outputs({'--out': out, '--maps': maps, '--submission': submission}, [*dirs, *images])
-    if threshold is not None and not math.isfinite(threshold): raise UsageError(f"--threshold {threshold}: give a finite number (every part would pass as good)")
     if shard: shard_files([], shard)  # a bad --shard fails before any work
     if merge: return _merge(model_dir, images, out, submission)
-    from nexai.scorers import load_scorer
-    from nexai.inference import Ensemble, to_submission
-    from nexai.data import find_images
+    from nexai.models import load_scorer, Ensemble
+    from nexai.classifier import to_submission
+    from nexai.scorer import Paths, item_paths
     sc = [load_scorer(d, trust=trust_pickle, onnx=onnx) for d in dirs]
     sc = Ensemble(sc) if len(sc)>1 else sc[0]
-    files = find_images(*images)
+    files = item_paths(images)  # the command's one list of files, handed down as it is (the scorer checks --threshold)
     if not files: raise FileNotFoundError(f"no image files in {' '.join(images)}")
-    if shard: prov = shard_provenance(dirs, files, ifnone(threshold, sc.threshold_for(tta, vote)), f"{tta}{' vote' if vote else ''}"); idx,files = shard_files(files, shard)
+    thr = ifnone(threshold, sc.threshold_for(tta, vote))
+    if shard:
+        prov = shard_provenance(dirs, files, thr, f"{tta}{' vote' if vote else ''}")
+        idx,files = shard_files(files, shard)
+        files = Paths(files)  # a part of the one list, not walked again
     kw = dict(tta=tta, vote=vote, bs=bs, threshold=threshold, cache=True if cache=='home' else cache, workers=workers)
     preds = _score_maps(sc, files, maps, **kw) if maps else sc.score(files, **kw)
     if shard: preds = preds.assign(index=idx, shard=shard, **prov)
     atomic_csv(preds, out)
     if submission: to_submission(preds, submission)
     ok = preds.error==''
-    thr = ifnone(threshold, sc.threshold_for(tta, vote))
-    print(f"nexai-predict: {f'shard {shard}: ' if shard else ''}{int(ok.sum())} scored, {int((~ok).sum())} errors; {int((preds.pred=='defect').sum())} defects at threshold {thr:.3g} -> {out}" + (f"; maps in {maps}" if maps else ''))
+    print(f"nexai-predict: {f'shard {shard}: ' if shard else ''}{int(ok.sum())} scored, {int((~ok).sum())} errors; "
+          f"{int((preds.pred=='defect').sum())} defects at threshold {thr:.3g} -> {out}" + (f"; maps in {maps}" if maps else ''))
     if len(preds) and not ok.any(): sys.exit(1)
 
 # %% ../nbs/14_cli.ipynb #d4aa1b36
@@ -223,19 +240,21 @@ def _score_maps(sc, files, out, chunk=256, **kw):
     "Score `files` with maps, writing the overlays into `out` chunk by chunk, so that memory doesn't grow with the files"
     import pandas as pd
     from nexai.interpret import save_overlays
+    from nexai.scorer import Paths
     parts,seen = [],set()
     thr = kw.get('threshold') if kw.get('threshold') is not None else sc.threshold_for(kw.get('tta', 0), kw.get('vote', False))
-    w = max(abs(thr), 1e-6)  # one colour scale for every part, the threshold mid-scale: [0, 1] for probabilities, [thr-|thr|, thr+|thr|] for other scores
+    w = max(abs(thr), 1e-6)  # one colour scale, the threshold mid-scale: [0, 1] for probabilities, [thr-|thr|, thr+|thr|] for other scores
     lo,hi = (0., 1.) if getattr(sc, 'scale', 'probability')=='probability' else (thr-w, thr+w)
     for i in range(0, len(files), chunk):
-        df,mp = sc.score(files[i:i+chunk], maps=True, **kw)
+        df,mp = sc.score(Paths(files[i:i+chunk]), maps=True, **kw)  # a chunk of the one list, not walked again
         ov = save_overlays(df.path, mp, out, seen=seen, scores=df.score.fillna(lo).values, thr=thr, lo=lo, hi=hi)
-        parts.append(df.assign(map_file=[f if e=='' else '' for (f,_),e in zip(ov, df.error)], map_peak=[v if e=='' else float('nan') for (_,v),e in zip(ov, df.error)]))
+        ok = df.error==''
+        parts.append(df.assign(map_file=[f if o else '' for (f,_),o in zip(ov, ok)], map_peak=[v if o else float('nan') for (_,v),o in zip(ov, ok)]))
     return pd.concat(parts, ignore_index=True)
 
 def _merge(first, others, out, submission):
     "nexai-predict --merge: the shards' CSVs joined back into input order"
-    from nexai.inference import to_submission
+    from nexai.classifier import to_submission
     preds = merge_shards([first, *others])
     atomic_csv(preds, out)
     if submission: to_submission(preds, submission)
@@ -248,10 +267,10 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
                  onnx:store_true=False,  # write an ONNX model (the only format so far)
                  out:str=None,           # the ONNX file; default MODEL_DIR/model.onnx
                  opset:int=18,           # ONNX opset
-                 resign:store_true=False, # accept a deliberate edit of model.json (and normality.json, generative.json or groups.json): record their checksums again
-                 recalibrate:str=None,   # a folder of good parts of a new line: write a copy of the model to --out whose threshold flags --fpr of them
+                 resign:store_true=False, # accept a deliberate edit of model.json (and of the files it vouches for): record their checksums again
+                 recalibrate:str=None,   # good parts of a new line: write a copy of the model to --out whose threshold flags --fpr of them
                  fpr:float=0.02,         # with --recalibrate: the share of the new line's good parts to flag
-                 refit:store_true=False, # with --recalibrate, a model of normality: fit it again on the new line's good parts (same recipe), not only its threshold
+                 refit:store_true=False, # with --recalibrate, a model of normality: fit it again on the new line's good parts (same recipe)
                  debug:store_true=False  # show tracebacks
                 ):
     "Export a trained model: --onnx writes model.onnx and records its preprocessing in model.json; --resign accepts an edited model.json"
@@ -259,30 +278,35 @@ def nexai_export(model_dir:str,          # a model directory from nexai-train
     if refit and not recalibrate: raise UsageError("--refit goes with --recalibrate GOOD --out NEW")
     _exists(model_dir, out and Path(out).parent, recalibrate)
     if recalibrate:
-        if onnx or resign or not out: raise UsageError("--recalibrate GOOD writes a new model directory: give it --out NEW, and neither --onnx nor --resign")
+        if onnx or resign or not out: raise UsageError("--recalibrate GOOD writes a new model directory: give it --out NEW, and neither --onnx nor "
+                                                       "--resign")
         from nexai.train import recalibrate as _recal
         r = _recal(model_dir, recalibrate, out, fpr=fpr, refit=refit)
-        if refit: return print(f"nexai-export: {out}: a model of normality refitted on {r['n_fit']} good parts of the new line; its threshold {r['threshold_new']:.4g} flags {r['flagged']:.1%} of {r['n_holdout']} others held out")
-        return print(f"nexai-export: {out}: threshold {r['threshold_before']:.4g} -> {r['threshold_new']:.4g}, set from {r['n_good']} good parts of the new line; it flags {r['flagged']:.1%} of them (the old threshold {r['flagged_before']:.1%})")
+        if refit: return print(f"nexai-export: {out}: a model of normality refitted on {r['n_fit']} good parts of the new line; its threshold "
+                               f"{r['threshold_new']:.4g} flags {r['flagged']:.1%} of {r['n_holdout']} others held out")
+        return print(f"nexai-export: {out}: threshold {r['threshold_before']:.4g} -> {r['threshold_new']:.4g}, set from {r['n_good']} good parts of "
+                     f"the new line; it flags {r['flagged']:.1%} of them (the old threshold {r['flagged_before']:.1%})")
     if resign:
-        from nexai.inference import sign_model_json
+        import nexai.models  # every kind registered: signing asks the model's kind which files it vouches for
+        from nexai.scorer import sign_model_json
         print(f"nexai-export: signed {sign_model_json(model_dir)}: its fields as they are now are the model's")
         if not onnx: return
-    import nexai.scorers  # every kind registered, for export_onnx to load any of them
-    from nexai.export import export_onnx
+    from nexai.models import export_onnx  # every kind registered, for export_onnx to load any of them
     info = export_onnx(model_dir, out, opset=opset)
-    print(f"nexai-export: {info['file']} (opset {opset}): input {info['input']} N×3×{info['size']}×{info['size']} RGB in [0,1], output {info['output']}; "
+    print(f"nexai-export: {info['file']} (opset {opset}): input {info['input']} N×3×{info['size']}×{info['size']} RGB in [0,1], output "
+          f"{info['output']}; "
           f"largest difference from PyTorch on 8 random images {info['max_abs_diff']:.1e} -> {Path(model_dir)/'model.json'}")
 
 # %% ../nbs/14_cli.ipynb #f83dfc38
 @call_parse
 def nexai_normality(cmd:str,                 # fit or score
-                    paths:Annotated[str, "fit: folders or files of good parts; score: MODEL_DIR then images or folders", {'nargs':'+'}], # fit: folders or files of good parts; score: MODEL_DIR then images or folders
+                    paths:Annotated[str, "fit: folders or files of good parts; score: MODEL_DIR then images or "
+                                         "folders", {'nargs':'+'}], # fit: folders or files of good parts; score: MODEL_DIR then images or folders
                     out:str=None,            # fit: model folder (default normality_model); score: CSV (default scores.csv)
-                    method:str='padim',      # padim or patchcore (per position, with anomaly maps), mahalanobis, prototype or knn; vae or ganomaly (reconstruction)
+                    method:str='padim',      # padim, patchcore (with anomaly maps), mahalanobis, prototype or knn; vae or ganomaly (reconstruction)
                     arch:str='lite0',        # backbone for the features
                     size:int=None,           # image side (default 224; vae, ganomaly: 64)
-                    pool:str=None,           # avg, max or avgmax; gridN for padim, localN for patchcore (default avg; padim: grid14; patchcore: local14)
+                    pool:str=None,           # avg, max or avgmax; gridN for padim, localN for patchcore (default avg, grid14, local14)
                     k:int=1,                 # neighbours for knn
                     coreset:float=None,      # knn: memory bank size; patchcore: patches kept (default 10 %); a count, or a share below 1 (0.01: 1 %)
                     fpr:float=0.02,          # share of held-out good parts the threshold flags
@@ -291,7 +315,7 @@ def nexai_normality(cmd:str,                 # fit or score
                     defects:str=None,        # fit: a folder of labelled defects, to set the threshold by --how instead of --fpr
                     how:str='f1',            # with --defects: f1, youden, recall=R, fpr=F or cost=ESCAPE,SCRAP
                     epochs:int=20,           # vae, ganomaly: training epochs
-                    cache:str=None,          # padim, patchcore, ...: read the images through an image store, decoded once across runs: a folder, or 'home' for NEXAI_HOME/cache
+                    cache:str=None,          # padim, patchcore, ...: read the images through an image store: a folder, or 'home' for NEXAI_HOME/cache
                     bs:int=None,             # batch size (default 16 for features, 32 to train vae and ganomaly)
                     seed:int=42,             # random seed of the hold-out
                     debug:store_true=False   # show tracebacks
@@ -303,20 +327,25 @@ def nexai_normality(cmd:str,                 # fit or score
     check_outputs({'--out': ifnone(out, 'normality_model' if cmd=='fit' else 'scores.csv')}, [*paths, defects], model=cmd=='fit')
     if cmd=='fit':
         from nexai.train import fit_normality_dir
-        r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout, bs=bs, seed=seed,
+        r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout,
+                              bs=bs, seed=seed,
                               group=group, defects=defects, how=how, epochs=epochs, cache=True if cache=='home' else cache)
         grp = f" in {len(r['groups'])} groups ({', '.join(r['groups'])})" if 'groups' in r else ''
-        rule = f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, {r['recall']:.1%} of the defects" if 'how' in r else f"flags {ifnone(r.get('flagged'), fpr):.1%} of {r['n_holdout']} held out"
-        return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images{grp} ({r['n_skipped']} skipped), threshold {r['threshold']:.4g}: {rule} -> {r['dir']}")
-    from nexai.scorers import load_scorer
-    from nexai.data import find_images
+        rule = f"flags {ifnone(r.get('flagged'), fpr):.1%} of {r['n_holdout']} held out"
+        if 'how' in r: rule = (f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, "
+                               f"{r['recall']:.1%} of the defects")
+        return print(f"nexai-normality: fitted {method} on {r['n_fit']} good images{grp} ({r['n_skipped']} skipped), threshold {r['threshold']:.4g}: "
+                     f"{rule} -> {r['dir']}")
+    from nexai.models import load_scorer
+    from nexai.scorer import item_paths
     nm = load_scorer(paths[0])
-    files = find_images(*paths[1:])
+    files = item_paths(paths[1:])  # the command's one list of files, handed down as it is
     if not files: raise FileNotFoundError(f"no image files in {' '.join(paths[1:])}")
     df = nm.score(files, bs=bs, cache=True if cache=='home' else cache)
     atomic_csv(df, ifnone(out, 'scores.csv'))
     ok = df.error==''
-    print(f"nexai-normality: {int(ok.sum())} scored, {int((~ok).sum())} errors; {int((df.pred=='defect').sum())} above threshold {nm.threshold:.4g} -> {ifnone(out, 'scores.csv')}")
+    print(f"nexai-normality: {int(ok.sum())} scored, {int((~ok).sum())} errors; {int((df.pred=='defect').sum())} above threshold {nm.threshold:.4g} "
+          f"-> {ifnone(out, 'scores.csv')}")
     if not ok.any(): sys.exit(1)
 
 # %% ../nbs/14_cli.ipynb #1cf0b8e9
