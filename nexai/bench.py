@@ -302,7 +302,7 @@ def bench_store(model_dir,         # a model directory (of kind classifier)
         predict(dm, files[:bs], bs=bs, progress=False)  # warm up
         a,b,c = [],[],[]
         for _ in range(rounds):
-            for lst,kw in ((a,{}), (b,dict(cache=st)), (c,dict(cache=st, tta=tta))):
+            for lst,kw in ((a,{}), (b,dict(store=st)), (c,dict(store=st, tta=tta))):
                 t0 = time.perf_counter(); predict(dm, files, bs=bs, progress=False, **kw); lst.append(time.perf_counter()-t0)
         res.update(one_pass_decode_s=float(np.median(a)), one_pass_store_s=float(np.median(b)), tta_store_s=float(np.median(c)), tta=tta)
         res.update(decode_vs_read=res['decode_s']/res['read_s'], tta_vs_one_pass_store=res['tta_store_s']/res['one_pass_store_s'],
@@ -323,7 +323,7 @@ def bench_store_train(df,                # items (`path`, `label`, `is_valid`)
     with _work_folder(folder) as folder:
         t0 = time.perf_counter(); st = image_store(df, size, folder, progress=False); res = dict(build=time.perf_counter()-t0)
         def epoch(c, d=df):
-            dls = defect_dls(d, size=size, bs=bs, oversample=False, cache=c)
+            dls = defect_dls(d, size=size, bs=bs, oversample=False, store=c)
             learn = defect_learner(dls, arch, weights=weights, bf16=bf16); learn.unfreeze()
             t0 = time.perf_counter()
             with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
@@ -462,7 +462,7 @@ def _curve_features(trn, held, out, probe:dict)->tuple: # (level name -> feature
     every = pd.concat([trn, held], ignore_index=True)
     lv = probe_levels(probe['arch'], probe['levels']) if isinstance(probe['levels'], str) else list(probe['levels'])
     fn = find_weights(probe['arch'])
-    F = extract_features(every, probe['arch'], None, probe['size'], lv, probe['pool'], cache=out/'probe_features.npz', progress=False,
+    F = extract_features(every, probe['arch'], None, probe['size'], lv, probe['pool'], feature_file=out/'probe_features.npz', progress=False,
                          sha256=weights_sha256(fn) if fn is not None else None)
     return F, dict(zip(every.path, range(len(every))))
 
@@ -646,7 +646,7 @@ def bench_epochs(df,                   # items (`path`, `label`, `is_valid`), e.
     "Seconds of training epochs of nexai's learner reading an image store, as `nexai-train` trains: the data path and the network together"
     with _work_folder(folder) as folder:
         t0 = time.perf_counter(); st = image_store(df, size, folder); build = time.perf_counter()-t0
-        dls = defect_dls(df, size=size, bs=bs, cache=st, resident=resident)
+        dls = defect_dls(df, size=size, bs=bs, store=st, resident=resident)
         learn = defect_learner(dls, arch, weights=weights, bf16=bf16, compile=compile)
         if unfreeze: learn.unfreeze()
         tm = _EpochTimer()

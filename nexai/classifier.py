@@ -90,11 +90,11 @@ class DefectModel(Scorer):
 
 # %% ../nbs/07a_classifier.ipynb #63e15433
 @patch
-def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+def _score_paths(self:DefectModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
     dev = self.device
     bs = ifnone(bs, 64 if torch.device(dev).type=='cuda' else cpu_score_bs())
     aug = Pipeline(defect_tfms(**(self.meta.get('aug') or {})), split_idx=0) if tta else None
-    dl = torch.utils.data.DataLoader(image_items(paths, self.size, cache), batch_size=bs, num_workers=workers)
+    dl = torch.utils.data.DataLoader(image_items(paths, self.size, store), batch_size=bs, num_workers=workers)
     probs,errs,cams = [],[],[]
     for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
         x = TensorImage(x.to(dev).float()/255)

@@ -50,8 +50,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 resume:store_true=False,  # continue a killed run in OUT from its last checkpoint, with that run's options
                 distributed:store_true=False, # train on every process `accelerate launch` started (needs --lr)
                 keep_checkpoints:store_true=False, # keep OUT/checkpoints after training ends
-                cache:str='home',         # the image store every epoch reads, each image decoded once: 'home' for NEXAI_HOME/cache, or a folder
-                no_cache:store_true=False, # decode every image in every epoch instead
+                store:str='home',         # the image store every epoch reads, each image decoded once: 'home' for NEXAI_HOME/cache, or a folder
+                no_store:store_true=False, # decode every image in every epoch instead
                 no_resident:store_true=False, # on a GPU, send each batch from the store, not all the images held there
                 early_size:int=None,      # progressive resizing: the first --early-epochs epochs at this smaller size
                 early_epochs:int=0,       # how many epochs, frozen ones first, train at --early-size
@@ -83,8 +83,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
         kw['arch'],why = ('resnet34','') if weights or not pretrained else default_arch()
         if why: print(f"nexai-train: {why}", file=sys.stderr)
     from nexai.train import train_model
-    m = train_model(**kw, num_workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
-                    cache=None if no_cache else True if cache=='home' else cache, resident=False if no_resident else None)
+    m = train_model(**kw, workers=workers, report=report, resume=resume, keep_checkpoints=keep_checkpoints, distributed=distributed,
+                    store=None if no_store else True if store=='home' else store, resident=False if no_resident else None)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     r = m['recall_at_fpr']
@@ -203,7 +203,7 @@ def nexai_predict(model_dir:str,                     # a model directory or its 
                   merge:store_true=False,            # join the CSVs of all shards (given in place of MODEL_DIR IMAGES) into OUT
                   trust_pickle:store_true=False,     # allow a fastai export.pkl, which runs code when loaded: only your own
                   maps:str=None,                     # also write one PNG per image here, its map anchored at the threshold; adds map_file, map_peak
-                  cache:str=None,                    # read the images through an image store: a folder, or 'home' for NEXAI_HOME/cache
+                  store:str=None,                    # read the images through an image store: a folder, or 'home' for NEXAI_HOME/cache
                   debug:store_true=False             # show tracebacks
                  ):
     "Score images with a trained model; one row per input, errors included"
@@ -225,7 +225,7 @@ def nexai_predict(model_dir:str,                     # a model directory or its 
         prov = shard_provenance(dirs, files, thr, f"{tta}{' vote' if vote else ''}")
         idx,files = shard_files(files, shard)
         files = Paths(files)  # a part of the one list, not walked again
-    kw = dict(tta=tta, vote=vote, bs=bs, threshold=threshold, cache=True if cache=='home' else cache, workers=workers)
+    kw = dict(tta=tta, vote=vote, bs=bs, threshold=threshold, store=True if store=='home' else store, workers=workers)
     preds = _score_maps(sc, files, maps, **kw) if maps else sc.score(files, **kw)
     if shard: preds = preds.assign(index=idx, shard=shard, **prov)
     atomic_csv(preds, out)
@@ -315,7 +315,7 @@ def nexai_normality(cmd:str,                 # fit or score
                     defects:str=None,        # fit: a folder of labelled defects, to set the threshold by --how instead of --fpr
                     how:str='f1',            # with --defects: f1, youden, recall=R, fpr=F or cost=ESCAPE,SCRAP
                     epochs:int=20,           # vae, ganomaly: training epochs
-                    cache:str=None,          # padim, patchcore, ...: read the images through an image store: a folder, or 'home' for NEXAI_HOME/cache
+                    store:str=None,          # padim, patchcore, ...: read the images through an image store: a folder, or 'home' for NEXAI_HOME/cache
                     bs:int=None,             # batch size (default 16 for features, 32 to train vae and ganomaly)
                     seed:int=42,             # random seed of the hold-out
                     debug:store_true=False   # show tracebacks
@@ -329,7 +329,7 @@ def nexai_normality(cmd:str,                 # fit or score
         from nexai.train import fit_normality_dir
         r = fit_normality_dir(paths, ifnone(out, 'normality_model'), method, arch, size, pool=pool, k=k, coreset=coreset, fpr=fpr, holdout=holdout,
                               bs=bs, seed=seed,
-                              group=group, defects=defects, how=how, epochs=epochs, cache=True if cache=='home' else cache)
+                              group=group, defects=defects, how=how, epochs=epochs, store=True if store=='home' else store)
         grp = f" in {len(r['groups'])} groups ({', '.join(r['groups'])})" if 'groups' in r else ''
         rule = f"flags {ifnone(r.get('flagged'), fpr):.1%} of {r['n_holdout']} held out"
         if 'how' in r: rule = (f"{r['how']} on {r['n_holdout']} held-out good parts and {r['n_defects']} defects flags {r['fpr']:.1%} of the good, "
@@ -341,7 +341,7 @@ def nexai_normality(cmd:str,                 # fit or score
     nm = load_scorer(paths[0])
     files = item_paths(paths[1:])  # the command's one list of files, handed down as it is
     if not files: raise FileNotFoundError(f"no image files in {' '.join(paths[1:])}")
-    df = nm.score(files, bs=bs, cache=True if cache=='home' else cache)
+    df = nm.score(files, bs=bs, store=True if store=='home' else store)
     atomic_csv(df, ifnone(out, 'scores.csv'))
     ok = df.error==''
     print(f"nexai-normality: {int(ok.sum())} scored, {int((~ok).sum())} errors; {int((df.pred=='defect').sum())} above threshold {nm.threshold:.4g} "

@@ -376,12 +376,12 @@ def defect_tfms(size:int=None,          # final size of the augmented batch; Non
     return tfms + ([Normalize.from_stats(*stats)] if stats is not None else [])
 
 # %% ../nbs/01_data.ipynb #82406308
-def _in_store(df, cache, size):
-    "The rows of `df` that the image store `cache` holds; it has warned of the others"
-    if getattr(cache, 'size', None)!=size:
-        raise ValueError(f"the image store holds images at {getattr(cache, 'size', None)} px, but the DataLoaders are for {size} px: "
+def _in_store(df, store, size):
+    "The rows of `df` that the image store `store` holds; it has warned of the others"
+    if getattr(store, 'size', None)!=size:
+        raise ValueError(f"the image store holds images at {getattr(store, 'size', None)} px, but the DataLoaders are for {size} px: "
                          f"make it with image_store(df, {size})")
-    ok = cache.readable(df.path)
+    ok = store.readable(df.path)
     if not ok.all(): logging.getLogger('nexai').info(f"{int((~ok).sum())} item(s) the image store can't read are left out")
     return df[ok].reset_index(drop=True)
 
@@ -451,12 +451,12 @@ def check_items(df:pd.DataFrame,  # items: `path`, `label`
         raise ValueError(f"{'soft labels need' if soft is not None else 'training needs'} good/defect labels, got {defect_vocab(df.label)}")
     if soft is not None: check_soft(df, soft)
 
-def _weighted_dls(dblock, df, oversample, bs, num_workers, cache, **kwargs)->DataLoaders:
+def _weighted_dls(dblock, df, oversample, bs, workers, store, **kwargs)->DataLoaders:
     "The DataLoaders of `dblock` on `df`, the training batches drawn by `oversample_wgts` (`WeightedDL`, or the store's `StoreDL`)"
     wgts = oversample_wgts(df.label.tolist(), 1. if oversample is True else float(oversample))
-    if cache is None: return dblock.weighted_dataloaders(df, wgts=wgts, bs=bs, num_workers=num_workers, **kwargs)
+    if store is None: return dblock.weighted_dataloaders(df, wgts=wgts, bs=bs, num_workers=workers, **kwargs)
     dss = dblock.datasets(df)  # what `weighted_dataloaders` does, with the store's `StoreDL` (which samples by `wgts` too) in place of `WeightedDL`
-    return dss.dataloaders(bs=bs, num_workers=num_workers, dl_kwargs=[{'wgts':wgts[dss.splits[0]]}, {}],
+    return dss.dataloaders(bs=bs, num_workers=workers, dl_kwargs=[{'wgts':wgts[dss.splits[0]]}, {}],
                            after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **kwargs)
 
 def defect_dls(df:pd.DataFrame,   # items: `path`, `label`, optional `is_valid`
@@ -467,9 +467,9 @@ def defect_dls(df:pd.DataFrame,   # items: `path`, `label`, optional `is_valid`
                seed:int=42,       # seeds the split and the sampling
                aug:dict=None,     # keyword arguments for `defect_tfms` (e.g. `dict(max_rotate=45)`)
                tfms:list=None,    # batch transforms, instead of `defect_tfms(**aug)`
-               num_workers:int=0, # DataLoader workers
-               cache=None,        # an image store holding the items at `size` (`nexai.store.image_store(df, size)`); None: decode every epoch
-               resident:bool=None, # with `cache`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
+               workers:int=0,     # DataLoader workers
+               store=None,        # an image store holding the items at `size` (`nexai.store.image_store(df, size)`); None: decode every epoch
+               resident:bool=None, # with `store`: hold the images on the GPU (`nexai.store.StoreDL`); None: where they fit in half its free memory
                val_bs:int=None,   # batch size of validation and TTA; None: 8 on the CPU (`cpu_score_bs`), `bs` on a GPU
                soft:str=None,     # a column of defect probabilities in [0, 1]: training targets (`SoftTarget`); validation keeps `label`
                checked:bool=False, # the caller has run `check_items` on these items already (a training run checks them once)
@@ -478,20 +478,20 @@ def defect_dls(df:pd.DataFrame,   # items: `path`, `label`, optional `is_valid`
     if not checked: check_items(df, soft=soft)
     kwargs['val_bs'] = val_bs or (bs if torch.device(kwargs.get('device') or default_device()).type=='cuda' else cpu_score_bs())
     df = split(df, valid_pct, seed).reset_index(drop=True)
-    if cache is not None: df = _in_store(df, cache, size)
+    if store is not None: df = _in_store(df, store, size)
     if df.is_valid.all() or not df.is_valid.any():
         raise ValueError("the split leaves no training or no validation items; give more items or another valid_pct")
     set_seed(seed)
     if soft is not None:  # metrics and thresholds: the binary truth
         df['_target'] = np.where(df.is_valid, (df.label=='defect').astype(float), pd.to_numeric(df[soft]).astype(float))
     yblock = CategoryBlock(vocab=defect_vocab(df.label), sort=False) if soft is None else TransformBlock(type_tfms=SoftTarget())
-    dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if cache is None else cache.block(), yblock),
+    dblock = DataBlock(blocks=(ImageBlock(cls=NexImage) if store is None else store.block(), yblock),
                        get_x=ColReader('path'), get_y=ColReader('label' if soft is None else '_target'), splitter=ColSplitter('is_valid'),
-                       item_tfms=Resize(size, method=ResizeMethod.Squish) if cache is None else None,
+                       item_tfms=Resize(size, method=ResizeMethod.Squish) if store is None else None,
                        batch_tfms=ifnone(tfms, defect_tfms(**ifnone(aug, {}))))
-    if cache is not None: kwargs['resident'] = resident  # for its `StoreDL`s
-    elif resident: raise ValueError("resident batches are read from an image store: give `cache` too")
-    if not oversample: dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, **kwargs)
-    else: dls = _weighted_dls(dblock, df, oversample, bs, num_workers, cache, **kwargs)
-    dls.items, dls.size, dls.aug, dls.cache, dls.soft = df, size, (None if tfms is not None else ifnone(aug, {})), cache, soft
+    if store is not None: kwargs['resident'] = resident  # for its `StoreDL`s
+    elif resident: raise ValueError("resident batches are read from an image store: give `store` too")
+    if not oversample: dls = dblock.dataloaders(df, bs=bs, num_workers=workers, **kwargs)
+    else: dls = _weighted_dls(dblock, df, oversample, bs, workers, store, **kwargs)
+    dls.items, dls.size, dls.aug, dls.store, dls.soft = df, size, (None if tfms is not None else ifnone(aug, {})), store, soft
     return dls

@@ -53,11 +53,11 @@ class FusedModel(Scorer):
         z = self.features(p, s, groups) @ np.array(c['coef']) + c['intercept']
         return 1/(1+np.exp(-z))
     def score(self, items, *, tta:int=0, bs:int=None, maps:bool=False, vote:bool=False, threshold:float=None,
-              progress:bool=True, cache=None, workers:int=0):
+              progress:bool=True, store=None, workers:int=0):
         "Score `items` with both routes and combine: `score` the fused probability, with `score_classifier`, `score_normality` and `group`"
         paths = item_paths(items)
-        rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress, cache=cache, workers=workers)
-        rn = self.nm.score(items if isinstance(items, pd.DataFrame) else paths, bs=bs, maps=maps, progress=progress, cache=cache)
+        rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress, store=store, workers=workers)
+        rn = self.nm.score(items if isinstance(items, pd.DataFrame) else paths, bs=bs, maps=maps, progress=progress, store=store)
         (dc,mc),(dn,mn) = (rc if maps else (rc,None)),(rn if maps else (rn,None))
         grp = dn['group'].tolist() if 'group' in dn else None
         s = self.combine(dc.score.fillna(.5).values, dn.score.fillna(0).values, grp) if len(paths) else np.zeros(0)

@@ -91,11 +91,11 @@ class Ensemble(Scorer):
               vote=False,     # combine TTA passes by majority vote instead of the mean
               threshold=None, # default: `threshold_for(tta, vote)`
               progress=True,  # show a progress bar
-              cache=None,     # an image store every member reads (see `Scorer.score`)
+              store=None,     # an image store every member reads (see `Scorer.score`)
               workers=0       # DataLoader processes of each member
              ):
         paths = item_paths(items)  # once, for every member
-        outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress, cache=cache, workers=workers) for m in self.members]
+        outs = [m.score(paths, tta=tta, bs=bs, maps=maps, vote=vote, progress=progress, store=store, workers=workers) for m in self.members]
         dfs = [o[0] if maps else o for o in outs]
         # nan where a file can't be read: every member sees the same files
         s = np.mean([o.score.values for o in dfs], axis=0) if paths else np.zeros(0)
@@ -139,14 +139,17 @@ def predict(model,                # a Scorer, a model directory, a `model.onnx`,
             progress:bool=True,   # show a progress bar
             bf16:bool=False,      # bf16 autocast: faster on CPUs with bf16 units and on GPUs; probabilities move by a few hundredths
             compile:bool=False,   # torch.compile the network first: pays off over a few thousand images (see `15_bench`)
-            num_workers:int=0,    # processes that read and decode images while the network scores
-            cache=None            # read the images through an image store (`nexai.store`), decoded once across calls: True for the one in `nexai_home()/'cache'`, or a folder; None: decode them
+            workers:int=0,        # processes that read and decode images while the network scores
+            store=None,           # read the images through an image store (`nexai.store`), decoded once: True for `nexai_home()/'cache'`, or a folder
+            **old                 # `cache=`, `num_workers=`: nexai 0.1's names of `store` and `workers`, accepted for one release
            )->pd.DataFrame:       # `path`, `score`, `pred`, `error`
     "Score images with a trained model: one row per input, in order"
+    old = renamed(old); store,workers = old.pop('store', store),old.pop('workers', workers)
+    if old: raise TypeError(f"predict() got unexpected keyword arguments: {', '.join(old)}")
     sc = as_scorer(model)
     for o in getattr(sc, 'members', [sc]):
         if hasattr(o, 'runs'): o.runs(bf16=bf16, compile=compile)  # how a classifier's network runs, not what it reads
-    return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress, cache=cache, workers=num_workers)
+    return sc.score(items, tta=tta, vote=vote, bs=bs, threshold=threshold, progress=progress, store=store, workers=workers)
 
 # %% ../nbs/12b_models.ipynb #9f6009c8
 ENSEMBLE_SCHEMA = dict(type='object', required=['format','format_version','kind','members','threshold'], properties=dict(

@@ -156,7 +156,7 @@ def fit_probe(df:pd.DataFrame,     # items with `path` and `label` ('good'/'defe
               weights=None,        # the backbone's weights file, found offline when not given
               bs:int=16,           # batch size of feature extraction
               ftrs:dict=None,      # features of `df`'s rows, in order, as `extract_features` gives them for these arch, size, levels and pool
-              cache=None,          # an .npz file to reuse or write the training part's features in
+              feature_file=None,   # an .npz file to reuse or write the training part's features in
               store=None,          # read the images through an image store (see `image_items`)
               progress:bool=True   # show a progress bar
              )->ProbeModel:
@@ -168,7 +168,7 @@ def fit_probe(df:pd.DataFrame,     # items with `path` and `label` ('good'/'defe
     fn = find_weights(arch, weights)
     bsha = weights_sha256(fn) if fn is not None else None  # recorded: scoring refuses other weights under the same name
     t = time.time()
-    if ftrs is None: ftrs = extract_features(df[trn], arch, weights, size, levels, pool, bs, cache, progress, store, bsha)
+    if ftrs is None: ftrs = extract_features(df[trn], arch, weights, size, levels, pool, bs, feature_file, progress, store, bsha)
     else:
         if any(len(ftrs[l])!=len(df) for l in levels): raise ValueError(f"ftrs must hold features of every row of df ({len(df)}), in order")
         ftrs = {l:np.asarray(ftrs[l])[trn] for l in levels}
@@ -185,13 +185,13 @@ def fit_probe(df:pd.DataFrame,     # items with `path` and `label` ('good'/'defe
 # %% ../nbs/12c_probe.ipynb #prb0025
 @patch
 # workers: unused, features are extracted in this process
-def _score_paths(self:ProbeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+def _score_paths(self:ProbeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
     "The Scorer's scores: defect probabilities of the readable images, an error for the others"
     if tta: raise ValueError("a probe scores each image once: tta is for the fine-tuned classifier")
     if maps: raise NotImplementedError("a probe gives no maps (its features are pooled over the image); score without maps=True")
     bad = dict(zip(*check_images(paths).values.T)) if paths else {}
     ok = [p for p in paths if p not in bad]
-    s = dict(zip(ok, self.predict_features(self.features(ok, bs, progress, cache)))) if ok else {}
+    s = dict(zip(ok, self.predict_features(self.features(ok, bs, progress, store)))) if ok else {}
     return np.array([s.get(p, np.nan) for p in paths], dtype=float), [bad.get(p, '') for p in paths], None
 
 # %% ../nbs/12c_probe.ipynb #prb0028
@@ -307,10 +307,10 @@ class OnnxProbe(Scorer):
                 raise ValueError(f"{fn}: model.json records {k}={meta['onnx'].get(k)!r} for the graph, not {v!r}: export it again")
         self.fn,self.meta,self.sess = fn,meta,onnx_session(fn)
     def __repr__(self): return f"OnnxProbe({self.fn}, size={self.size}, threshold={self.threshold:.4g})"
-    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
         if tta: raise ValueError("a probe scores each image once: tta is for the fine-tuned classifier")
         if maps: raise NotImplementedError("a probe gives no maps; score without maps=True")
-        dl = torch.utils.data.DataLoader(image_items(paths, self.size, cache), batch_size=ifnone(bs, 16), num_workers=workers)
+        dl = torch.utils.data.DataLoader(image_items(paths, self.size, store), batch_size=ifnone(bs, 16), num_workers=workers)
         s,errs = [],[]
         for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
             ok = np.array([e=='' for e in err])

@@ -117,8 +117,8 @@ def predict_proba(self:ScatterBoost,
     return self.clf.predict_proba(X)[:,1]
 
 @patch
-# cache, workers: unused, it decodes each image itself
-def _score_paths(self:ScatterBoost, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+# store, workers: unused, it decodes each image itself
+def _score_paths(self:ScatterBoost, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
     "The Scorer's scores: defect probabilities of the readable images, an error for the others"
     if tta: raise ValueError("the scattering baseline scores each image once: tta is for the CNN")
     if maps: raise NotImplementedError("the scattering baseline gives no maps; score without maps=True")

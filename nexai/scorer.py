@@ -18,9 +18,10 @@ from .core import *
 from .data import find_images
 
 # %% auto #0
-__all__ = ['SCORERS', 'ONNX_SCORERS', 'BASE_SCHEMA', 'Paths', 'item_paths', 'Scorer', 'in_chunks', 'score_frame', 'scorer_kind',
-           'data_summary', 'write_model_json', 'write_signed', 'kind_of', 'kind_class', 'sign_model_json',
-           'read_model_json', 'check_weights', 'read_weights', 'model_kind', 'load_kind', 'onnx_session', 'record_onnx']
+__all__ = ['SCORERS', 'ONNX_SCORERS', 'BASE_SCHEMA', 'Paths', 'item_paths', 'renamed', 'Scorer', 'in_chunks', 'score_frame',
+           'scorer_kind', 'data_summary', 'write_model_json', 'write_signed', 'kind_of', 'kind_class',
+           'sign_model_json', 'read_model_json', 'check_weights', 'read_weights', 'model_kind', 'load_kind',
+           'onnx_session', 'record_onnx']
 
 # %% ../nbs/07_scorer.ipynb #be923a75
 class Paths(list):
@@ -33,10 +34,22 @@ def item_paths(items # image paths, folders (searched recursively), a DataFrame 
     return Paths(str(o) for o in (items['path'] if isinstance(items, pd.DataFrame) else find_images(*listify(items))))
 
 # %% ../nbs/07_scorer.ipynb #9e6b844f
+_RENAMED = dict(cache='store', num_workers='workers')  # nexai 0.1's keyword -> today's: accepted for one release, with a warning
+
+def renamed(kw:dict # keyword arguments, perhaps with nexai 0.1's names
+           )->dict: # `kw` with today's names
+    "`kw` with the keywords nexai renamed (`cache` is now `store`, `num_workers` is now `workers`) under their new names, with a warning"
+    for old,new in _RENAMED.items():
+        if old in kw:
+            warnings.warn(f"nexai: `{old}=` is now `{new}=`; the old name goes in the next release", DeprecationWarning, stacklevel=3)
+            kw[new] = kw.pop(old)
+    return kw
+
 def _checked_score(f):
-    "`f`, a kind's own `score`, with the threshold checked first (`_check_threshold`)"
+    "`f`, a kind's own `score`, with the threshold checked first (`_check_threshold`) and nexai 0.1's keyword names accepted"
     @functools.wraps(f)
     def score(self, items, *args, threshold=None, **kw):
+        kw = renamed(kw)
         _check_threshold(self, threshold)
         return f(self, items, *args, threshold=threshold, **kw)
     score.checks_threshold = True
@@ -79,7 +92,7 @@ class Scorer:
                      )->float:         # the threshold on the score
         "The operating point: a TTA mean has its own where the model kept one (averaging passes shifts the scores)"
         return float(ifnone(self.meta.get('tta_threshold') if tta and not vote else None, self.threshold))
-    def _score_paths(self, paths, tta, vote, bs, maps, progress, cache=None, workers=0)->tuple: raise NotImplementedError # (scores, errors, maps)
+    def _score_paths(self, paths, tta, vote, bs, maps, progress, store=None, workers=0)->tuple: raise NotImplementedError # (scores, errors, maps)
     def score(self,
               items,                # image paths, folders (searched recursively), or a DataFrame with `path`
               *,                    # every option by name
@@ -89,17 +102,18 @@ class Scorer:
               vote:bool=False,      # combine TTA passes by majority vote instead of the mean
               threshold:float=None, # default: `threshold_for(tta, vote)`
               progress:bool=True,   # show a progress bar
-              cache=None,           # read the images through an image store (`nexai.store`), decoded once across calls: True for `nexai_home()/'cache'`, or a folder; None: decode them
+              store=None,           # an image store (`nexai.store`), images decoded once: True for `nexai_home()/'cache'`, or a folder
               workers:int=0         # processes that read and decode images while the model scores (where the kind uses a DataLoader)
              ):
         "Score `items`: `path`, `score`, `pred`, `error` per input, in order; with `maps`, also (N, H, W) maps"
         paths = item_paths(items)  # built once: a `Paths` handed in is used as it is
         _check_threshold(self, threshold)
-        s,errs,mp = in_chunks(self._score_paths, paths, self.chunk, progress, tta=tta, vote=vote, bs=bs, maps=maps, cache=cache, workers=workers)
+        s,errs,mp = in_chunks(self._score_paths, paths, self.chunk, progress, tta=tta, vote=vote, bs=bs, maps=maps, store=store, workers=workers)
         thr = self.threshold_for(tta, vote) if threshold is None else threshold
         df = score_frame(paths, s, errs, thr)
         return (df, mp) if maps else df
-    score.checks_threshold = True
+
+Scorer.score = _checked_score(Scorer.score)
 
 # %% ../nbs/07_scorer.ipynb #9d53b0a6
 def in_chunks(f,              # f(paths, *lists, progress=, **kw) -> a tuple of arrays, lists or None, one entry per path

@@ -319,13 +319,13 @@ def image_store(paths,              # image files (or a DataFrame with `path`)
 # %% ../nbs/01a_store.ipynb #7c0c28f8
 def image_items(paths,          # image files
                 size:int,       # image side in pixels
-                cache=None      # None/False: decode each time; True: the store in `nexai_home()/'cache'`; a folder: the store there; an `ImageStore`
+                store=None      # None/False: decode each time; True: the store in `nexai_home()/'cache'`; a folder: the store there; an `ImageStore`
                )->torch.utils.data.Dataset: # (uint8 3×size×size image, error) pairs, error '' when fine
     "The images of `paths` as (image, error) pairs: decoded each time, or read from an image store (decoded, with a warning, if it can't be written)"
-    if cache is None or cache is False: return ImageItems(paths, size)
-    if isinstance(cache, ImageStore) and cache.size!=size:
-        raise ValueError(f"the image store {cache.folder} holds images at {cache.size} px, not {size} px")
-    st = cache if isinstance(cache, ImageStore) else ImageStore(default_store_dir(None if cache is True else cache, size), size)
+    if store is None or store is False: return ImageItems(paths, size)
+    if isinstance(store, ImageStore) and store.size!=size:
+        raise ValueError(f"the image store {store.folder} holds images at {store.size} px, not {size} px")
+    st = store if isinstance(store, ImageStore) else ImageStore(default_store_dir(None if store is True else store, size), size)
     try: st.update(paths, warn=False)  # every file hashed: one changed since, whatever its size and time say, is decoded again
     except StoreUnavailable as e:
         warnings.warn(f"nexai: {e}; decoding the images instead")

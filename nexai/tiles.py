@@ -144,7 +144,7 @@ def fit_tiles(df:pd.DataFrame,       # items: `path`, `label` ('good'/'defect'),
               valid_pct:float=0.2,   # share held out when `df` has no `is_valid`
               seed:int=42,           # seeds the split, the sampling and the head
               progress:bool=True,    # show fastai's progress bars and table
-              **kwargs               # passed to `defect_dls`: oversample, cache, num_workers, ...
+              **kwargs               # passed to `defect_dls`: oversample, store, workers, ...
              )->Learner:             # trained; `TileModel.from_learner` makes it a Scorer
     "Train a tile model with each image's label alone (multiple-instance learning): `fit_one_cycle` frozen, then unfrozen"
     tile_starts(size, tile, overlap)  # bad sizes fail before anything is read
@@ -196,9 +196,9 @@ class _Tiled(Scorer):
         for k,((y0,y1),(x0,x1)) in enumerate((ey,ex) for ey in edges for ex in edges):
             res[:, y0:y1, x0:x1] = np.maximum(res[:, y0:y1, x0:x1], tp[:, k, None, None])
         return res
-    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
         aug = Pipeline(defect_tfms(**(self.meta.get('aug') or {})), split_idx=0) if tta else None
-        dl = torch.utils.data.DataLoader(image_items(paths, self.size, cache), batch_size=ifnone(bs, cpu_score_bs()), num_workers=workers)
+        dl = torch.utils.data.DataLoader(image_items(paths, self.size, store), batch_size=ifnone(bs, cpu_score_bs()), num_workers=workers)
         ps,errs,mps = [],[],[]
         for x,err in (progress_bar(dl, leave=False) if progress and len(dl)>1 else dl):
             x = TensorImage(x.float()/255)

@@ -112,30 +112,30 @@ def _with_gan(items, n, out, seed)->pd.DataFrame:
     from nexai.ganaug import add_gan_defects
     return add_gan_defects(items, n, Path(out)/'gan_defects', seed=seed, progress=not rank_distrib())
 
-def _dls_at(items, size, cache, resident, seed, **kwargs):
-    "`defect_dls` of checked `items` at `size`, through an image store where `cache` asks for one and it can be made"
+def _dls_at(items, size, store, resident, seed, **kwargs):
+    "`defect_dls` of checked `items` at `size`, through an image store where `store` asks for one and it can be made"
     set_seed(seed)
     st = None
-    if cache:
-        fld,bar = None if cache is True else cache,None if not rank_distrib() else False
+    if store:
+        fld,bar = None if store is True else store,None if not rank_distrib() else False
         try: st = image_store(items, size, folder=fld, progress=bar)  # decoded once: each epoch reads it
         except StoreUnavailable as e: warnings.warn(f"nexai: {e}; decoding every image in every epoch "
                                                     f"instead")  # the disk filled, or a read-only folder
-    return defect_dls(items, size=size, seed=seed, cache=st, resident=resident if st is not None else None, checked=True, **kwargs)
+    return defect_dls(items, size=size, seed=seed, store=st, resident=resident if st is not None else None, checked=True, **kwargs)
 
-def _member_dls(items, out, size, bs, oversample, seed, aug, num_workers, cache=None, gan_aug=0, early_size=None, resident=None, soft=None)->tuple:
+def _member_dls(items, out, size, bs, oversample, seed, aug, workers, store=None, gan_aug=0, early_size=None, resident=None, soft=None)->tuple:
     "The DataLoaders of one member's checked `items` (`is_valid`: the part it validates on), and at `early_size` (progressive resizing) or None"
     if gan_aug: items = _with_gan(items, gan_aug, out, seed)
-    if cache and (why := _store_room(items, [size, early_size], cache)):
+    if store and (why := _store_room(items, [size, early_size], store)):
         warnings.warn(f"nexai: {why}; decoding every image in every epoch instead")
-        cache = None
-    kw = dict(bs=bs, oversample=oversample or False, aug=aug, num_workers=num_workers, soft=soft)
-    early = _dls_at(items, early_size, cache, resident, seed, **kw) if early_size else None
-    return _dls_at(items, size, cache, resident, seed, **kw),early
+        store = None
+    kw = dict(bs=bs, oversample=oversample or False, aug=aug, workers=workers, soft=soft)
+    early = _dls_at(items, early_size, store, resident, seed, **kw) if early_size else None
+    return _dls_at(items, size, store, resident, seed, **kw),early
 
-def _store_room(df, sizes, cache, spare:int=2**30)->str: # why the store can't be used here, or ''
+def _store_room(df, sizes, store, spare:int=2**30)->str: # why the store can't be used here, or ''
     "Can the image stores of `df` at `sizes` be written, with `spare` bytes left on the disk? What a store already holds is counted as there"
-    folder = default_store_dir(None if cache is True else cache, 1).parent
+    folder = default_store_dir(None if store is True else store, 1).parent
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: return f"the image store's folder {folder} can't be made ({e.strerror or e})"
     need = 0
@@ -184,10 +184,10 @@ def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation sco
         vp['score_tta'] = pt
     return res, vp
 
-def _held_metrics(held, sc, thr, tthr, tta, cache=None, num_workers=0)->tuple: # (metrics, held-out scores)
+def _held_metrics(held, sc, thr, tthr, tta, store=None, workers=0)->tuple: # (metrics, held-out scores)
     "The held-out part scored once, by the model directory's scorer, at operating points chosen elsewhere: its labels choose nothing"
     ht = (held.label=='defect').astype(int).values
-    kw = dict(cache=cache, num_workers=num_workers, progress=False)
+    kw = dict(store=store, workers=workers, progress=False)
     hs = predict(sc, held, threshold=thr, **kw).score.values
     res = dict(score_metrics(ht, hs, thr), at_0_5=score_metrics(ht, hs, .5), operating_point=ppm_summary(metrics_at(ht, hs, thr)), scored_in='fp32')
     vp = held[['path','label']].assign(score=hs)
@@ -211,7 +211,7 @@ def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on
     atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
     return ck
 
-_RUNTIME = ('num_workers','report','resume','keep_checkpoints','distributed','cache','resident')  # how a run runs: never recorded for a resume
+_RUNTIME = ('workers','report','resume','keep_checkpoints','distributed','cache','resident')  # how a run runs: never recorded for a resume
 _RECIPE = ('arch','size','epochs','freeze_epochs','early_size','early_epochs','lr','best_epoch','aug','bf16','soft','train_seconds')  # in its metrics
 
 def _record(data, **kwargs)->dict:
@@ -297,16 +297,16 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
                early_size:int=None, early_epochs:int=0, # progressive resizing: the first `early_epochs` epochs at this smaller size
                preds:bool=True,        # write the validation part's scores to `valid_preds.csv`, signed in `model.json`
                args:dict=None,         # the run's options, recorded for a resume
-               num_workers=0, resume=False, # processes that load images; go on from the last checkpoint in `out`
+               workers=0, resume=False, # processes that load images; go on from the last checkpoint in `out`
                keep_checkpoints=False, distributed=False, # keep `out/checkpoints`; train across the processes `accelerate launch` started
-               cache=None,             # an image store (`nexai.store`): True for NEXAI_HOME/cache, or a folder; None: decode every epoch
-               resident:bool=None      # with `cache`: hold the images on the GPU; None: where they fit in half its free memory
+               store=None,             # an image store (`nexai.store`): True for NEXAI_HOME/cache, or a folder; None: decode every epoch
+               resident:bool=None      # with `store`: hold the images on the GPU; None: where they fit in half its free memory
               )->dict:                 # its figures on the validation part (process 0 of a distributed run)
     "Fit one member on one split: train on `items` outside `is_valid`, choose its epoch and operating points on `is_valid`, write `out`"
     out,t0,rank = Path(out),time.time(),rank_distrib()
     if not rank: out.mkdir(parents=True, exist_ok=True)
     aug = parse_aug(aug)
-    dls,early = _member_dls(items, out, size, bs, oversample, seed, aug, num_workers, cache, gan_aug, early_size, resident, soft)
+    dls,early = _member_dls(items, out, size, bs, oversample, seed, aug, workers, store, gan_aug, early_size, resident, soft)
     ck = _resume_point(out, dls, ifnone(args, {}), resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
     sched = dict(epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, early_epochs=early_epochs)
@@ -351,7 +351,7 @@ def _train_plain(data, out, holdout=0.2, valid_pct=0.2, seed=42, good=None, spli
     mres = fit_member(trn.assign(is_valid=stratified_part(trn, holdout, seed)), out, seed=seed, preds=False, args=args, **kwargs)
     if 'rank' in mres: return mres
     res,vp = _held_metrics(held, load_scorer(out), mres['threshold'], mres.get('tta', {}).get('threshold'), kwargs.get('tta', 8),
-                           kwargs.get('cache'), kwargs.get('num_workers', 0))
+                           kwargs.get('cache'), kwargs.get('workers', 0))
     res = to_plain(dict(res, threshold_rule=mres['threshold_rule'], threshold_from=f"a hold-out of {mres['n_valid']} parts of the training part",
                         **{k:mres[k] for k in _RECIPE if k in mres}, n_train=len(trn), n_fit=mres['n_train'], n_holdout=mres['n_valid'],
                         n_valid=len(held), n_skipped=df.attrs.get('n_skipped', 0), total_seconds=round(time.time()-t0, 1),
@@ -442,7 +442,7 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                 valid_pct=0.2,     # the held-out share where the data has no split
                 good=None, split_col=None, # see `read_data`
                 report:bool=False, # also write report.html
-                **kwargs           # for each member (see `fit_member`): arch, size, epochs, soft, resume, cache, ...
+                **kwargs           # for each member (see `fit_member`): arch, size, epochs, soft, resume, store, ...
                )->dict:            # the metrics, as in `metrics.json`: held-out, with the out-of-fold ones under `oof`
     "Train `k` members on `k` stratified folds of the training part: an ensemble, its threshold from out-of-fold scores; held-out part scored once"
     _check_k(k)
@@ -452,7 +452,7 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     _check_folds(trn, k); _check_recipe(threshold=threshold, **kwargs)
     rec = _record(data, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
     oof,thr,tthr = _fit_folds(trn, out, k, threshold, tta, seed, record=rec, **kwargs)
-    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('cache'), kwargs.get('num_workers', 0))
+    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('cache'), kwargs.get('workers', 0))
     ot = (oof.label=='defect').astype(int).values
     res['oof'] = score_metrics(ot, oof.score.values, thr)
     if tta: res['tta']['oof'] = score_metrics(ot, oof.score_tta.values, tthr)
@@ -508,17 +508,17 @@ def _check_defects(files, defects)->list: # the defect files
                               f"of their own")
     return dfiles
 
-def _fit_one(files, method, arch, size, holdout, seed, cache, **kw)->tuple: # (model, held-out scores, held-out files, counts)
+def _fit_one(files, method, arch, size, holdout, seed, store, **kw)->tuple: # (model, held-out scores, held-out files, counts)
     "One model of normality on the good `files` but a held-out share, which it scores"
     ho = _holdout(len(files), holdout, seed)
     fit_files,held = [f for f,h in zip(files, ho) if not h],[f for f,h in zip(files, ho) if h]
     if len(fit_files) < 20 or len(held) < 20:
         warnings.warn(f"nexai: {len(fit_files)} good images to fit on and {len(held)} held out: with fewer than about 20 of each, the model and its "
                       f"threshold are unreliable")
-    model = fit_normality(fit_files, method, arch, size, store=cache, **kw)
-    return model,score_images(model, held, bs=kw['bs'], progress=False, store=cache),held,dict(n_fit=len(fit_files), n_holdout=len(held))
+    model = fit_normality(fit_files, method, arch, size, store=store, **kw)
+    return model,score_images(model, held, bs=kw['bs'], progress=False, store=store),held,dict(n_fit=len(fit_files), n_holdout=len(held))
 
-def _fit_group(g, fg, method, arch, size, holdout, seed, cache, **kw)->tuple: # (model, calibrated held-out scores, counts)
+def _fit_group(g, fg, method, arch, size, holdout, seed, store, **kw)->tuple: # (model, calibrated held-out scores, counts)
     "The model of normality of group `g` on its good files `fg` but a held-out share, calibrated on that share (see `NormalityGroups`)"
     ho = _holdout(len(fg), holdout, seed)
     fit_files,held = [f for f,h in zip(fg, ho) if not h],[f for f,h in zip(fg, ho) if h]
@@ -527,23 +527,23 @@ def _fit_group(g, fg, method, arch, size, holdout, seed, cache, **kw)->tuple: # 
         warnings.warn(f"nexai: group {g!r} has {len(fit_files)} good images to fit on and {len(held)} held out: "
                       f"with fewer than about 20 of each, its model and the common scale are unreliable")
     logging.getLogger('nexai').info(f"fitting group {g!r}: {len(fit_files)} good images")
-    m = fit_normality(fit_files, method, arch, size, store=cache, **kw)
-    fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], kw['bs'], progress=False, store=cache,
+    m = fit_normality(fit_files, method, arch, size, store=store, **kw)
+    fh = extract_features(held, arch, None, size, m.meta['levels'], m.meta['pool'], kw['bs'], progress=False, store=store,
                           sha256=m.meta.get('backbone_sha256'))
     return m,m.calibrate(fh).score_features(fh),dict(n_fit=len(fit_files), n_holdout=len(held))
 
-def _fit_groups(files, grp, group, method, arch, size, holdout, seed, cache, **kw)->tuple: # (model, held-out scores, counts)
+def _fit_groups(files, grp, group, method, arch, size, holdout, seed, store, **kw)->tuple: # (model, held-out scores, counts)
     "One model of normality per group, on one scale (`NormalityGroups`)"
-    fits = {g:_fit_group(g, [f for f,gg in zip(files, grp) if gg==g], method, arch, size, holdout, seed, cache, **kw) for g in sorted(set(grp))}
+    fits = {g:_fit_group(g, [f for f,gg in zip(files, grp) if gg==g], method, arch, size, holdout, seed, store, **kw) for g in sorted(set(grp))}
     counts = dict(groups={g:c for g,(_,_,c) in fits.items()})
     model = NormalityGroups({g:m for g,(m,_,_) in fits.items()}, dict(group_col=None if group=='folder' else group))
     hs = np.concatenate([s for _,s,_ in fits.values()])
     return model,hs,dict(counts, n_fit=sum(c['n_fit'] for c in counts['groups'].values()), n_holdout=len(hs))
 
-def _normality_threshold(model, hs, dfiles, defects, how, fpr, strict, cache)->tuple: # (threshold, its rule)
+def _normality_threshold(model, hs, dfiles, defects, how, fpr, strict, store)->tuple: # (threshold, its rule)
     "The threshold from the held-out good scores `hs`: flagging a share `fpr` of them, or by the rule `how` with labelled defects"
     if defects is None: return (pass_threshold(hs, fpr) if strict else good_quantile_threshold(hs, fpr)),dict(fpr=fpr)
-    ds = model.score(dfiles, threshold=0., progress=False, cache=cache)
+    ds = model.score(dfiles, threshold=0., progress=False, store=store)
     ds = ds.score[ds.error==''].values
     if not len(ds): raise ValueError(f"no readable defect images in {', '.join(map(str, listify(defects)))}")
     if len(ds) < 10: warnings.warn(f"nexai: a threshold chosen on {len(ds)} labelled defects is unreliable: with fewer than about 10, prefer fpr")
@@ -566,7 +566,7 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
                       defects=None,         # folders or files of labelled defects, to set the threshold by `how`
                       how:str='f1',         # with `defects`: the rule of `pick_threshold` (f1, youden, recall=R, fpr=F, cost=A,B)
                       epochs:int=20,        # vae, ganomaly: training epochs
-                      cache=None,           # read the images through an image store (`nexai.store`): True for NEXAI_HOME/cache, or a folder
+                      store=None,           # read the images through an image store (`nexai.store`): True for NEXAI_HOME/cache, or a folder
                       strict:bool=False     # `fpr`: strictly above the held-out good scores it passes (`pass_threshold`), not their (1-fpr) quantile
                      )->dict:               # fit summary: counts, threshold, the directory
     "Fit a model of normality on good parts, with a threshold from held-out good parts (and labelled defects, if given), and write it to `out`"
@@ -575,11 +575,11 @@ def fit_normality_dir(good,                 # folders or files of good parts; wi
     dfiles = _check_defects(files, defects)
     fit_dir = method_class(method).fit_dir  # the registry: a method that fits its own directory (a reconstruction) does; features go on below
     if fit_dir is not None: return fit_dir(files, out, skipped, groups=grp, defects=defects, size=size, bs=bs, epochs=epochs, holdout=holdout,
-                                           fpr=fpr, seed=seed, cache=cache)
+                                           fpr=fpr, seed=seed, store=store)
     size,kw = ifnone(size, 224),dict(pool=pool, k=k, coreset=coreset, bs=ifnone(bs, 16))
-    if grp is None: model,hs,held,counts = _fit_one(files, method, arch, size, holdout, seed, cache, **kw)
-    else: model,hs,counts = _fit_groups(files, grp, group, method, arch, size, holdout, seed, cache, **kw)
-    thr,rule = _normality_threshold(model, hs, dfiles, defects, how, fpr, strict, cache)
+    if grp is None: model,hs,held,counts = _fit_one(files, method, arch, size, holdout, seed, store, **kw)
+    else: model,hs,counts = _fit_groups(files, grp, group, method, arch, size, holdout, seed, store, **kw)
+    thr,rule = _normality_threshold(model, hs, dfiles, defects, how, fpr, strict, store)
     if not np.isfinite(thr): raise ValueError(f"the held-out good parts gave no finite scores, so no threshold can be set; nothing was written to "
                                               f"{out}")
     dest = model.save(out, threshold=thr, **rule, n_holdout=len(hs), n_skipped=len(skipped))
@@ -655,14 +655,14 @@ def _classifier_part(trn, cdir, folds, normality, seed=42, resume=False, **kwarg
     p = pd.read_csv(cdir/'valid_preds.csv').assign(path=lambda d: d.path.astype(str)).set_index('path').score
     return trn[ho].assign(p=lambda d: p.loc[d.path.astype(str)].values),trn.label.eq('good') & ~ho
 
-def _normality_part(fit, out, normality, method, group, size, seed, cache):
+def _normality_part(fit, out, normality, method, group, size, seed, store):
     "The fused model's model of normality in `out/normality`: fitted on the good parts `fit`, or a copy of the one given"
     if normality is not None:
         shutil.rmtree(out/'normality', ignore_errors=True); shutil.copytree(normality, out/'normality')
         return load_scorer(out/'normality')
     if group: atomic_csv(fit[['path', group]], out/'normality_fit.csv')
     good = out/'normality_fit.csv' if group else fit.path.tolist()
-    fit_normality_dir(good, out/'normality', method=method, size=size, group=group, seed=seed, cache=cache if cache is not True else None)
+    fit_normality_dir(good, out/'normality', method=method, size=size, group=group, seed=seed, store=store if store is not True else None)
     return load_scorer(out/'normality')
 
 def _fit_fused_combiner(out, comb_items, nm, group, threshold)->tuple: # (combiner, threshold)
@@ -687,7 +687,7 @@ def _fused_metrics(out, held, nm, thr, group)->tuple: # (metrics, held-out score
     return res,vp
 
 # %% ../nbs/13_train.ipynb #d3009ecb
-@delegates(fit_member, but=['items','out','preds','args','threshold','seed','resume','num_workers','cache'])
+@delegates(fit_member, but=['items','out','preds','args','threshold','seed','resume','workers','cache'])
 def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
                 out='nexai_model', # the fused model's directory: `classifier/` and `normality/` inside it
                 folds:int=0,       # K >= 2: the classifier in K folds, the combiner on out-of-fold scores; 0: on a hold-out of the training part
@@ -696,7 +696,7 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                 normality_size:int=224, # the model of normality's image side
                 normality=None,    # a fitted model of normality to take instead, fitted on none of the combiner's parts (`label_curve` reuses one)
                 threshold='f1', seed:int=42, valid_pct=0.2, good=None, split_col=None, report:bool=False, resume:bool=False, # see `train_model`
-                num_workers:int=0, cache=None, # see `fit_member`
+                workers:int=0, store=None, # see `fit_member`
                 **kwargs)->dict:   # the held-out metrics, with each part's under `parts`
     "Train a classifier (in `folds` where given), fit a model of normality (`method`, per `group`) on other good parts, combine them on others"
     if folds: _check_k(folds)
@@ -708,9 +708,9 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     rec = _record(data, folds=folds, method=method, group=group, normality_size=normality_size, threshold=threshold, seed=seed,
                   valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
     _fused_run(out, df, resume, None if normality is not None else rec)
-    run = dict(threshold=threshold, seed=seed, resume=resume, num_workers=num_workers, cache=cache, **kwargs)
+    run = dict(threshold=threshold, seed=seed, resume=resume, workers=workers, store=store, **kwargs)
     comb_items,nfit = _classifier_part(trn, out/'classifier', folds, normality, **run)
-    nm = _normality_part(trn[nfit], out, normality, method, group, normality_size, seed, cache)
+    nm = _normality_part(trn[nfit], out, normality, method, group, normality_size, seed, store)
     comb,thr = _fit_fused_combiner(out, comb_items, nm, group, threshold)
     res,vp = _fused_metrics(out, held, nm, thr, group)
     res = to_plain(dict(res, threshold_rule=threshold, threshold_from=f"the combiner's {len(comb_items)} training parts, unseen by both routes",

@@ -191,7 +191,7 @@ def job29(name:str, runs_dir:str):
         data = data.groupby(['label','type','is_valid']).head(12).reset_index(drop=True); kw.update(size=32, epochs=1, freeze_epochs=0, tta=2)
         if 'folds' in kw: kw['folds'] = 2
     if mono: data = data[data.type=='mono'].reset_index(drop=True)
-    m = train_model(data, out, cache=Path(runs_dir)/'store', **kw)
+    m = train_model(data, out, store=Path(runs_dir)/'store', **kw)
     info = dict(name=name, wall_seconds=time.time()-t0, device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', torch=torch.__version__, args={k:str(v) for k,v in kw.items()})
     (out/'gpu.json').write_text(json.dumps(info, indent=2))
     t = m.get('tta', {})

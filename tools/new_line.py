@@ -80,4 +80,4 @@ if __name__=='__main__':
         main_normality(a.out, a.fpr, a.method)
         if a.refit: refit_normality(a.out, a.fpr)
         sys.exit()
-    main(a.out, a.fpr, arch=a.arch, size=a.size, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, lr_mult=10., tta=a.tta, valid_pct=0.25, cache=True)
+    main(a.out, a.fpr, arch=a.arch, size=a.size, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, lr_mult=10., tta=a.tta, valid_pct=0.25, store=True)

@@ -36,7 +36,7 @@ def main():
         goods = trn[trn.label=='good']; goods[~combiner_part(goods, .25, a.seed)][['path','type']].to_csv(out/'nfit.csv', index=False)
         fit_normality_dir(out/'nfit.csv', nmd, method='padim', size=224, group='type', seed=a.seed)
     sn = predict(nmd, df, progress=False).set_index('path').score
-    F = extract_features(df, size=224, pool='max', cache=out/'features_max.npz', progress=False)
+    F = extract_features(df, size=224, pool='max', feature_file=out/'features_max.npz', progress=False)
     X = np.concatenate(list(F.values()), 1); pos = {p:i for i,p in enumerate(df.path)}
     Xt,Xh = X[[pos[p] for p in trn.path]],X[[pos[p] for p in held.path]]
     sig = lambda z: 1/(1+np.exp(-z))

@@ -50,7 +50,7 @@ def main():
     rows = []
     for size in map(int, a.sizes.split(',')):
         cache = out/f'features_{size}.npz'; t = time.time(); cached = cache.exists()
-        F = extract_features(df, 'lite0', None, size, every, 'avgmax', 16, cache=cache, progress=False, sha256=bsha)
+        F = extract_features(df, 'lite0', None, size, every, 'avgmax', 16, feature_file=cache, progress=False, sha256=bsha)
         print(f"\n{size} px: features of {len(df)} cells at {len(every)} levels " + ("read from the cache" if cached else f"extracted in {time.time()-t:.0f} s"), flush=True)
         for name,lv,pool in SETTINGS:
             levels = probe_levels('lite0', lv)

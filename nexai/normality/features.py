@@ -140,7 +140,7 @@ def extract_features(items,                # image paths, folders, or a DataFram
                      levels:list=None,     # module names to take features from; default `default_levels`
                      pool:str='avg',       # avg, max, avgmax; gridN or localN for features per position
                      bs:int=16,            # batch size
-                     cache=None,           # an .npz file to reuse or write
+                     feature_file=None,    # an .npz file to reuse or write
                      progress:bool=True,   # show a progress bar
                      store=None,           # read the images through an image store (see `image_items`): True, a folder, or an `ImageStore`
                      sha256:str=None       # the SHA-256 the backbone's weights file must have (a fitted model's `backbone_sha256`)
@@ -149,14 +149,14 @@ def extract_features(items,                # image paths, folders, or a DataFram
     paths = item_paths(items)  # a `Paths` already built is not searched again
     levels = ifnone(levels, default_levels(arch))
     key = hashlib.sha1(json.dumps([paths, arch, str(weights), size, levels, pool, sha256]).encode()).hexdigest()
-    if cache is not None and Path(cache).exists():
-        z = np.load(cache, allow_pickle=False)
+    if feature_file is not None and Path(feature_file).exists():
+        z = np.load(feature_file, allow_pickle=False)
         if str(z['key'])==key: return {l:z[f'f_{i}'] for i,l in enumerate(levels)}
     res,errs = FeatureExtractor(arch, weights, levels, pool, sha256)(paths, size, bs, store, progress)
     _readable(paths, errs)
     def _savez(f):
         with open(f, 'wb') as fh: np.savez(fh, key=np.array(key), **{f'f_{i}':res[l] for i,l in enumerate(levels)})
-    if cache is not None: atomic_write(cache, _savez)
+    if feature_file is not None: atomic_write(feature_file, _savez)
     return res
 
 # %% ../../nbs/10a_features.ipynb #tens0001

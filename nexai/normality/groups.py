@@ -39,9 +39,9 @@ class _ByGroup:
         if unknown: raise ValueError(f"groups {unknown} have no model; this one knows {list(self.names)}")
         return [g if g is not None else (Path(p).parent.name if Path(p).parent.name in self.names else None) for p,g in zip(paths, groups)]
 
-    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+    def _score_paths(self, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
         if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
-        return self._score_groups(paths, None, bs, maps, progress, cache)[:3]
+        return self._score_groups(paths, None, bs, maps, progress, store)[:3]
 
 # %% ../../nbs/10f_groups.ipynb #5029ce06
 @patch
@@ -55,20 +55,20 @@ def score(self:_ByGroup,
           threshold:float=None, # default: the model's
           progress:bool=True,   # show a progress bar
           groups=None,          # a group name per item; default: the DataFrame's group column, else folder names, else the nearest group
-          cache=None,           # read the images through an image store (see `Scorer.score`)
+          store=None,           # read the images through an image store (see `Scorer.score`)
           workers:int=0         # unused: features are extracted in this process
          ):
     "The Scorer's table; for a model with groups, with the `group` whose model scored each part"
     if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
     if not self.names:
         if groups is not None: raise ValueError("this model has no groups: give no groups=")
-        return Scorer.score(self, items, bs=bs, maps=maps, threshold=threshold, progress=progress, cache=cache)
+        return Scorer.score(self, items, bs=bs, maps=maps, threshold=threshold, progress=progress, store=store)
     col = self.meta.get('group_col')
     if groups is None and isinstance(items, pd.DataFrame) and col in items: groups = items[col].tolist()
     paths = item_paths(items)
     groups = [None]*len(paths) if groups is None else list(groups)
     if len(groups)!=len(paths): raise ValueError(f"{len(groups)} groups for {len(paths)} images")
-    s,errs,mp,grp = in_chunks(lambda p, g, progress: self._score_groups(p, g, bs, maps, progress, cache), paths, self.chunk, progress, groups)
+    s,errs,mp,grp = in_chunks(lambda p, g, progress: self._score_groups(p, g, bs, maps, progress, store), paths, self.chunk, progress, groups)
     df = score_frame(paths, s, errs, self.threshold if threshold is None else threshold)
     df['group'] = grp
     return (df, mp) if maps else df
@@ -128,8 +128,8 @@ def score_features(self:NormalityGroups,
 
 # %% ../../nbs/10f_groups.ipynb #2cc50b8d
 @patch
-def _score_groups(self:NormalityGroups, paths, groups, bs=None, maps=False, progress=True, cache=None):
-    ftrs,errs = model_features(self, paths, bs, progress, cache)  # decoding each image is its only check
+def _score_groups(self:NormalityGroups, paths, groups, bs=None, maps=False, progress=True, store=None):
+    ftrs,errs = model_features(self, paths, bs, progress, store)  # decoding each image is its only check
     keep,sz = np.flatnonzero([not e for e in errs]),self.meta['size']
     scores,grp,mp = np.full(len(paths), np.nan),['']*len(paths),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
     if len(keep):
@@ -244,7 +244,7 @@ class OnnxNormality(_ByGroup, Scorer):
                 ): self.fn,self.meta,self.sess,self.names = Path(fn),meta,onnx_session(fn),list(meta['onnx'].get('groups') or [])
     def __repr__(self):
         return f"OnnxNormality({self.fn}, {self.meta['onnx'].get('method')}, size={self.size}{', groups='+str(self.names) if self.names else ''})"
-    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True, cache=None):
+    def _score_groups(self, paths, groups, bs=None, maps=False, progress=True, store=None):
         if maps and not self.meta['onnx'].get('maps'):
             raise ValueError(f"this exported {self.meta['onnx'].get('method')} model gives no maps: only padim and patchcore do")
         known = self.group_of(paths, groups) if self.names else None

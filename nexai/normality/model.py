@@ -334,12 +334,12 @@ def score_images(nm:NormalityModel, # fitted by `fit_normality`, or loaded: its 
 
 # %% ../../nbs/10b_model.ipynb #87c26abb
 @patch
-def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+def _score_paths(self:NormalityModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
     "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the anomaly maps (padim, patchcore)"
     if tta: raise ValueError("a model of normality scores each image once: tta is for classifiers")
     if maps and not self.per_position:
         raise NotImplementedError(f"anomaly maps need distances per position: fit with method='padim' or 'patchcore', not {self.method!r}")
-    ftrs,errs = model_features(self, paths, bs, progress, cache)  # decoding each image is its only check
+    ftrs,errs = model_features(self, paths, bs, progress, store)  # decoding each image is its only check
     ok,sz = np.array([not e for e in errs], dtype=bool),self.meta['size']
     s,mp = np.full(len(paths), np.nan),(np.zeros((len(paths), sz, sz), np.float32) if maps else None)
     if ok.any():

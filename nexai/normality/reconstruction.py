@@ -199,7 +199,7 @@ def score_batch(self:GenerativeModel,
         return net.image_score(out, x, m, st), m
 
 @patch
-def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, cache=None, workers=0):
+def _score_paths(self:GenerativeModel, paths, tta=0, vote=False, bs=None, maps=False, progress=True, store=None, workers=0):
     "The Scorer's scores: anomaly scores of the readable images, an error for the others; with `maps`, the per-pixel maps (it decodes the images)"
     if tta: raise ValueError("a generative model scores each image once: tta is for classifiers")
     dev = default_device()
@@ -332,13 +332,13 @@ def fit_dir(cls:Reconstruction,
             holdout:float=0.2,   # share of good parts held out to set the threshold
             fpr:float=0.02,      # share of held-out good parts the threshold flags
             seed:int=42,         # the hold-out draw, initial weights and batch order
-            cache=None           # unused: the good parts are decoded once into memory
+            store=None           # unused: the good parts are decoded once into memory
            )->dict:              # fit summary: counts, threshold, the directory
     "Fit the method on good parts and write its model directory: what `fit_normality_dir` (nexai.train) does for a reconstruction method"
     if groups is not None or defects is not None:
         raise ValueError(f"{cls.method} takes neither groups nor labelled defects yet: "
                          "fit it on one set of good parts, its threshold from held-out ones (fpr)")
-    if cache is not None: warnings.warn(f"nexai: {cls.method} decodes its good parts once into memory itself: the image store (cache) is not used")
+    if store is not None: warnings.warn(f"nexai: {cls.method} decodes its good parts once into memory itself: the image store (store) is not used")
     gm = fit_generative(files, cls.method, size=ifnone(size, 64), epochs=epochs, bs=ifnone(bs, 32), holdout=holdout, fpr=fpr, seed=seed)
     nh = gm.meta.get('n_holdout', 0)
     if len(files)-nh < 20 or nh < 20:
