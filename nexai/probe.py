@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from .core import *
 from .data import check_images
 from .store import image_items
-from .scorer import Scorer, write_model_json, read_model_json, scorer_kind, data_summary, onnx_session
+from .scorer import Scorer, write_model_json, read_model_json, scorer_kind, data_summary, onnx_session, save_meta
 from .weights import create_backbone, backbone_stats, arch_source, find_weights, weights_sha256
 from .threshold import pick_threshold
 from .normality.features import Trunk, extract_features, tensor_features, default_levels, pool_features
@@ -224,11 +224,7 @@ def save(self:ProbeModel,
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     if threshold is not None: self.meta['threshold'] = float(threshold)
     fn = atomic_write(path/'probe.safetensors', lambda f: save_file({k:np.ascontiguousarray(v) for k,v in self.arrays.items()}, str(f)))
-    fixed = ('format','format_version','nexai_version','created','weights_file','weights_sha256','json_sha256','onnx')  # written anew
-    keep = {k:v for k,v in self.meta.items() if k in PROBE_SCHEMA['properties'] and k not in fixed}
-    if metrics: keep['metrics'] = {**keep.get('metrics', {}), **metrics}
-    write_model_json(path, keep, fn)
-    self.meta = read_model_json(path/'model.json', PROBE_SCHEMA)
+    self.meta = save_meta(path, self.meta, PROBE_SCHEMA, fn, metrics)
     return path
 
 # %% ../nbs/12c_probe.ipynb #prb0029

@@ -19,7 +19,7 @@ from .data import find_images
 
 # %% auto #0
 __all__ = ['SCORERS', 'ONNX_SCORERS', 'BASE_SCHEMA', 'Paths', 'item_paths', 'renamed', 'Scorer', 'in_chunks', 'score_frame',
-           'scorer_kind', 'data_summary', 'write_model_json', 'write_signed', 'kind_of', 'kind_class',
+           'scorer_kind', 'data_summary', 'write_model_json', 'save_meta', 'write_signed', 'kind_of', 'kind_class',
            'sign_model_json', 'read_model_json', 'check_weights', 'read_weights', 'model_kind', 'load_kind',
            'onnx_session', 'record_onnx']
 
@@ -189,6 +189,20 @@ def write_model_json(path,        # the model directory
 
 def _json_digest(meta:dict)->str: # SHA-256 of every field but `json_sha256` itself
     return hashlib.sha256(json.dumps({k:v for k,v in meta.items() if k!='json_sha256'}, sort_keys=True, default=str).encode()).hexdigest()
+
+_WRITTEN = ('format','format_version','nexai_version','created','weights_file','weights_sha256','json_sha256','onnx')  # anew at each save
+
+def save_meta(path,              # the model directory
+              meta:dict,         # the model's fields, as loaded or fitted
+              schema:dict,       # its kind's schema: the fields it knows are kept
+              weights,           # the weights file just written, named and checksummed
+              metrics:dict=None  # figures to merge into `metrics`
+             )->dict:            # the fields as written and read back
+    "Write `model.json` for `weights` with the fields of `meta` that `schema` knows (the ones a save writes anew aside), `metrics` merged in"
+    keep = {k:v for k,v in meta.items() if k in schema['properties'] and k not in _WRITTEN}
+    if metrics: keep['metrics'] = {**keep.get('metrics', {}), **metrics}
+    write_model_json(path, keep, weights)
+    return read_model_json(Path(path)/'model.json', schema)
 
 def write_signed(fn, meta:dict)->Path:
     "Write `meta` to `fn` with `json_sha256`, the checksum of its own fields"

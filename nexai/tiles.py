@@ -20,7 +20,7 @@ from .core import *
 from .data import defect_dls, defect_tfms, defect_vocab
 from .store import image_items
 from .weights import arch_fn, backbone_stats
-from .scorer import Scorer, scorer_kind, write_model_json, read_model_json, check_weights, read_weights, data_summary, onnx_session
+from .scorer import Scorer, scorer_kind, write_model_json, read_model_json, check_weights, read_weights, data_summary, onnx_session, save_meta
 from .classifier import tta_combine
 
 # %% auto #0
@@ -261,11 +261,7 @@ def save(self:TileModel,
     if threshold is not None: self.meta['threshold'] = float(threshold)
     sd = {k:v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous() for k,v in self.net.state_dict().items()}
     fn = atomic_write(path/'tiles.safetensors', lambda f: save_file(sd, str(f)))
-    own = ('format','format_version','nexai_version','created','weights_file','weights_sha256','json_sha256','onnx')  # written anew
-    keep = {k:v for k,v in self.meta.items() if k in TILES_SCHEMA['properties'] and k not in own}
-    if metrics: keep['metrics'] = {**keep.get('metrics', {}), **metrics}
-    write_model_json(path, keep, fn)
-    self.meta = read_model_json(path/'model.json', TILES_SCHEMA)
+    self.meta = save_meta(path, self.meta, TILES_SCHEMA, fn, metrics)
     return path
 
 def _read_tiles_json(fn)->dict:
