@@ -211,7 +211,7 @@ def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on
     atomic_write(ckdir/'run.json', lambda f: f.write_text(json.dumps(dict(args=to_plain(args), data_key=key), indent=2, default=str)))
     return ck
 
-_RUNTIME = ('workers','report','resume','keep_checkpoints','distributed','cache','resident')  # how a run runs: never recorded for a resume
+_RUNTIME = ('workers','report','resume','keep_checkpoints','distributed','store','resident')  # how a run runs: never recorded for a resume
 _RECIPE = ('arch','size','epochs','freeze_epochs','early_size','early_epochs','lr','best_epoch','aug','bf16','soft','train_seconds')  # in its metrics
 
 def _record(data, **kwargs)->dict:
@@ -351,7 +351,7 @@ def _train_plain(data, out, holdout=0.2, valid_pct=0.2, seed=42, good=None, spli
     mres = fit_member(trn.assign(is_valid=stratified_part(trn, holdout, seed)), out, seed=seed, preds=False, args=args, **kwargs)
     if 'rank' in mres: return mres
     res,vp = _held_metrics(held, load_scorer(out), mres['threshold'], mres.get('tta', {}).get('threshold'), kwargs.get('tta', 8),
-                           kwargs.get('cache'), kwargs.get('workers', 0))
+                           kwargs.get('store'), kwargs.get('workers', 0))
     res = to_plain(dict(res, threshold_rule=mres['threshold_rule'], threshold_from=f"a hold-out of {mres['n_valid']} parts of the training part",
                         **{k:mres[k] for k in _RECIPE if k in mres}, n_train=len(trn), n_fit=mres['n_train'], n_holdout=mres['n_valid'],
                         n_valid=len(held), n_skipped=df.attrs.get('n_skipped', 0), total_seconds=round(time.time()-t0, 1),
@@ -452,7 +452,7 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     _check_folds(trn, k); _check_recipe(threshold=threshold, **kwargs)
     rec = _record(data, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
     oof,thr,tthr = _fit_folds(trn, out, k, threshold, tta, seed, record=rec, **kwargs)
-    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('cache'), kwargs.get('workers', 0))
+    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('store'), kwargs.get('workers', 0))
     ot = (oof.label=='defect').astype(int).values
     res['oof'] = score_metrics(ot, oof.score.values, thr)
     if tta: res['tta']['oof'] = score_metrics(ot, oof.score_tta.values, tthr)
@@ -687,7 +687,7 @@ def _fused_metrics(out, held, nm, thr, group)->tuple: # (metrics, held-out score
     return res,vp
 
 # %% ../nbs/13_train.ipynb #d3009ecb
-@delegates(fit_member, but=['items','out','preds','args','threshold','seed','resume','workers','cache'])
+@delegates(fit_member, but=['items','out','preds','args','threshold','seed','resume','workers','store'])
 def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, or a DataFrame (see `read_data`)
                 out='nexai_model', # the fused model's directory: `classifier/` and `normality/` inside it
                 folds:int=0,       # K >= 2: the classifier in K folds, the combiner on out-of-fold scores; 0: on a hold-out of the training part
