@@ -475,6 +475,9 @@ def defect_dls(df:pd.DataFrame,   # items: `path`, `label`, optional `is_valid`
                checked:bool=False, # the caller has run `check_items` on these items already (a training run checks them once)
                **kwargs):
     "fastai `DataLoaders` for defect finding, with an oversampled training set"
+    if 'num_workers' in kwargs:  # nexai 0.1's name, accepted for one release
+        warnings.warn("nexai: `num_workers=` is now `workers=`; the old name goes in the next release", DeprecationWarning, stacklevel=2)
+        workers = kwargs.pop('num_workers')
     if not checked: check_items(df, soft=soft)
     kwargs['val_bs'] = val_bs or (bs if torch.device(kwargs.get('device') or default_device()).type=='cuda' else cpu_score_bs())
     df = split(df, valid_pct, seed).reset_index(drop=True)

@@ -310,8 +310,9 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
     ck = _resume_point(out, dls, ifnone(args, {}), resume, rank)
     learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
     sched = dict(epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, early_epochs=early_epochs)
+    world = max(num_distrib(), 1)  # counted before training: the process group is closed after it
     learn = _fit_learner(learn, out, early, ck, distributed, **sched)
-    if rank: return dict(rank=rank, world_size=max(num_distrib(), 1))
+    if rank: return dict(rank=rank, world_size=world)
     train_s = time.time()-t0
     res,vp = _eval_metrics(learn, dls, threshold, tta)
     res = to_plain(dict(res, **_member_figures(learn, dls, arch, size, aug, soft, early_size, early_epochs),
