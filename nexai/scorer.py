@@ -133,6 +133,9 @@ def in_chunks(f,              # f(paths, *lists, progress=, **kw) -> a tuple of 
 
 def _check_threshold(sc, thr):
     "A threshold on probabilities lies in [0, 1]: outside, every part or none would be flagged"
+    if thr is not None and np.isnan(thr):
+        within = ", in [0, 1] for this model's probabilities" if sc.scale=='probability' else ''
+        raise UsageError(f"threshold {thr}: a threshold must be a finite number{within}")
     if thr is not None and sc.scale=='probability' and not 0 <= thr <= 1:
         raise UsageError(f"threshold {thr}: this model scores defect probabilities, so give a threshold in [0, 1]")
 
