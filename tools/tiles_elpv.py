@@ -30,13 +30,7 @@ from sklearn.metrics import roc_auc_score
 from nexai.data import from_elpv
 from nexai.threshold import metrics_at, recall_at_fpr, pick_threshold
 from nexai.tiles import fit_tiles, TileModel
-
-def escapes(valid:pd.DataFrame)->np.ndarray:
-    "Which validation cells are the classifier's escapes at 2 % scrap (issue 40's 68), as tools/probe_fine.py reads them"
-    s = pd.read_csv(Path(__file__).parent.parent/'nbs'/'elpv_valid_scores.csv')
-    thr = np.percentile(s.p_defect_tta[s.label=='good'], 98)
-    names = set(s.name[(s.label=='defect') & (s.p_defect_tta <= thr)])
-    return np.array([Path(p).name in names for p in valid.path])
+from probe_fine import escapes  # issue 40's 68 escapes, read one way (this folder is on the path when run as a script)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
