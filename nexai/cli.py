@@ -36,6 +36,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 oversample:float=1.,      # 1: balanced classes per epoch; 0 < p < 1 partial
                 no_oversample:store_true=False, # switch oversampling off
                 valid_pct:float=0.2,      # validation share when the data has no split (ELPV: 0.25, published)
+                holdout:float=None,       # share of the training part held out to choose the epoch and thresholds (default 0.2; plain training)
                 seed:int=42,              # random seed
                 tta:int=8,                # TTA passes for the metrics with TTA; 0: none
                 threshold:str='f1',       # operating point: f1, youden, recall=R, fpr=F or cost=ESCAPE,SCRAP
@@ -66,12 +67,14 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                ):
     "Train a defect classifier with the study's schedule and write a model directory"
     if bf16 and no_bf16: raise UsageError("--bf16 and --no-bf16 contradict each other")
+    if holdout is not None and (folds or with_normality):
+        raise UsageError(f"--holdout {holdout} is for plain training: --folds chooses on out-of-fold scores, --with-normality on its combiner's parts")
     if str(data).lower()!='elpv' and not Path(data).exists(): raise FileNotFoundError(f"no such folder: {data}")
     check_outputs({'--out': out}, [] if str(data).lower()=='elpv' else [data], model=True)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None,
-              gan_aug=gan_aug,
+              gan_aug=gan_aug, **({} if holdout is None else dict(holdout=holdout)),
               early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds,
               **(dict(with_normality=True, method=normality_method, group=group) if with_normality else {}))
     from nexai.train import resume_options
@@ -90,7 +93,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     r = m['recall_at_fpr']
     shape = f"{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}"
     secs = m.get('train_seconds', m.get('total_seconds', 0))
-    print(f"nexai-train: {m['n_train']} train / {m['n_valid']} {'held-out' if folds else 'valid'} images{shape}, {secs:.0f}s; "
+    fit = f" ({m['n_fit']} fitted, {m['n_holdout']} held out to choose the epoch and thresholds)" if 'n_holdout' in m else ''
+    print(f"nexai-train: {m['n_train']} train{fit} / {m['n_valid']} {'held-out' if folds else 'valid'} images{shape}, {secs:.0f}s; "
           f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} "
           f"({kw['threshold']}{' on out-of-fold scores' if folds else ''}); "
           f"defects caught at 2 % scrap {r['0.02']:.1%}, at 5 % {r['0.05']:.1%}"
