@@ -16,7 +16,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SHARD_PROVENANCE', 'nexai_train', 'nexai_report', 'shard_files', 'shard_provenance', 'merge_shards', 'nexai_predict',
-           'nexai_export', 'nexai_normality', 'main']
+           'nexai_export', 'nexai_normality', 'main', 'Commands']
 
 # %% ../nbs/14_cli.ipynb #a62a02fd
 _SOFT = "train on graded labels: a column of defect probabilities in [0, 1]; alone, ELPV's 'prob'"
@@ -378,3 +378,72 @@ def main():
     f = getattr(f, '__wrapped__', f)
     pargs,kwargs,_ = parse_cli(f, pos=pos)
     with command_errors(sys.argv[0], kwargs.get('debug', False)): return f(*pargs, **kwargs)
+
+# %% ../nbs/14_cli.ipynb #822fdc65
+import os, re, json, shlex, shutil, select, signal, subprocess, tempfile, importlib, threading, atexit, traceback, weakref
+_SHELL = re.compile(r"[|&;<>`$(){}*?~\[\]\\]|^\s*$")  # a line with shell syntax is left to the shell
+
+def _run_forked(argv, env, cwd, out, err)->int: # in the forked process: the line's streams, environment and folder, then `main`; the exit status
+    for fd,fn,flags in ((0,os.devnull,os.O_RDONLY),(1,out,os.O_WRONLY|os.O_CREAT|os.O_TRUNC),(2,err,os.O_WRONLY|os.O_CREAT|os.O_TRUNC)):
+        f = os.open(fn, flags, 0o600); os.dup2(f, fd); os.close(f)
+    os.environ.clear(); os.environ.update(env); os.chdir(cwd)
+    sys.argv,sys.stdin = list(argv),open(os.devnull)  # not the warm process's request pipe
+    try: main(); code = 0
+    except SystemExit as e: code = 0 if e.code is None else e.code if isinstance(e.code, int) else (print(e.code, file=sys.stderr), 1)[1]
+    except BaseException: traceback.print_exc(); code = 1
+    threading._shutdown(); atexit._run_exitfuncs()  # as the interpreter does at exit
+    sys.stdout.flush(); sys.stderr.flush()
+    return code
+
+def _serve_forks(): # the warm process: imports, then forks one process a request (a JSON line on stdin); answers its pid, then its status
+    for m in sys.argv[1:]:
+        try: importlib.import_module(m)
+        except Exception: pass
+    for line in sys.stdin:
+        r = json.loads(line)
+        if (pid := os.fork())==0: os._exit(_run_forked(**r))
+        print(json.dumps(dict(pid=pid)), flush=True)
+        print(json.dumps(dict(status=os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))), flush=True)
+
+class Commands:
+    "Run console-script lines as `subprocess.run(line, shell=True)` would, each in a new process forked from a warm one that imported nexai already"
+    def __init__(self, preload=('nexai.cli','nexai.models','nexai.train','nexai.normality','nexai.bench')): # modules the warm process imports
+        self.preload,self.server,self.n_forked,self.n_shell = list(preload),None,0,0
+
+    def argv(self, line:str)->tuple: # (environment changes, argv) where `line` is a plain nexai command; None where a shell must run it
+        if _SHELL.search(line): return None
+        try: toks = shlex.split(line)
+        except ValueError: return None
+        env = {}
+        while toks and re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*=.*', toks[0]): k,v = toks.pop(0).split('=', 1); env[k] = v
+        if toks[:3]==['python','-m','nexai']: return env,[str(Path(nexai.__file__).parent/'__main__.py'), *toks[3:]]
+        if toks and toks[0].startswith('nexai-') and toks[0][6:] in _commands and shutil.which(toks[0]): return env,[shutil.which(toks[0]), *toks[1:]]
+        return None
+
+    def _start(self):
+        if self.server is None or self.server.poll() is not None:
+            self.server = subprocess.Popen([sys.executable, '-c', 'from nexai.cli import _serve_forks; _serve_forks()', *self.preload],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            weakref.finalize(self, self.server.kill)
+        return self.server
+
+    def __call__(self, line:str, errors='strict', timeout=None)->tuple: # (exit status, stdout, stderr), decoded as `errors` says
+        a = self.argv(line)
+        if a is None:
+            self.n_shell += 1
+            r = subprocess.run(line, shell=True, capture_output=True, text=True, errors=errors, timeout=timeout)
+            return r.returncode, r.stdout, r.stderr
+        env,argv = a
+        self.n_forked += 1
+        srv = self._start()
+        with tempfile.TemporaryDirectory() as d:
+            out,err = f'{d}/out',f'{d}/err'
+            srv.stdin.write(json.dumps(dict(argv=argv, env={**os.environ, **env}, cwd=os.getcwd(), out=out, err=err))+'\n'); srv.stdin.flush()
+            pid = json.loads(srv.stdout.readline())['pid']
+            if not select.select([srv.stdout], [], [], timeout)[0]:
+                os.kill(pid, signal.SIGKILL); srv.stdout.readline()
+                raise subprocess.TimeoutExpired(line, timeout)
+            rc = json.loads(srv.stdout.readline())['status']
+            rd = lambda fn: Path(fn).read_bytes().decode(errors=errors).replace('\r\n', '\n').replace('\r', '\n')  # as text=True reads a pipe
+            return rc,rd(out),rd(err)
+
