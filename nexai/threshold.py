@@ -13,7 +13,8 @@ from fastcore.all import *
 from .core import UsageError
 
 # %% auto #0
-__all__ = ['metrics_at', 'parse_how', 'pick_threshold', 'ppm_summary', 'recall_at_fpr', 'score_metrics', 'pass_threshold']
+__all__ = ['SCRAP_RATES', 'metrics_at', 'parse_how', 'pick_threshold', 'ppm_summary', 'recall_at_fpr', 'score_metrics',
+           'pass_threshold', 'scrap_thresholds', 'at_scrap']
 
 # %% ../nbs/03_threshold.ipynb #fbf0dc4d
 def _check(targs, scores):
@@ -141,3 +142,23 @@ def pass_threshold(good_scores,   # scores of good parts, all of which must pass
     # halfway to the next score up: a hair of rounding doesn't flag the part below
     nxt = (top+above[0])/2 if len(above) else np.nextafter(top, np.inf)
     return float(nxt)
+
+# %% ../nbs/03_threshold.ipynb #ba2ddfa9
+SCRAP_RATES = (0.02, 0.05)  # the shares of good parts a line scraps, whose thresholds a run sets
+
+def scrap_thresholds(targs,   # 1 for defect, 0 for good: the parts a run may choose on
+                     scores,  # their scores
+                     rates=SCRAP_RATES # shares of the good parts to scrap
+                    )->dict:  # {'0.02': threshold, ...}; empty without good parts
+    "The threshold that scraps each share in `rates` of the good parts among `scores` (see `pass_threshold`)"
+    g = np.asarray(scores, dtype=float)[np.asarray(targs)==0]
+    return {str(r): pass_threshold(g, r) for r in rates} if len(g) else {}
+
+def at_scrap(targs,    # 1 for defect, 0 for good: parts scored after the thresholds were set
+             scores,   # their scores
+             thrs:dict # `scrap_thresholds` of other parts
+            )->dict:   # {'0.02': {'threshold', 'caught', 'scrapped'}, ...}
+    "What thresholds set on other parts give on these: the share of defects caught and of good parts scrapped (a part is a defect at score >= threshold)"
+    t,s = np.asarray(targs),np.asarray(scores, dtype=float)
+    share = lambda m: float(m.mean()) if len(m) else float('nan')
+    return {k: dict(threshold=float(v), caught=share(s[t==1] >= v), scrapped=share(s[t==0] >= v)) for k,v in thrs.items()}

@@ -173,28 +173,29 @@ def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation sco
     p,targs = p[:,1].float().numpy(), targs.numpy()
     thr = pick_threshold(targs, p, threshold)['threshold']
     res = dict(score_metrics(targs, p, thr), at_0_5=score_metrics(targs, p, .5), threshold_rule=threshold,
-               operating_point=ppm_summary(metrics_at(targs, p, thr)), scored_in='fp32')
+               operating_point=ppm_summary(metrics_at(targs, p, thr)), scored_in='fp32', scrap_thresholds=scrap_thresholds(targs, p))
     vp = dls.items[dls.items.is_valid][['path','label']].assign(score=p)
     if tta:
         with fp32_scoring(learn): passes = tta_passes(learn, dls.valid, tta)[0]  # one set of passes, combined both ways
         pt,pv = [tta_combine(passes, how)[:,1].numpy() for how in ('mean','vote')]
         thr_tta = pick_threshold(targs, pt, threshold)['threshold']  # averaged passes shift the probabilities: TTA gets its own operating point
         res['tta'] = dict(score_metrics(targs, pt, thr_tta), n=tta, how='mean', at_0_5=score_metrics(targs, pt, .5),
-                          at_plain_threshold=score_metrics(targs, pt, thr), vote=score_metrics(targs, pv, .5))
+                          at_plain_threshold=score_metrics(targs, pt, thr), vote=score_metrics(targs, pv, .5), scrap_thresholds=scrap_thresholds(targs, pt))
         vp['score_tta'] = pt
     return res, vp
 
-def _held_metrics(held, sc, thr, tthr, tta, store=None, workers=0)->tuple: # (metrics, held-out scores)
-    "The held-out part scored once, by the model directory's scorer, at operating points chosen elsewhere: its labels choose nothing"
+def _held_metrics(held, sc, thr, tthr, tta, store=None, workers=0, scrap=None, tscrap=None)->tuple: # (metrics, held-out scores)
+    "The held-out part scored once, by the model directory's scorer, at operating points chosen elsewhere (`scrap`: `scrap_thresholds`): its labels choose nothing"
     ht = (held.label=='defect').astype(int).values
     kw = dict(store=store, workers=workers, progress=False)
     hs = predict(sc, held, threshold=thr, **kw).score.values
     res = dict(score_metrics(ht, hs, thr), at_0_5=score_metrics(ht, hs, .5), operating_point=ppm_summary(metrics_at(ht, hs, thr)), scored_in='fp32')
+    if scrap: res['at_scrap_thresholds'] = at_scrap(ht, hs, scrap)  # as the line would see them: set before these parts were scored
     vp = held[['path','label']].assign(score=hs)
     if tta:
         pt = predict(sc, held, tta=tta, threshold=tthr, **kw).score.values
         res['tta'] = dict(score_metrics(ht, pt, tthr), n=tta, how='mean', at_0_5=score_metrics(ht, pt, .5),
-                          at_plain_threshold=score_metrics(ht, pt, thr))
+                          at_plain_threshold=score_metrics(ht, pt, thr), **({'at_scrap_thresholds': at_scrap(ht, pt, tscrap)} if tscrap else {}))
         vp['score_tta'] = pt
     return res,vp
 
@@ -352,7 +353,7 @@ def _train_plain(data, out, holdout=0.2, valid_pct=0.2, seed=42, good=None, spli
     mres = fit_member(trn.assign(is_valid=stratified_part(trn, holdout, seed)), out, seed=seed, preds=False, args=args, **kwargs)
     if 'rank' in mres: return mres
     res,vp = _held_metrics(held, load_scorer(out), mres['threshold'], mres.get('tta', {}).get('threshold'), kwargs.get('tta', 8),
-                           kwargs.get('store'), kwargs.get('workers', 0))
+                           kwargs.get('store'), kwargs.get('workers', 0), mres.get('scrap_thresholds'), mres.get('tta', {}).get('scrap_thresholds'))
     res = to_plain(dict(res, threshold_rule=mres['threshold_rule'], threshold_from=f"a hold-out of {mres['n_valid']} parts of the training part",
                         **{k:mres[k] for k in _RECIPE if k in mres}, n_train=len(trn), n_fit=mres['n_train'], n_holdout=mres['n_valid'],
                         n_valid=len(held), n_skipped=df.attrs.get('n_skipped', 0), total_seconds=round(time.time()-t0, 1),
@@ -453,8 +454,9 @@ def train_folds(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     _check_folds(trn, k); _check_recipe(threshold=threshold, **kwargs)
     rec = _record(data, k=k, threshold=threshold, tta=tta, seed=seed, valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
     oof,thr,tthr = _fit_folds(trn, out, k, threshold, tta, seed, record=rec, **kwargs)
-    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('store'), kwargs.get('workers', 0))
     ot = (oof.label=='defect').astype(int).values
+    res,vp = _held_metrics(held, load_scorer(out), thr, tthr, tta, kwargs.get('store'), kwargs.get('workers', 0),
+                           scrap_thresholds(ot, oof.score.values), scrap_thresholds(ot, oof.score_tta.values) if tta else None)
     res['oof'] = score_metrics(ot, oof.score.values, thr)
     if tta: res['tta']['oof'] = score_metrics(ot, oof.score_tta.values, tthr)
     m0 = json.loads((out/'fold0'/'model.json').read_text())
