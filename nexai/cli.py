@@ -382,7 +382,7 @@ def main():
     with command_errors(sys.argv[0], kwargs.get('debug', False)): return f(*pargs, **kwargs)
 
 # %% ../nbs/14_cli.ipynb #822fdc65
-import os, re, json, shlex, shutil, select, signal, subprocess, tempfile, importlib, threading, atexit, traceback, weakref
+import os, re, json, shlex, shutil, signal, subprocess, tempfile, importlib, threading, atexit, traceback, weakref
 _SHELL = re.compile(r"[|&;<>`$(){}*?~\[\]\\]|^\s*$")  # a line with shell syntax is left to the shell
 
 def _run_forked(argv, env, cwd, out, err)->int: # in the forked process: the line's streams, environment and folder, then `main`; the exit status
@@ -441,11 +441,17 @@ class Commands:
         with tempfile.TemporaryDirectory() as d:
             out,err = f'{d}/out',f'{d}/err'
             srv.stdin.write(json.dumps(dict(argv=argv, env={**os.environ, **env}, cwd=os.getcwd(), out=out, err=err))+'\n'); srv.stdin.flush()
-            pid = json.loads(srv.stdout.readline())['pid']
-            if not select.select([srv.stdout], [], [], timeout)[0]:
-                os.kill(pid, signal.SIGKILL); srv.stdout.readline()
-                raise subprocess.TimeoutExpired(line, timeout)
-            rc = json.loads(srv.stdout.readline())['status']
+            pid,late = json.loads(srv.stdout.readline())['pid'],threading.Event()
+            def kill():
+                late.set()
+                try: os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError: pass
+            timer = threading.Timer(timeout, kill) if timeout else None
+            if timer: timer.start()
+            try: rc = json.loads(srv.stdout.readline())['status']
+            finally:
+                if timer: timer.cancel()
+            if late.is_set(): raise subprocess.TimeoutExpired(line, timeout)
             rd = lambda fn: Path(fn).read_bytes().decode(errors=errors).replace('\r\n', '\n').replace('\r', '\n')  # as text=True reads a pipe
             return rc,rd(out),rd(err)
 
