@@ -256,8 +256,9 @@ def _member_figures(learn, dls, arch, size, aug, soft, early_size, early_epochs)
 
 def _save_member(learn, out, res, vp, tta, preds=True):
     "A member's model directory: `model.json` with the operating points its validation part chose, the metrics, the curves, with `preds` those scores"
-    if preds: atomic_csv(vp, out/'valid_preds.csv')
-    extra = dict(valid_preds_sha256=sha256(out/'valid_preds.csv')) if preds else {}
+    name = 'valid_preds' if preds else 'holdout_preds'  # a hold-out's scores are kept too: they chose the epoch and operating points
+    atomic_csv(vp, out/f'{name}.csv')
+    extra = {f'{name}_sha256': sha256(out/f'{name}.csv')}
     if tta: extra['tta_threshold'] = res['tta']['threshold']
     save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **extra)
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
@@ -296,7 +297,7 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
                soft:str=None,          # train on graded labels: a column of defect probabilities; metrics and thresholds stay on `label`
                gan_aug:int=0,          # add this many defects made by a DCGAN on the training defects (`nexai.ganaug`), kept in `out/gan_defects`
                early_size:int=None, early_epochs:int=0, # progressive resizing: the first `early_epochs` epochs at this smaller size
-               preds:bool=True,        # write the validation part's scores to `valid_preds.csv`, signed in `model.json`
+               preds:bool=True,        # its validation part's scores go to `valid_preds.csv`; False: to `holdout_preds.csv` (a hold-out); signed in `model.json`
                args:dict=None,         # the run's options, recorded for a resume
                workers=0, resume=False, # processes that load images; go on from the last checkpoint in `out`
                keep_checkpoints=False, distributed=False, # keep `out/checkpoints`; train across the processes `accelerate launch` started

@@ -4,8 +4,8 @@
 
 `nexai-train` chooses the kept epoch and its F1 thresholds on a stratified hold-out of the training part (`--holdout`, default a fifth), and
 scores the 656 validation cells once (`MODEL_DIR/valid_preds.csv`). Its `recall_at_fpr` figures ("caught at 2 % scrap") read the validation
-cells' own good scores, as the old rows did. This script gives the line's figure instead: it draws the same hold-out (`stratified_part`, the
-run's seed), scores it with the saved model (plain and TTA mean), takes the 98th percentile of the hold-out's good scores as the 2 % threshold,
+cells' own good scores, as the old rows did. This script gives the line's figure instead: it reads the hold-out's scores from `MODEL_DIR/holdout_preds.csv`
+(older runs: it draws the same hold-out with `stratified_part` and the run's seed, and scores it with the saved model, plain and TTA mean), takes the 98th percentile of the hold-out's good scores as the 2 % threshold,
 and applies it to the validation scores: the defects caught, the scrap it really gives, and how many of issue 40's 68 escapes it catches.
 With `--csv` it appends a row per score (plain, TTA) to that table.
 """
@@ -34,11 +34,14 @@ def main():
     vp = pd.read_csv(out/'valid_preds.csv')
     y_va = (vp.label=='defect').values; esc = escapes(vp.path.map(lambda o: Path(o).name).values, np.ones(len(vp), bool))
     sc,t0 = load_scorer(out),time.time()
-    y_ho = (ho.label=='defect').values
     rows = []
     for col,kw,thr in (('score', {}, m['threshold']), ('score_tta', dict(tta=a.tta), m.get('tta', {}).get('threshold'))):
         if col not in vp: continue
-        s_ho = predict(sc, ho, progress=True, **kw).score.values
+        hp = out/'holdout_preds.csv'  # nexai-train keeps the hold-out's scores since 2026-12-06; older runs are scored again
+        if hp.is_file():
+            h = pd.read_csv(hp); assert sorted(h.path)==sorted(ho.path), f"{hp} holds other cells than the hold-out drawn"
+            s_ho,y_ho = h[col].values,(h.label=='defect').values
+        else: s_ho,y_ho = predict(sc, ho, progress=True, **kw).score.values,(ho.label=='defect').values
         p_va = vp[col].values
         t02 = np.quantile(s_ho[~y_ho], .98, method='higher')
         o02 = np.quantile(p_va[~y_va], .98, method='higher')
