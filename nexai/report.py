@@ -78,12 +78,20 @@ def _sec_metrics(m, thr)->list: # HTML parts: the metrics kept at training
     return [f'<h2>Metrics</h2><p>{where}</p>', _table(rows, ['', 'accuracy', 'ROC AUC', 'F1 (defect)', 'threshold']), _sec_scrap(m)]
 
 def _sec_scrap(m)->str: # HTML: defects caught at the scrap rates a line sets
-    "Defects caught at 2 % and 5 % of good parts scrapped, plain and with TTA"
+    "Defects caught at 2 % and 5 % of good parts scrapped, plain and with TTA: at the best threshold for these parts, and at the one set before them"
     runs = (('plain', m), ('with TTA', m.get('tta')))
     rows = [[name, *(f"{_num(o.get('recall_at_fpr', {}).get(k)):.1%}" for k in ('0.02','0.05'))] for name,o in runs if o and 'recall_at_fpr' in o]
     if not rows: return ''
-    head = '<p>Defects caught when the threshold is set to scrap a given share of good parts:</p>'
-    return head + _table(rows, ['', 'at 2 % scrap', 'at 5 % scrap'])
+    head = ('<p>Defects caught when the threshold is set to scrap a given share of good parts, on these parts\' own good scores '
+            '(the best any threshold could do here; a line can\'t know it in advance):</p>')
+    res = head + _table(rows, ['', 'at 2 % scrap', 'at 5 % scrap'])
+    cell = lambda a: f"{_num(a['caught']):.1%} caught, {_num(a['scrapped']):.1%} scrapped (threshold {_num(a['threshold']):.4g})" if a else '–'
+    seen = [[name, *(cell(o['at_scrap_thresholds'].get(k)) for k in ('0.02','0.05'))] for name,o in runs if o and o.get('at_scrap_thresholds')]
+    if seen:
+        src = 'the out-of-fold scores' if m.get('folds') else 'the hold-out of the training part'
+        res += (f'<p>As a line would see it: the thresholds set on {src} to scrap 2 % and 5 % of its good parts, applied to these parts '
+                '(the share of good parts really scrapped beside the share of defects caught):</p>') + _table(seen, ['', 'set for 2 % scrap', 'set for 5 % scrap'])
+    return res
 
 # %% ../nbs/12_report.ipynb #cb2c2963
 def _sec_normality(d, meta)->list: # HTML parts: title and how the model was fitted
