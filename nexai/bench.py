@@ -428,8 +428,9 @@ class _CurveRows:
 # %% ../nbs/15_bench.ipynb #lcurve02
 from types import SimpleNamespace
 
-ROUTES = ('normality','probe','supervised','fused')  # the routes a label curve can draw
-PROBE = dict(arch='lite0', size=224, levels='fine', pool='avgmax')  # the curve's probe: the best of tools/probe_fine.py on ELPV
+from .probe import PROBE_RECIPE
+ROUTES = ('normality','probe','supervised','fused','fused probe')  # the routes a label curve can draw; 'fused probe': the probe as the fused model's classifier
+PROBE = dict(PROBE_RECIPE)  # the curve's probe: the best of tools/probe_fine.py on ELPV
 
 def _check_curve(counts, draws, routes):
     "Refuse counts, draws and routes that can't be drawn or run, before any work"
@@ -484,6 +485,10 @@ def _curve_trained(c:_CurveRows, x:SimpleNamespace, items, n:int, d:int, **kw):
     if 'fused' in x.routes and not c.done(fr, n, d) and (not x.fused_folds or n >= x.fused_folds):  # each fold needs a defect
         train_fused(items, fd, normality=x.nmd, method=x.method, group=x.group, seed=x.seed+d, folds=x.fused_folds, **x.rec)
         c.add(fr, n, d, pd.read_csv(fd/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1), **group_ab(fd, c.ht), **kw)
+    t0,fd = time.time(),x.out/f'fusedp_{n}_{d}'
+    if 'fused probe' in x.routes and not c.done('fused probe', n, d):  # the probe's features looked up, not extracted again
+        train_fused(items, fd, normality=x.nmd, method=x.method, group=x.group, seed=x.seed+d, probe=x.probe, probe_features=(x.F, x.row))
+        c.add('fused probe', n, d, pd.read_csv(fd/'valid_preds.csv').score.values, seconds=round(time.time()-t0, 1), **group_ab(fd, c.ht), **kw)
 
 def _curve_draw(c:_CurveRows, x:SimpleNamespace, n, d:int):
     "The rows of one count (None: all) and draw: the label-free route (scored once), the probe, and the trained routes"
@@ -500,7 +505,7 @@ def _curve_draw(c:_CurveRows, x:SimpleNamespace, n, d:int):
         c.add('probe', n, d, _curve_probe(items, x.F, x.row, x.held, x.probe, x.seed+d), seconds=round(time.time()-t0, 1), **kw)
     _curve_trained(c, x, items, n, d, **kw)
     if not x.keep_models:
-        for o in ('sup','fused'): shutil.rmtree(x.out/f'{o}_{n}_{d}', ignore_errors=True)
+        for o in ('sup','fused','fusedp'): shutil.rmtree(x.out/f'{o}_{n}_{d}', ignore_errors=True)
 
 # %% ../nbs/15_bench.ipynb #lcurve03
 def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`)
@@ -512,7 +517,7 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
                 method:str='padim', normality_size:int=224, # the model of normality
                 keep_models:bool=False, # keep each model directory (else only the figures)
                 fused_folds:int=0,  # K >= 2: the fused model's classifier in K folds, its combiner on the out-of-fold scores of every drawn defect
-                routes=ROUTES,      # the routes to draw: 'normality' (no labels), 'probe', 'supervised', 'fused'
+                routes=ROUTES,      # the routes to draw: 'normality' (no labels), 'probe', 'supervised', 'fused', 'fused probe' (the probe as the fused model's classifier)
                 probe:dict=None,    # the probe's arch, size, levels and pool, over `PROBE`
                 **recipe            # the supervised recipe, over `QUICK` (arch, size, epochs, ...)
                )->pd.DataFrame:     # a row per route, count and draw: roc_auc, caught_2pct, caught_5pct, all_defects
@@ -527,8 +532,8 @@ def label_curve(data='elpv',        # labelled data (see `nexai.train.read_data`
     trn,held = df[~df.is_valid].reset_index(drop=True),df[df.is_valid].reset_index(drop=True)
     x = SimpleNamespace(routes=routes, out=out, held=held, goods=trn[trn.label=='good'], defs=trn[trn.label=='defect'], seed=seed, rec=rec, probe=pr,
                         method=method, group='type' if 'type' in df else None, fused_folds=fused_folds, keep_models=keep_models, ns=None)
-    x.nmd = _curve_normality(out, x.goods, keys, x.group, method, normality_size, seed) if {'normality','fused'} & set(routes) else None
-    x.F,x.row = _curve_features(trn, held, out, pr) if 'probe' in routes else (None, None)
+    x.nmd = _curve_normality(out, x.goods, keys, x.group, method, normality_size, seed) if {'normality','fused','fused probe'} & set(routes) else None
+    x.F,x.row = _curve_features(trn, held, out, pr) if {'probe','fused probe'} & set(routes) else (None, None)
     c = _CurveRows(out/'label_curve.csv', keys, (held.label=='defect').astype(int).values)
     for d,n in progress_bar([(d, n) for d in range(draws) for n in counts], leave=False): _curve_draw(c, x, n, d)
     res = pd.DataFrame(c.rows)
@@ -544,7 +549,7 @@ def plot_label_curve(res:pd.DataFrame, # from `label_curve`
     fig,axs = plt.subplots(1, 2, figsize=(10, 3.8))
     every = res[res['all_defects'].astype('boolean').fillna(False).astype(bool)] if 'all_defects' in res else res.iloc[:0]  # drawn with all
     xl = 'labelled defects (0 shown at 1' + (f'; all = {int(every.n_defects.max())})' if len(every) else ')')
-    colours = [('normality','tab:green'), ('probe','tab:orange'), ('supervised','tab:blue'), ('fused','tab:red')]
+    colours = [('normality','tab:green'), ('probe','tab:orange'), ('supervised','tab:blue'), ('fused','tab:red'), ('fused probe','tab:brown')]
     for ax,col,name in zip(axs, ('roc_auc','caught_2pct'), ('ROC AUC', 'defects caught at 2 % scrap')):
         for route,c in colours + [(r,'tab:purple') for r in sorted(set(res.route)) if r.startswith('fused, ')]:
             g = res[res.route==route].groupby('n_defects')[col].agg(['mean','min','max'])
@@ -563,7 +568,7 @@ def nexai_bench_labels(data:str='elpv',      # labelled data: 'elpv', class fold
                        counts:str='0,5,10,20,50,100,200,all', # labelled defects to draw; 'all' for every one
                        draws:int=3,          # random draws of each count
                        seed:int=42,          # of the split and the draws
-                       routes:str='normality,probe,supervised,fused', # the routes to draw
+                       routes:str='normality,probe,supervised,fused,fused probe', # the routes to draw, separated by commas
                        arch:str='lite0', size:int=160, epochs:int=3, freeze_epochs:int=1, lr:float=3e-3, # the quick supervised recipe
                        normality_size:int=224, # the model of normality's image side
                        probe_size:int=224,   # the probe's image side

@@ -62,13 +62,16 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 folds:int=0,              # K >= 2: K members on K stratified folds of the training part, one ensemble (threshold: out-of-fold)
                 with_normality:store_true=False, # also fit a model of normality on good parts, and combine both routes in one model (kind fused)
                 normality_method:str='padim', # with --with-normality: the model of normality's method
+                normality_size:int=224,   # with --with-normality: the model of normality's image side
                 group:str=None,           # with --with-normality: one model of normality per group, a column of the data (default: type, if any)
+                probe:store_true=False,   # with --with-normality: the classifier part a probe on frozen features at --size (--arch: its backbone, default lite0), fitted in seconds: for a few dozen labelled defects
                 debug:store_true=False    # show tracebacks
                ):
     "Train a defect classifier with the study's schedule and write a model directory"
     if bf16 and no_bf16: raise UsageError("--bf16 and --no-bf16 contradict each other")
     if holdout is not None and (folds or with_normality):
         raise UsageError(f"--holdout {holdout} is for plain training: --folds chooses on out-of-fold scores, --with-normality on its combiner's parts")
+    if probe and not with_normality: raise UsageError("--probe is the fused model's classifier part: give --with-normality too")
     if str(data).lower()!='elpv' and not Path(data).exists(): raise FileNotFoundError(f"no such folder: {data}")
     check_outputs({'--out': out}, [] if str(data).lower()=='elpv' else [data], model=True)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
@@ -76,7 +79,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None,
               gan_aug=gan_aug, **({} if holdout is None else dict(holdout=holdout)),
               early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds,
-              **(dict(with_normality=True, method=normality_method, group=group) if with_normality else {}))
+              **(dict(with_normality=True, method=normality_method, group=group, normality_size=normality_size, **(dict(probe=dict(size=size, **({'arch': arch} if arch else {}))) if probe else {})) if with_normality else {}))
     from nexai.train import resume_options
     if resume and (ro := resume_options(out)) is not None:  # a plain, folds or fused run: the options it was started with
         kw,folds,with_normality = ro,ro.get('folds') or 0,ro.get('with_normality', False)
@@ -91,7 +94,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     r = m['recall_at_fpr']
-    shape = f"{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}"
+    shape = f"{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}{' (the classifier a probe)' if kw.get('probe') is not None else ''}"
     secs = m.get('train_seconds', m.get('total_seconds', 0))
     fit = f" ({m['n_fit']} fitted, {m['n_holdout']} held out to choose the epoch and thresholds)" if 'n_holdout' in m else ''
     print(f"nexai-train: {m['n_train']} train{fit} / {m['n_valid']} {'held-out' if folds else 'valid'} images{shape}, {secs:.0f}s; "

@@ -56,9 +56,11 @@ class FusedModel(Scorer):
               progress:bool=True, store=None, workers:int=0):
         "Score `items` with both routes and combine: `score` the fused probability, with `score_classifier`, `score_normality` and `group`"
         paths = item_paths(items)
-        rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=maps, progress=progress, store=store, workers=workers)
+        cmaps = maps and getattr(self.clf, 'kind', None)!='probe'  # a probe pools its features over the image: it has no map of its own
+        rc = self.clf.score(paths, tta=tta, vote=vote, bs=bs, maps=cmaps, progress=progress, store=store, workers=workers)
         rn = self.nm.score(items if isinstance(items, pd.DataFrame) else paths, bs=bs, maps=maps, progress=progress, store=store)
-        (dc,mc),(dn,mn) = (rc if maps else (rc,None)),(rn if maps else (rn,None))
+        (dc,mc),(dn,mn) = (rc if cmaps else (rc,None)),(rn if maps else (rn,None))
+        if maps and mc is None: mc = np.zeros_like(mn)  # the classifier's half left blank
         grp = dn['group'].tolist() if 'group' in dn else None
         s = self.combine(dc.score.fillna(.5).values, dn.score.fillna(0).values, grp) if len(paths) else np.zeros(0)
         errs = np.where(dc.error!='', dc.error, dn.error)

@@ -28,7 +28,8 @@ from .normality.features import Trunk, extract_features, tensor_features, defaul
 from .normality.model import write_onnx
 
 # %% auto #0
-__all__ = ['PROBE_SCHEMA', 'probe_levels', 'ProbeModel', 'select_probe', 'fit_probe', 'ProbeNet', 'OnnxProbe']
+__all__ = ['PROBE_RECIPE', 'PROBE_SCHEMA', 'probe_levels', 'ProbeModel', 'select_probe', 'fit_probe', 'probe_oof', 'ProbeNet',
+           'OnnxProbe']
 
 # %% ../nbs/12c_probe.ipynb #prb0005
 def probe_levels(arch:str,           # backbone name
@@ -181,6 +182,23 @@ def fit_probe(df:pd.DataFrame,     # items with `path` and `label` ('good'/'defe
                 levels=levels, pool=pool, dims=dims, n_features=int(sum(dims)), C=sel['C'], threshold=thr, threshold_rule=str(how),
                 selection=sel, data=data_summary(df), metrics=dict(seconds_features=round(t_ftrs, 2), seconds_fit=round(time.time()-t, 2)))
     return ProbeModel(dict(mean=sc.mean_, std=sc.scale_, coef=lr.coef_[0], intercept=lr.intercept_), meta)
+
+# %% ../nbs/12c_probe.ipynb #prb0023b
+PROBE_RECIPE = dict(arch='lite0', size=224, levels='fine', pool='avgmax')  # the default probe of a fused model and of the label curve
+
+def probe_oof(X:np.ndarray,  # (N, F) features of the training part
+              y:np.ndarray,  # (N,) 1 defect, 0 good
+              C:float,       # the inverse regularisation chosen (`select_probe`)
+              folds:int=5,   # K: each part is scored by the probe fitted on the other K-1 folds
+              seed:int=0     # the folds' random state, as `select_probe` drew them
+             )->np.ndarray:  # (N,) out-of-fold defect probabilities
+    "Each training part's defect probability from a probe that never saw it: the scores a combiner may learn from"
+    y = np.asarray(y).astype(int)
+    if min(int(y.sum()), int((1-y).sum())) < folds:
+        raise ValueError(f"{folds} folds need at least {folds} defects and {folds} good parts; got {int(y.sum())} defects and {int((1-y).sum())} good")
+    s = np.full(len(y), np.nan)
+    for a,b in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y): s[b] = _lr(C).fit(X[a], y[a]).predict_proba(X[b])[:,1]
+    return s
 
 # %% ../nbs/12c_probe.ipynb #prb0025
 @patch

@@ -659,6 +659,25 @@ def _classifier_part(trn, cdir, folds, normality, seed=42, resume=False, **kwarg
     p = pd.read_csv(cdir/'valid_preds.csv').assign(path=lambda d: d.path.astype(str)).set_index('path').score
     return trn[ho].assign(p=lambda d: p.loc[d.path.astype(str)].values),trn.label.eq('good') & ~ho
 
+def _probe_part(trn, cdir, probe:dict, seed:int, features=None, folds:int=5)->tuple: # (the combiner's items with `p`, the normality fit's mask)
+    "The fused model's classifier as a probe in `cdir`, fitted on the whole training part; the combiner learns from its out-of-fold scores"
+    from nexai.probe import fit_probe, probe_oof, probe_levels, PROBE_RECIPE
+    from nexai.weights import weights_sha256
+    pr = {**PROBE_RECIPE, **(probe or {})}
+    if bad := sorted(set(pr) - set(PROBE_RECIPE)): raise UsageError(f"probe={probe}: a probe takes {', '.join(PROBE_RECIPE)}, not {', '.join(bad)}")
+    lv = probe_levels(pr['arch'], pr['levels']) if isinstance(pr['levels'], str) else list(pr['levels'])
+    if features is None:
+        fn = find_weights(pr['arch'])
+        F = extract_features(trn, pr['arch'], None, pr['size'], lv, pr['pool'], progress=False, sha256=weights_sha256(fn) if fn is not None else None)
+    else: F,row = features; F = {l:np.asarray(F[l])[[row[p] for p in trn.path]] for l in lv}  # extracted already (`label_curve`)
+    y = trn.label.eq('defect').astype(int).values
+    k = max(2, min(folds, int(y.sum())))  # `select_probe` refuses, by name, a training part with fewer than 2 defects
+    pm = fit_probe(trn.assign(is_valid=False), pr['arch'], pr['size'], lv, pr['pool'], folds=k, seed=seed, ftrs=F, progress=False)
+    pm.save(cdir)
+    oof = probe_oof(np.concatenate([np.asarray(F[l], dtype=np.float64) for l in lv], 1), y, pm.meta['C'], k, seed)
+    nfit = trn.label.eq('good') & ~combiner_part(trn, .25, seed)  # as `_classifier_part` without folds: the rest is the combiner's
+    return trn[~nfit].assign(p=oof[~nfit.values]),nfit
+
 def _normality_part(fit, out, normality, method, group, size, seed, store):
     "The fused model's model of normality in `out/normality`: fitted on the good parts `fit`, or a copy of the one given"
     if normality is not None:
@@ -701,19 +720,24 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
                 normality=None,    # a fitted model of normality to take instead, fitted on none of the combiner's parts (`label_curve` reuses one)
                 threshold='f1', seed:int=42, valid_pct=0.2, good=None, split_col=None, report:bool=False, resume:bool=False, # see `train_model`
                 workers:int=0, store=None, # see `fit_member`
+                probe:dict=None,   # the classifier part as a probe on frozen features (fitted in seconds), not a fine-tuned network: `fit_probe`'s arch, size, levels and pool over `PROBE_RECIPE`; `{}` takes it whole
+                probe_features:tuple=None, # with `probe`: (level -> features, path -> row) extracted already (`label_curve` passes them)
                 **kwargs)->dict:   # the held-out metrics, with each part's under `parts`
     "Train a classifier (in `folds` where given), fit a model of normality (`method`, per `group`) on other good parts, combine them on others"
     if folds: _check_k(folds)
+    if probe is not None and folds: raise UsageError("--probe: a probe's combiner learns from its out-of-fold scores of 5 folds of its own; leave out --folds")
     out,t0 = Path(out),time.time(); out.mkdir(parents=True, exist_ok=True)
     df = training_items(data, out, good, split_col, valid_pct, seed, kwargs.get('soft'))
     group = _fused_group(df, group)
-    _check_recipe(threshold=threshold, **kwargs)
+    if probe is None: _check_recipe(threshold=threshold, **kwargs)  # a probe takes no training recipe
+    else: parse_how(threshold)
     trn,held = _parts(df)
     rec = _record(data, folds=folds, method=method, group=group, normality_size=normality_size, threshold=threshold, seed=seed,
-                  valid_pct=valid_pct, good=good, split_col=split_col, **kwargs)
+                  valid_pct=valid_pct, good=good, split_col=split_col, **({} if probe is None else dict(probe=probe)), **kwargs)
     _fused_run(out, df, resume, None if normality is not None else rec)
     run = dict(threshold=threshold, seed=seed, resume=resume, workers=workers, store=store, **kwargs)
-    comb_items,nfit = _classifier_part(trn, out/'classifier', folds, normality, **run)
+    if probe is None: comb_items,nfit = _classifier_part(trn, out/'classifier', folds, normality, **run)
+    else: comb_items,nfit = _probe_part(trn, out/'classifier', probe, seed, probe_features)
     nm = _normality_part(trn[nfit], out, normality, method, group, normality_size, seed, store)
     comb,thr = _fit_fused_combiner(out, comb_items, nm, group, threshold)
     res,vp = _fused_metrics(out, held, nm, thr, group)
