@@ -68,7 +68,8 @@ def _curve(t, s):
 # %% ../nbs/03_threshold.ipynb #f0b72d6d
 def pick_threshold(targs,     # validation targets: 1 defect, 0 good
                    scores,    # validation scores, higher is more likely a defect
-                   how='f1'   # 'f1', 'youden', 'recall=R', 'fpr=F' or 'cost=ESCAPE,SCRAP'
+                   how='f1',  # 'f1', 'youden', 'recall=R', 'fpr=F' or 'cost=ESCAPE,SCRAP'
+                   good_weight:float=1. # each good part counts this many times in F1's precision and in a cost: where the parts hold a smaller share of good ones than the line
                   )->dict:    # `threshold`, `how` and the metrics expected at it
     "The threshold that best meets the line's goal `how` on validation scores"
     t,s = _check(targs, scores)
@@ -79,11 +80,13 @@ def pick_threshold(targs,     # validation targets: 1 defect, 0 good
     kind,args = parse_how(how)
     thrs,tp,fp = _curve(t, s)
     tpr,fpr = tp/npos, fp/nneg
-    prec = np.where(tp+fp>0, tp/np.maximum(tp+fp,1), 0.)
+    if not good_weight > 0: raise ValueError(f"good_weight={good_weight}: a good part's weight must be positive")
+    wfp = fp*good_weight
+    prec = np.where(tp+wfp>0, tp/np.maximum(tp+wfp,1e-300), 0.)
     f1 = np.where(prec+tpr>0, 2*prec*tpr/np.maximum(prec+tpr,1e-300), 0.)
     if kind=='f1': i = int(np.argmax(f1))
     elif kind=='youden': i = int(np.argmax(tpr-fpr))
-    elif kind=='cost': i = int(np.argmin(args[0]*(npos-tp) + args[1]*fp))
+    elif kind=='cost': i = int(np.argmin(args[0]*(npos-tp) + args[1]*wfp))
     elif kind=='recall':
         ok = np.flatnonzero(tpr >= args[0]-1e-12)
         i = int(ok[np.argmin(fpr[ok])])  # lowest FPR; the first (highest) threshold among ties
