@@ -101,7 +101,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
           f"accuracy {m['accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3g} "
           f"({kw['threshold']}{' on out-of-fold scores' if folds else ''}); "
           f"defects caught at 2 % scrap {r['0.02']:.1%}, at 5 % {r['0.05']:.1%}"
-          + (f" (at the 2 % threshold {'the out-of-fold scores' if folds else 'the hold-out'} set, as a line would: {a['caught']:.1%} caught, "
+          + (f" (at the 2 % threshold {'the combiner parts' if with_normality else 'the out-of-fold scores' if folds else 'the hold-out'} set, as a line would: {a['caught']:.1%} caught, "
              f"{a['scrapped']:.1%} scrapped)" if (a := m.get('at_scrap_thresholds', {}).get('0.02')) else '')
           + (f"; with TTA×{t['n']}: accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f} at threshold "
              f"{t['threshold']:.3g}" if t else '') + f" -> {out}")

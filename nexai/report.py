@@ -88,7 +88,7 @@ def _sec_scrap(m)->str: # HTML: defects caught at the scrap rates a line sets
     cell = lambda a: f"{_num(a['caught']):.1%} caught, {_num(a['scrapped']):.1%} scrapped (threshold {_num(a['threshold']):.4g})" if a else '–'
     seen = [[name, *(cell(o['at_scrap_thresholds'].get(k)) for k in ('0.02','0.05'))] for name,o in runs if o and o.get('at_scrap_thresholds')]
     if seen:
-        src = 'the out-of-fold scores' if m.get('folds') else 'the hold-out of the training part'
+        src = "the combiner's training parts" if 'combiner' in m else 'the out-of-fold scores' if m.get('folds') else 'the hold-out of the training part'
         res += (f'<p>As a line would see it: the thresholds set on {src} to scrap 2 % and 5 % of its good parts, applied to these parts '
                 '(the share of good parts really scrapped beside the share of defects caught):</p>') + _table(seen, ['', 'set for 2 % scrap', 'set for 5 % scrap'])
     return res

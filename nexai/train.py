@@ -609,7 +609,8 @@ def _cv_roc_auc(X, y, repeats:int=3)->float: # mean ROC AUC of a logistic regres
 
 def fit_combiner(p, s, groups, y, threshold,
                   group_input='auto', # the group as an input: True, False, or 'auto': where it lifts the cross-validated ROC AUC by `min_lift`
-                  min_lift:float=0.005 # 'auto': a smaller lift is a tie, and a tie goes to the combiner without the group
+                  min_lift:float=0.005, # 'auto': a smaller lift is a tie, and a tie goes to the combiner without the group
+                  good_weight:float=1. # the threshold's weight of a good part (`pick_threshold`): the line's share of good parts over these parts'
                  )->tuple: # (combiner, threshold, fused scores)
     "The logistic regression of `y` on both routes' scores (and the group), and its operating point by `threshold`, on parts neither route trained on"
     from sklearn.linear_model import LogisticRegression
@@ -625,7 +626,7 @@ def fit_combiner(p, s, groups, y, threshold,
                 inputs=['logit(classifier)','normality'] + [f'group={g}' for g in gs[1:]])
     if cv is not None: comb['group_input'] = dict(kept=len(gs) > 1, cv_roc_auc=cv)
     f = FusedModel(None, None, dict(combiner=comb)).combine(p, s, groups)
-    return comb, pick_threshold(y, f, threshold)['threshold'], f
+    return comb, pick_threshold(y, f, threshold, good_weight)['threshold'], f
 
 def combiner_part(trn, share:float, seed:int)->np.ndarray: # True for the items the combiner is fitted on
     "The combiner's share of each label (and type) of the training part `trn` (see `stratified_part`)"
@@ -668,7 +669,7 @@ def _probe_part(trn, cdir, probe:dict, seed:int, features=None, folds:int=5)->tu
     lv = probe_levels(pr['arch'], pr['levels']) if isinstance(pr['levels'], str) else list(pr['levels'])
     if features is None:
         fn = find_weights(pr['arch'])
-        F = extract_features(trn, pr['arch'], None, pr['size'], lv, pr['pool'], progress=False, sha256=weights_sha256(fn) if fn is not None else None)
+        F = extract_features(trn, pr['arch'], None, pr['size'], lv, pr['pool'], progress=True, sha256=weights_sha256(fn) if fn is not None else None)
     else: F,row = features; F = {l:np.asarray(F[l])[[row[p] for p in trn.path]] for l in lv}  # extracted already (`label_curve`)
     y = trn.label.eq('defect').astype(int).values
     k = max(2, min(folds, int(y.sum())))  # `select_probe` refuses, by name, a training part with fewer than 2 defects
@@ -688,23 +689,28 @@ def _normality_part(fit, out, normality, method, group, size, seed, store):
     fit_normality_dir(good, out/'normality', method=method, size=size, group=group, seed=seed, store=store if store is not True else None)
     return load_scorer(out/'normality')
 
-def _fit_fused_combiner(out, comb_items, nm, group, threshold)->tuple: # (combiner, threshold)
+def _fit_fused_combiner(out, comb_items, nm, group, threshold, trn=None)->tuple: # (combiner, threshold, `scrap_thresholds`)
     "The combiner, fitted on parts neither route trained on, kept in `combiner_parts.csv` with the scores it learned from; a first `model.json`"
     ns = nm.score(comb_items, progress=False)
     grp = ns['group'].tolist() if group else None
-    comb,thr,_ = fit_combiner(comb_items.p.values, ns.score.values, grp, (comb_items.label=='defect').astype(int).values, threshold)
+    y = (comb_items.label=='defect').astype(int).values
+    # the combiner may learn from every defect but only some good parts: its threshold weighs each good part as the training part's mix would
+    w = 1. if trn is None else (trn.label.ne('defect').sum()/max(trn.label.eq('defect').sum(), 1))/max((1-y).sum()/max(y.sum(), 1), 1e-12)
+    comb,thr,f = fit_combiner(comb_items.p.values, ns.score.values, grp, y, threshold, good_weight=w)
+    comb['threshold_good_weight'] = float(w)
     parts = comb_items[['path','label']].assign(**({'group': ns['group'].values} if group else {}), score_classifier=comb_items.p.values,
                                                 score_normality=ns.score.values)
     atomic_csv(parts, out/'combiner_parts.csv')  # what the combiner learned from, to audit or refit
     save_fused_dir(out, comb, thr, threshold_rule=threshold, n_combiner=len(comb_items))
-    return comb,thr
+    return comb,thr,scrap_thresholds(y, f)  # the line's scrap thresholds, set on the same parts as the F1 one
 
-def _fused_metrics(out, held, nm, thr, group)->tuple: # (metrics, held-out scores)
+def _fused_metrics(out, held, nm, thr, group, scrap=None)->tuple: # (metrics, held-out scores)
     "The held-out part scored once by the fused model, at the combiner's threshold; each route's own figures under `parts`"
     hs,ht = load_scorer(out).score(held, progress=False),(held.label=='defect').astype(int).values
     parts = dict(classifier=score_metrics(ht, hs.score_classifier.values, .5), normality=score_metrics(ht, hs.score_normality.values, nm.threshold))
     res = dict(score_metrics(ht, hs.score.values, thr), at_0_5=score_metrics(ht, hs.score.values, .5),
-               operating_point=ppm_summary(metrics_at(ht, hs.score.values, thr)), parts=parts, scored_in='fp32')
+               operating_point=ppm_summary(metrics_at(ht, hs.score.values, thr)), parts=parts, scored_in='fp32',
+               **({} if scrap is None else dict(scrap_thresholds=scrap, at_scrap_thresholds=at_scrap(ht, hs.score.values, scrap))))
     vp = held[['path','label']].assign(score=hs.score.values, score_classifier=hs.score_classifier.values, score_normality=hs.score_normality.values,
                                        **({'group': hs['group'].values} if group else {}))
     return res,vp
@@ -739,8 +745,8 @@ def train_fused(data='elpv',       # 'elpv', a folder of class folders, a CSV, o
     if probe is None: comb_items,nfit = _classifier_part(trn, out/'classifier', folds, normality, **run)
     else: comb_items,nfit = _probe_part(trn, out/'classifier', probe, seed, probe_features)
     nm = _normality_part(trn[nfit], out, normality, method, group, normality_size, seed, store)
-    comb,thr = _fit_fused_combiner(out, comb_items, nm, group, threshold)
-    res,vp = _fused_metrics(out, held, nm, thr, group)
+    comb,thr,scrap = _fit_fused_combiner(out, comb_items, nm, group, threshold, trn)
+    res,vp = _fused_metrics(out, held, nm, thr, group, scrap)
     res = to_plain(dict(res, threshold_rule=threshold, threshold_from=f"the combiner's {len(comb_items)} training parts, unseen by both routes",
                         combiner=comb, folds=folds, method=method, group=group, n_train=len(trn), n_valid=len(held), n_combiner=len(comb_items),
                         n_normality_fit=int(nfit.sum()), total_seconds=round(time.time()-t0, 1)))
