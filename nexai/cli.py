@@ -84,7 +84,7 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if resume and (ro := resume_options(out)) is not None:  # a plain, folds or fused run: the options it was started with
         kw,folds,with_normality = ro,ro.get('folds') or 0,ro.get('with_normality', False)
         print(f"nexai-train: resuming {out} with the options it was started with", file=sys.stderr)
-    elif arch is None:
+    elif arch is None and not probe:  # a probe's backbone is Lite0 unless --arch names one
         from nexai.weights import default_arch
         kw['arch'],why = ('resnet34','') if weights or not pretrained else default_arch()
         if why: print(f"nexai-train: {why}", file=sys.stderr)
