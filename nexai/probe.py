@@ -28,7 +28,7 @@ from .normality.features import Trunk, extract_features, tensor_features, defaul
 from .normality.model import write_onnx
 
 # %% auto #0
-__all__ = ['PROBE_RECIPE', 'PROBE_SCHEMA', 'probe_levels', 'ProbeModel', 'select_probe', 'fit_probe', 'probe_oof', 'ProbeNet',
+__all__ = ['PROBE_RECIPE', 'PROBE_SCHEMA', 'probe_levels', 'ProbeModel', 'probe_oof', 'select_probe', 'fit_probe', 'ProbeNet',
            'OnnxProbe']
 
 # %% ../nbs/12c_probe.ipynb #prb0005
@@ -107,6 +107,20 @@ def _targets(df:pd.DataFrame)->np.ndarray: # 1 defect, 0 good
     y = (df.label.astype(str)=='defect').astype(int).values
     return y
 
+def probe_oof(X:np.ndarray,  # (N, F) features of the training part
+              y:np.ndarray,  # (N,) 1 defect, 0 good
+              C:float,       # the inverse regularisation chosen (`select_probe`)
+              folds:int=5,   # K: each part is scored by the probe fitted on the other K-1 folds
+              seed:int=0     # the folds' random state, as `select_probe` drew them
+             )->np.ndarray:  # (N,) out-of-fold defect probabilities
+    "Each training part's defect probability from a probe that never saw it: the scores a combiner may learn from"
+    y = np.asarray(y).astype(int)
+    if min(int(y.sum()), int((1-y).sum())) < folds:
+        raise ValueError(f"{folds} folds need at least {folds} defects and {folds} good parts; got {int(y.sum())} defects and {int((1-y).sum())} good")
+    s = np.full(len(y), np.nan)
+    for a,b in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y): s[b] = _lr(C).fit(X[a], y[a]).predict_proba(X[b])[:,1]
+    return s
+
 def select_probe(X:np.ndarray,      # (N, F) training features
                  y:np.ndarray,      # (N,) 1 defect, 0 good
                  C=(0.001,0.01,0.1),# candidate inverse regularisations
@@ -122,23 +136,21 @@ def select_probe(X:np.ndarray,      # (N, F) training features
     if min(n0, n1) < k:
         raise ValueError(f"a probe needs at least {k} defects and {k} good parts in its training part to choose its threshold on held-out ones; "
                          f"got {n1} defects and {n0} good")
-    if folds and folds > 1: splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
+    kf = bool(folds and folds > 1)
+    if kf: a,held = None,np.arange(len(y))  # every part, scored out of fold
     else:
         if not 0 < holdout < 1: raise ValueError(f"holdout={holdout}: a share of the training part in (0, 1)")
-        splits = [train_test_split(np.arange(len(y)), test_size=holdout, stratify=y, random_state=seed)]
-    held = np.concatenate([b for _,b in splits])
+        a,held = train_test_split(np.arange(len(y)), test_size=holdout, stratify=y, random_state=seed)
     scores,fits = {},{}
     for c in Cs:
-        s = np.full(len(y), np.nan)
-        for a,b in splits: fits[c] = _lr(c).fit(X[a], y[a]); s[b] = fits[c].predict_proba(X[b])[:,1]
-        scores[c] = s
+        if kf: scores[c] = probe_oof(X, y, c, folds, seed); continue
+        fits[c] = _lr(c).fit(X[a], y[a]); scores[c] = np.full(len(y), np.nan); scores[c][held] = fits[c].predict_proba(X[held])[:,1]
     auc = {c:float(roc_auc_score(y[held], scores[c][held])) for c in Cs}
     best = max(Cs, key=lambda c: auc[c])  # the first of the best: candidates in the order given
     m = pick_threshold(y[held], scores[best][held], how)
-    pipe = _lr(best).fit(X, y) if folds and folds > 1 else fits[best]
-    kf = folds and folds > 1
+    pipe = _lr(best).fit(X, y) if kf else fits[best]
     on = f"out-of-fold scores of {folds} folds of the training part" if kf else f"a held-out {holdout:g} of the training part"
-    sel = dict(on=on, C=best, roc_auc={f'{c:g}':v for c,v in auc.items()}, n_fit=int(len(y) if kf else len(splits[0][0])), n_held=int(len(held)),
+    sel = dict(on=on, C=best, roc_auc={f'{c:g}':v for c,v in auc.items()}, n_fit=int(len(y) if kf else len(a)), n_held=int(len(held)),
                n_held_defect=int(y[held].sum()), seed=seed, holdout=None if kf else holdout, folds=folds or None,
                at_threshold={k:m[k] for k in ('accuracy','recall','fpr','precision','f1')})
     return pipe, float(min(max(m['threshold'], 0.), 1.)), sel
@@ -185,20 +197,6 @@ def fit_probe(df:pd.DataFrame,     # items with `path` and `label` ('good'/'defe
 
 # %% ../nbs/12c_probe.ipynb #prb0023b
 PROBE_RECIPE = dict(arch='lite0', size=224, levels='fine', pool='avgmax')  # the default probe of a fused model and of the label curve
-
-def probe_oof(X:np.ndarray,  # (N, F) features of the training part
-              y:np.ndarray,  # (N,) 1 defect, 0 good
-              C:float,       # the inverse regularisation chosen (`select_probe`)
-              folds:int=5,   # K: each part is scored by the probe fitted on the other K-1 folds
-              seed:int=0     # the folds' random state, as `select_probe` drew them
-             )->np.ndarray:  # (N,) out-of-fold defect probabilities
-    "Each training part's defect probability from a probe that never saw it: the scores a combiner may learn from"
-    y = np.asarray(y).astype(int)
-    if min(int(y.sum()), int((1-y).sum())) < folds:
-        raise ValueError(f"{folds} folds need at least {folds} defects and {folds} good parts; got {int(y.sum())} defects and {int((1-y).sum())} good")
-    s = np.full(len(y), np.nan)
-    for a,b in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y): s[b] = _lr(C).fit(X[a], y[a]).predict_proba(X[b])[:,1]
-    return s
 
 # %% ../nbs/12c_probe.ipynb #prb0025
 @patch

@@ -689,15 +689,16 @@ def _normality_part(fit, out, normality, method, group, size, seed, store):
     fit_normality_dir(good, out/'normality', method=method, size=size, group=group, seed=seed, store=store if store is not True else None)
     return load_scorer(out/'normality')
 
-def _fit_fused_combiner(out, comb_items, nm, group, threshold, trn=None)->tuple: # (combiner, threshold, `scrap_thresholds`)
+def _fit_fused_combiner(out, comb_items, nm, group, threshold, trn)->tuple: # (combiner, threshold, `scrap_thresholds`)
     "The combiner, fitted on parts neither route trained on, kept in `combiner_parts.csv` with the scores it learned from; a first `model.json`"
     ns = nm.score(comb_items, progress=False)
     grp = ns['group'].tolist() if group else None
     y = (comb_items.label=='defect').astype(int).values
     # the combiner may learn from every defect but only some good parts: its threshold weighs each good part as the training part's mix would
-    w = 1. if trn is None else (trn.label.ne('defect').sum()/max(trn.label.eq('defect').sum(), 1))/max((1-y).sum()/max(y.sum(), 1), 1e-12)
+    odds = lambda t: (1-t).sum()/t.sum()  # good parts per defect; both parts hold defects, or `fit_combiner` refuses them
+    w = float(odds(trn.label.eq('defect').values)/odds(y))
     comb,thr,f = fit_combiner(comb_items.p.values, ns.score.values, grp, y, threshold, good_weight=w)
-    comb['threshold_good_weight'] = float(w)
+    comb['threshold_good_weight'] = w
     parts = comb_items[['path','label']].assign(**({'group': ns['group'].values} if group else {}), score_classifier=comb_items.p.values,
                                                 score_normality=ns.score.values)
     atomic_csv(parts, out/'combiner_parts.csv')  # what the combiner learned from, to audit or refit
