@@ -12,7 +12,8 @@ With `--csv` it appends a row per score (plain, TTA) to that table.
 Given several model directories (trained on the same split, hold-out and seed), it scores their mean: the hold-out's and the validation cells'
 scores are averaged cell by cell, the 2 % threshold is the hold-out mean's 98th percentile and the accuracy is taken at the F1 threshold of the
 hold-out mean (`pick_threshold`), so the validation cells still choose nothing. An older run's re-scored hold-out is kept beside its directory
-(`DIR.holdout_preds.csv`), so it is scored once.
+(`DIR.holdout_preds.<model.json checksum>.csv`), so it is scored once, and not served to a model trained again in DIR; a
+`holdout_preds.csv` that its `model.json` did not sign is refused.
 """
 import argparse, json, sys, tempfile, time
 import numpy as np, pandas as pd
@@ -64,16 +65,21 @@ def main():
         pd.concat([old, r.assign(arch=ar, size=sz)], ignore_index=True).to_csv(a.csv, index=False)
 
 def _holdout_scores(out:Path, ho:pd.DataFrame, tta:int)->pd.DataFrame: # the hold-out's rows in `ho`'s order, with score and score_tta
-    "The run's own hold-out scores (`holdout_preds.csv`), or those kept beside an older run's directory, or scored now with its saved model and kept"
+    "The run's own hold-out scores (`holdout_preds.csv`, checked against `model.json`), or those kept beside an older run for this very model, or scored now and kept"
     from nexai.models import load_scorer, predict
-    for hp in (out/'holdout_preds.csv', out.with_name(out.name + '.holdout_preds.csv')):  # nexai-train keeps them since 2026-12-06
+    from nexai.core import sha256
+    meta = json.loads((out/'model.json').read_text())
+    own,kept = out/'holdout_preds.csv',out.with_name(f"{out.name}.holdout_preds.{meta['json_sha256'][:16]}.csv")  # keyed: a model trained again misses it
+    if own.is_file() and meta.get('holdout_preds_sha256')!=sha256(own):
+        raise SystemExit(f"{own} is not the file {out/'model.json'} signed (holdout_preds_sha256): train again, or remove it to score the hold-out afresh")
+    for hp in (own, kept):  # nexai-train keeps them since 2026-12-06
         if hp.is_file():
             h = pd.read_csv(hp)
             assert sorted(h.path)==sorted(ho.path), f"{hp} holds other cells than the hold-out drawn"
             return h.set_index('path').loc[ho.path].reset_index()
     sc = load_scorer(out)
     h = ho[['path','label']].assign(score=predict(sc, ho, progress=True).score.values, score_tta=predict(sc, ho, progress=True, tta=tta).score.values)
-    h.to_csv(out.with_name(out.name + '.holdout_preds.csv'), index=False)
+    h.to_csv(kept, index=False)
     return h
 
 if __name__=='__main__': main()
