@@ -59,6 +59,10 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
                 compile:store_true=False, # train through torch.compile: for GPUs (on this project's CPU it was slower)
                 gan_aug:int=0,            # add N defects made by a small GAN trained on the training defects (kept in OUT/gan_defects)
                 soft:Annotated[str, _SOFT, {'nargs':'?', 'const':'prob'}]=None, # graded labels: a column of defect probabilities; alone, 'prob'
+                tile:int=None,            # a tile model: tiles of this side (pixels of --size) scored by one network, the part's score pooled from theirs
+                tile_res:int=224,         # with --tile: the side each tile is resized to for the backbone
+                tile_overlap:int=0,       # with --tile: pixels neighbouring tiles share
+                tile_pool:str='lse',      # with --tile: the part's score from its tiles': lse (a learned temperature) or max
                 folds:int=0,              # K >= 2: K members on K stratified folds of the training part, one ensemble (threshold: out-of-fold)
                 with_normality:store_true=False, # also fit a model of normality on good parts, and combine both routes in one model (kind fused)
                 normality_method:str='padim', # with --with-normality: the model of normality's method
@@ -72,12 +76,15 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if holdout is not None and (folds or with_normality):
         raise UsageError(f"--holdout {holdout} is for plain training: --folds chooses on out-of-fold scores, --with-normality on its combiner's parts")
     if probe and not with_normality: raise UsageError("--probe is the fused model's classifier part: give --with-normality too")
+    if tile is None and (tile_res!=224 or tile_overlap or tile_pool!='lse'): raise UsageError("--tile-res, --tile-overlap and --tile-pool shape a tile model: give --tile too")
+    if tile is not None and probe: raise UsageError("--tile and --probe are two different classifier parts: give one")
     if str(data).lower()!='elpv' and not Path(data).exists(): raise FileNotFoundError(f"no such folder: {data}")
     check_outputs({'--out': out}, [] if str(data).lower()=='elpv' else [data], model=True)
     kw = dict(data=data, out=out, arch=arch, weights=weights, pretrained=pretrained, size=size, bs=bs, epochs=epochs, freeze_epochs=freeze_epochs,
               lr=lr, lr_mult=lr_mult, oversample=0. if no_oversample else oversample, valid_pct=valid_pct, seed=seed, tta=tta,
               threshold=threshold, good=good, split_col=split_col, monitor=monitor, aug=aug, bf16=True if bf16 else False if no_bf16 else None,
               gan_aug=gan_aug, **({} if holdout is None else dict(holdout=holdout)),
+              **({} if tile is None else dict(tile=tile, tile_res=tile_res, tile_overlap=tile_overlap, tile_pool=tile_pool)),
               early_size=early_size, early_epochs=early_epochs, compile=compile, soft=soft, folds=folds,
               **(dict(with_normality=True, method=normality_method, group=group, normality_size=normality_size, **(dict(probe=dict(size=size, **({'arch': arch} if arch else {}))) if probe else {})) if with_normality else {}))
     from nexai.train import resume_options
@@ -94,7 +101,8 @@ def nexai_train(data:str='elpv',          # 'elpv' (the embedded solar-cell set)
     if m.get('rank'): return print(f"nexai-train: process {m['rank']} of {m['world_size']} done; process 0 writes {out}")
     t = m.get('tta', {})
     r = m['recall_at_fpr']
-    shape = f"{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}{' (the classifier a probe)' if kw.get('probe') is not None else ''}"
+    tiles = f", tiles of {kw['tile']} px" if kw.get('tile') else ''
+    shape = f"{tiles}{f', {folds} folds' if folds else ''}{', both routes fused' if with_normality else ''}{' (the classifier a probe)' if kw.get('probe') is not None else ''}"
     secs = m.get('train_seconds', m.get('total_seconds', 0))
     fit = f" ({m['n_fit']} fitted, {m['n_holdout']} held out to choose the epoch and thresholds)" if 'n_holdout' in m else ''
     print(f"nexai-train: {m['n_train']} train{fit} / {m['n_valid']} {'held-out' if folds else 'valid'} images{shape}, {secs:.0f}s; "

@@ -30,8 +30,8 @@ from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, se
 
 # %% auto #0
 __all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'CompileModel', 'auto_bf16', 'gpu_half',
-           'defect_learner', 'activation_bytes', 'free_memory', 'check_fit_memory', 'KeepBest', 'EpochLog',
-           'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds', 'fp32_scoring', 'evaluate']
+           'fast_training', 'defect_learner', 'activation_bytes', 'free_memory', 'check_fit_memory', 'KeepBest',
+           'EpochLog', 'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds', 'fp32_scoring', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
 import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold, nexai.resume, nexai.models
@@ -179,6 +179,29 @@ def gpu_half()->str: # 'bf16' or 'fp16'
     return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'
 
 # %% ../nbs/09_learner.ipynb #3dfe9457
+def fast_training(learn:Learner,          # any fastai Learner: a classifier's, a tile model's
+                  bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 without bf16 units (`gpu_half`)
+                  channels_last:bool=True, # NHWC memory layout (`ChannelsLast`)
+                  fold_bn:bool=True,       # on the CPU, validate with the BatchNorm layers folded into the convolutions (`FoldBNValid`)
+                  compile:bool=False       # train and validate through `torch.compile` (`CompileModel`)
+                 )->Learner:               # `learn`, or on a GPU in half precision its `to_bf16`/`to_fp16`; what it chose in `learn.nexai`
+    "How a learner runs, not what it learns: NHWC, bf16 autocast on CPUs with bf16 units, BatchNorm folded for validation; every trainer's one path"
+    if not hasattr(learn, 'nexai'): learn.nexai = {}
+    if channels_last: learn.add_cb(ChannelsLast())
+    mp = auto_bf16(bf16)
+    learn.nexai['bf16'] = mp
+    gpu = torch.cuda.is_available()
+    half = gpu_half() if mp and gpu else 'bf16'
+    why = '' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"
+    logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}{why}")
+    if mp and not gpu: learn.add_cb(CPUBF16(depthwise_fp32=not compile))  # its autograd function and torch-function mode are for eager mode
+    if not gpu and fold_bn and not compile: learn.add_cb(FoldBNValid())
+    if compile: learn.add_cb(CompileModel())
+    learn.nexai['compile'] = compile
+    if mp and gpu: learn = learn.to_bf16() if half=='bf16' else learn.to_fp16()
+    learn.nexai['half'] = half if mp else None
+    return learn
+
 @delegates(vision_learner, but=['normalize','weights','pretrained','cut','splitter'])
 def defect_learner(dls,                    # from `defect_dls`
                    arch:str='resnet34',    # backbone name (see `arch_source`)
@@ -197,20 +220,7 @@ def defect_learner(dls,                    # from `defect_dls`
     learn = vision_learner(dls, _arch, normalize=False, pretrained=pretrained, metrics=ifnone(metrics, defect_metrics(dls.vocab)), **kwargs)
     learn.arch = arch
     learn.nexai = dict(arch=arch, pretrained=pretrained, weights=None if weights is None else str(weights), stats=meta['stats'])
-    if channels_last: learn.add_cb(ChannelsLast())
-    mp = auto_bf16(bf16)
-    learn.nexai['bf16'] = mp
-    gpu = torch.cuda.is_available()
-    half = gpu_half() if mp and gpu else 'bf16'
-    why = '' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"
-    logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}{why}")
-    if mp and not gpu: learn.add_cb(CPUBF16(depthwise_fp32=not compile))  # its autograd function and torch-function mode are for eager mode
-    if not gpu and fold_bn and not compile: learn.add_cb(FoldBNValid())
-    if compile: learn.add_cb(CompileModel())
-    learn.nexai['compile'] = compile
-    if mp and gpu: learn = learn.to_bf16() if half=='bf16' else learn.to_fp16()
-    learn.nexai['half'] = half if mp else None
-    return learn
+    return fast_training(learn, bf16, channels_last, fold_bn, compile)
 
 # %% ../nbs/09_learner.ipynb #mem10002
 def activation_bytes(arch:str='resnet34', # a backbone name (see `arch_source`)
@@ -236,16 +246,18 @@ def free_memory()->int: # bytes
 def check_fit_memory(arch:str='resnet34', # a backbone name (see `arch_source`)
                      size:int=224,        # image side in pixels
                      bs:int=32,           # batch size
-                     free:int=None        # bytes free; None: `free_memory()`
+                     free:int=None,       # bytes free; None: `free_memory()`
+                     tiles:int=1          # a tile model: each part is this many tiles of side `size` (its --tile-res) through the network
                     )->int:               # the bytes of activations a batch needs (a lower bound)
     "Refuse, before any work, a batch whose activations alone exceed the memory free: a `UsageError` naming the size and a batch size to try"
-    per,free = activation_bytes(arch, size),ifnone(free, free_memory())
+    per,free = activation_bytes(arch, size)*tiles,ifnone(free, free_memory())
     if per*bs <= free: return per*bs
     fit_bs = int(.8*free // per)  # room for the weights, the optimiser and the batch itself
     fit_sz = int(size*(.8*free/(per*bs))**.5)//32*32
-    if fit_bs: what = f"try --bs {fit_bs}" + (f", or --size {fit_sz} at --bs {bs}" if fit_sz >= 32 else '')
-    else: what = f"try a smaller --size, e.g. {fit_sz or 32} at --bs 1"
-    raise UsageError(f"--size {size} with --bs {bs}: {arch}'s activations alone need about {per*bs/2**30:.1f} GiB, "
+    opt,what_sz = ('--tile-res', f"--tile-res {size} with --bs {bs} ({tiles} tiles a part)") if tiles > 1 else ('--size', f"--size {size} with --bs {bs}")
+    if fit_bs: what = f"try --bs {fit_bs}" + (f", or {opt} {fit_sz} at --bs {bs}" if fit_sz >= 32 else '')
+    else: what = f"try a smaller {opt}, e.g. {fit_sz or 32} at --bs 1"
+    raise UsageError(f"{what_sz}: {arch}'s activations alone need about {per*bs/2**30:.1f} GiB, "
                      f"and {free/2**30:.1f} GiB of {'GPU memory' if torch.cuda.is_available() else 'memory'} are free: {what}")
 
 # %% ../nbs/09_learner.ipynb #c1415698

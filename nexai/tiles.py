@@ -24,7 +24,7 @@ from .scorer import Scorer, scorer_kind, write_model_json, read_model_json, chec
 from .classifier import tta_combine
 
 # %% auto #0
-__all__ = ['TILES_SCHEMA', 'tile_starts', 'TileNet', 'tile_net', 'fit_tiles', 'TileModel', 'OnnxTiles']
+__all__ = ['TILES_SCHEMA', 'tile_starts', 'TileNet', 'tile_net', 'tile_learner', 'fit_tiles', 'TileModel', 'OnnxTiles']
 
 # %% ../nbs/12d_tiles.ipynb #tile0005
 def _even_tile(size:int, k:int, overlap:int)->int: # the side of k tiles across `size`, at most k-1 px left over
@@ -127,6 +127,29 @@ class _EpochTimes(Callback):
 
 def _tile_split(m:TileNet)->list: return [params(m.net[0]), params(m.net[1]) + ([m.log_r] if m.pool=='lse' else [])]
 
+def tile_learner(dls,                    # from `defect_dls`, good/defect, unnormalised: the network normalises its tiles
+                 arch:str='lite0',       # backbone (see `arch_source`)
+                 tile:int=150,           # tile side, in pixels of the image `dls` reads
+                 overlap:int=0,          # pixels neighbouring tiles share
+                 res:int=224,            # side each tile is resized to for the backbone; None: as it is
+                 pool:str='lse',         # the image's score from its tiles': 'max', or 'lse' with a learned temperature
+                 pretrained:bool=True,   # ImageNet weights for the backbone (found offline first)
+                 weights=None,           # the backbone's weights file
+                 metrics=None,           # default `defect_metrics`
+                 bf16:bool=None, channels_last:bool=True, fold_bn:bool=True, compile:bool=False, # how it runs (`fast_training`)
+                 **kwargs                # passed to `Learner`: loss_func (default: the data's, so soft labels work), path, cbs, ...
+                )->Learner:
+    "A `Learner` of a tile model: frozen and unfrozen like a classifier (backbone, head), by `fit_tiles` or the study's schedule (`fit_defects`)"
+    from nexai.learner import fast_training, defect_metrics  # here: `nexai.learner` imports `nexai.models`, which registers this kind
+    if list(dls.vocab)!=['good','defect']: raise ValueError(f"a tile model learns from labels 'good' and 'defect'; the items have {list(dls.vocab)}")
+    tn = tile_net(arch, dls.size, tile, overlap, res, pool, pretrained, weights)
+    learn = Learner(dls, tn, metrics=ifnone(metrics, defect_metrics(dls.vocab)), splitter=_tile_split, **kwargs)
+    learn.add_cb(_EpochTimes())
+    learn.arch = arch
+    learn.nexai = dict(arch=arch, pretrained=pretrained, weights=None if weights is None else str(weights), stats=backbone_stats(arch),
+                       tile=tn.tile, overlap=tn.overlap, res=tn.res, pool=pool)
+    return fast_training(learn, bf16, channels_last, fold_bn, compile)  # the classifier's path: NHWC, bf16, BatchNorm folded to validate
+
 def fit_tiles(df:pd.DataFrame,       # items: `path`, `label` ('good'/'defect'), optional `is_valid`
               arch:str='lite0',      # backbone (see `arch_source`)
               size:int=300,          # side the image is read at
@@ -136,7 +159,8 @@ def fit_tiles(df:pd.DataFrame,       # items: `path`, `label` ('good'/'defect'),
               pool:str='lse',        # the image's score from its tiles': 'max', or 'lse' with a learned temperature
               epochs:int=1,          # epochs with the whole network trained
               freeze_epochs:int=1,   # epochs with the backbone frozen first (its BatchNorm layers train)
-              lr:float=2e-3,         # the head's learning rate (halved, and a hundredth for the backbone, once unfrozen), as `fine_tune`
+              lr:float=2e-3,         # the head's learning rate (halved, and `lr_mult` times less for the backbone, once unfrozen), as `fine_tune`
+              lr_mult:float=100,     # once unfrozen, the backbone learns `lr/2/lr_mult`
               bs:int=8,              # images a batch; the backbone sees bs × tiles
               aug:dict=None,         # keyword arguments of `defect_tfms`
               pretrained:bool=True,  # ImageNet weights for the backbone
@@ -144,6 +168,8 @@ def fit_tiles(df:pd.DataFrame,       # items: `path`, `label` ('good'/'defect'),
               valid_pct:float=0.2,   # share held out when `df` has no `is_valid`
               seed:int=42,           # seeds the split, the sampling and the head
               progress:bool=True,    # show fastai's progress bars and table
+              bf16:bool=None,        # mixed precision: None chooses, as for a classifier (`fast_training`)
+              channels_last:bool=True, # NHWC memory layout; with bf16, about 3× faster training on a CPU with bf16 units
               **kwargs               # passed to `defect_dls`: oversample, store, workers, ...
              )->Learner:             # trained; `TileModel.from_learner` makes it a Scorer
     "Train a tile model with each image's label alone (multiple-instance learning): `fit_one_cycle` frozen, then unfrozen"
@@ -152,13 +178,12 @@ def fit_tiles(df:pd.DataFrame,       # items: `path`, `label` ('good'/'defect'),
     if voc!=['good','defect']: raise ValueError(f"a tile model learns from labels 'good' and 'defect'; the items have {voc}")
     dls = defect_dls(df, size=size, bs=bs, valid_pct=valid_pct, seed=seed, aug=aug, **kwargs)
     set_seed(seed)
-    tn = tile_net(arch, size, tile, overlap, res, pool, pretrained, weights)
-    learn = Learner(dls, tn, loss_func=CrossEntropyLossFlat(), metrics=[accuracy, RocAucBinary()], splitter=_tile_split, cbs=_EpochTimes())
-    learn.nexai = dict(arch=arch, pretrained=pretrained, weights=None if weights is None else str(weights), stats=backbone_stats(arch),
-                       bs=bs, lr=lr, epochs=epochs, freeze_epochs=freeze_epochs, seed=seed)
+    learn = tile_learner(dls, arch, tile, overlap, res, pool, pretrained, weights, metrics=[accuracy, RocAucBinary()], bf16=bf16,
+                         channels_last=channels_last, loss_func=CrossEntropyLossFlat())
+    learn.nexai.update(bs=bs, lr=lr, lr_mult=lr_mult, epochs=epochs, freeze_epochs=freeze_epochs, seed=seed)
     with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
         if freeze_epochs: learn.freeze(); learn.fit_one_cycle(freeze_epochs, lr, pct_start=.99)
-        if epochs: learn.unfreeze(); learn.fit_one_cycle(epochs, slice(lr/200, lr/2))
+        if epochs: learn.unfreeze(); learn.fit_one_cycle(epochs, slice(lr/2/lr_mult, lr/2))
     return learn
 
 # %% ../nbs/12d_tiles.ipynb #tile0021
@@ -178,6 +203,8 @@ TILES_SCHEMA = dict(type='object', additionalProperties=False,
         aug=dict(type='object'), training=dict(type='object'), data=dict(type='object'), metrics=dict(type='object'),
         recalibrated=dict(type='object'),
         weights_file=dict(const='tiles.safetensors'), weights_sha256=_SHA, json_sha256=_SHA,
+        valid_preds_sha256=_SHA, holdout_preds_sha256=_SHA,  # the scores `nexai-train` keeps beside it
+        reference_sha256=_SHA, golden_sha256=_SHA,           # the line's files: the reference scores and the golden set
         onnx=dict(type='object', required=['file','sha256','input','output','tiles','size','n_tiles'])))
 
 class _Tiled(Scorer):
@@ -253,12 +280,15 @@ class TileModel(_Tiled):
 def save(self:TileModel,
          path,                 # the model directory, made if missing
          threshold:float=None, # a new operating point to keep; None keeps the model's
-         metrics:dict=None     # figures to keep with it
+         metrics:dict=None,    # figures to keep with it
+         **extra               # other fields of `TILES_SCHEMA` to keep: `tta_threshold`, the checksum of the scores kept beside it, ...
         )->Path:               # `path`
     "Save as a model directory: `tiles.safetensors` (the network's weights) and `model.json` (how to read them, signed), last"
     from safetensors.torch import save_file
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     if threshold is not None: self.meta['threshold'] = float(threshold)
+    if (bad := sorted(set(extra)-set(TILES_SCHEMA['properties']))): raise TypeError(f"a tile model's model.json has no field(s) {bad}")
+    self.meta.update(extra)
     sd = {k:v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous() for k,v in self.net.state_dict().items()}
     fn = atomic_write(path/'tiles.safetensors', lambda f: save_file(sd, str(f)))
     self.meta = save_meta(path, self.meta, TILES_SCHEMA, fn, metrics)

@@ -27,6 +27,7 @@ from fastprogress.fastprogress import progress_bar
 from .resume import last_checkpoint
 from .distrib import distributed as distrib_training, ShardLog
 from .learner import defect_learner, fit_defects, tta_passes, fp32_scoring, check_fit_memory
+from .tiles import tile_learner, tile_starts, TileNet, TileModel
 from .interpret import plot_history
 from .report import write_report
 from .store import image_store, default_store_dir, StoreUnavailable
@@ -164,7 +165,10 @@ def _check_recipe(**kwargs):
         raise UsageError(f"nothing to train: --epochs {r['epochs']} --freeze-epochs {r['freeze_epochs']}")
     _check_early(r['size'], r['epochs']+(r['freeze_epochs'] if r['pretrained'] else 0), r['early_size'], r['early_epochs'])
     if r['distributed'] and r['lr'] is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
-    check_fit_memory(r['arch'], r['size'], r['bs'])  # a batch too large for the memory, before the data is read
+    if r['tile']:  # a tile model: sizes that make no grid, and a batch of tiles too large, refused before the data is read
+        n = len(tile_starts(r['size'], r['tile'], r['tile_overlap']))**2
+        check_fit_memory(r['arch'], r['tile_res'] or r['tile'], r['bs'], tiles=n)
+    else: check_fit_memory(r['arch'], r['size'], r['bs'])  # a batch too large for the memory, before the data is read
     if r['pretrained'] and find_weights(r['arch'], r['weights']) is None: create_backbone(r['arch'])  # the download, or the error naming the file
 
 def _eval_metrics(learn, dls, threshold, tta)->tuple: # (metrics, validation scores)
@@ -260,7 +264,8 @@ def _save_member(learn, out, res, vp, tta, preds=True):
     atomic_csv(vp, out/f'{name}.csv')
     extra = {f'{name}_sha256': sha256(out/f'{name}.csv')}
     if tta: extra['tta_threshold'] = res['tta']['threshold']
-    save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **extra)
+    if isinstance(learn.model, TileNet): TileModel.from_learner(learn).save(out, threshold=res['threshold'], metrics=res, **extra)
+    else: save_model_dir(learn, out, threshold=res['threshold'], metrics=res, **extra)
     atomic_write(out/'metrics.json', lambda f: f.write_text(json.dumps(res, indent=2)))
     plot_history(learn.history, out/'curves.png', best=learn.nexai['best_epoch'])
 
@@ -295,6 +300,10 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
                bf16=None,              # mixed precision: None chooses by the hardware (see `auto_bf16`)
                compile:bool=False,     # train through `torch.compile` (see `defect_learner`): for GPUs
                soft:str=None,          # train on graded labels: a column of defect probabilities; metrics and thresholds stay on `label`
+               tile:int=None,          # a tile model (`nexai.tiles`): tiles of this side, in pixels of `size`, scored by one network, pooled
+               tile_res:int=224,       # with `tile`: the side each tile is resized to for the backbone; None: as it is
+               tile_overlap:int=0,     # with `tile`: pixels neighbouring tiles share
+               tile_pool:str='lse',    # with `tile`: the part's score from its tiles': 'lse' (learned temperature) or 'max'
                gan_aug:int=0,          # add this many defects made by a DCGAN on the training defects (`nexai.ganaug`), kept in `out/gan_defects`
                early_size:int=None, early_epochs:int=0, # progressive resizing: the first `early_epochs` epochs at this smaller size
                preds:bool=True,        # its validation part's scores go to `valid_preds.csv`; False: to `holdout_preds.csv` (a hold-out); signed in `model.json`
@@ -310,7 +319,8 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
     aug = parse_aug(aug)
     dls,early = _member_dls(items, out, size, bs, oversample, seed, aug, workers, store, gan_aug, early_size, resident, soft)
     ck = _resume_point(out, dls, ifnone(args, {}), resume, rank)
-    learn = defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out)
+    learn = (tile_learner(dls, arch, tile, tile_overlap, tile_res, tile_pool, pretrained, weights, bf16=bf16, compile=compile, path=out) if tile else
+             defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out))
     sched = dict(epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, lr_mult=lr_mult, monitor=monitor, early_epochs=early_epochs)
     world = max(num_distrib(), 1)  # counted before training: the process group is closed after it
     learn = _fit_learner(learn, out, early, ck, distributed, **sched)

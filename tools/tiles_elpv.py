@@ -30,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 from nexai.data import from_elpv
 from nexai.threshold import metrics_at, recall_at_fpr, pick_threshold
 from nexai.tiles import fit_tiles, TileModel
+from nexai.train import parse_aug
 from probe_fine import escapes  # issue 40's 68 escapes, read one way (this folder is on the path when run as a script)
 
 def main():
@@ -38,7 +39,10 @@ def main():
     ap.add_argument('--size', type=int, default=300); ap.add_argument('--tile', type=int, default=150); ap.add_argument('--overlap', type=int, default=0)
     ap.add_argument('--res', type=int, default=224); ap.add_argument('--pool', default='lse'); ap.add_argument('--bs', type=int, default=8)
     ap.add_argument('--freeze-epochs', type=int, default=1); ap.add_argument('--epochs', type=int, default=1); ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--lr-mult', type=float, default=100)
     ap.add_argument('--tta', type=int, default=0); ap.add_argument('--seed', type=int, default=0); ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--aug', default=None, help="defect_tfms settings as nexai-train's --aug takes them, e.g. 'max_rotate=5,max_warp=0'")
+    ap.add_argument('--bf16', type=int, default=None, help='1 or 0: bf16 autocast on or off (default: where the CPU has bf16 units)')
     ap.add_argument('--progress', action='store_true', help="fastai's progress bars and table")
     ap.add_argument('--n', type=int, default=0, help='a smoke test: this many cells of each part, drawn at random (0: all)')
     a = ap.parse_args(); warnings.filterwarnings('ignore'); torch.set_num_threads(a.threads)
@@ -52,29 +56,39 @@ def main():
     print(f"ELPV: {int((~fit_df.is_valid).sum())} cells to train on, {len(held)} held out of the training part to choose the thresholds; "
           f"{len(valid)} validation cells ({vt.sum()} defects, {esc.sum()} of them the classifier's escapes at 2 % scrap)", flush=True)
     learn = fit_tiles(fit_df, a.arch, size=a.size, tile=a.tile, overlap=a.overlap, res=a.res, pool=a.pool, epochs=a.epochs,
-                      freeze_epochs=a.freeze_epochs, lr=a.lr, bs=a.bs, seed=a.seed, progress=a.progress)
+                      freeze_epochs=a.freeze_epochs, lr=a.lr, lr_mult=a.lr_mult, bs=a.bs, seed=a.seed, progress=a.progress,
+                      bf16=None if a.bf16 is None else bool(a.bf16), aug=parse_aug(a.aug) if a.aug else None)
     ep = learn.nexai['epoch_s']
     print(f"trained: {learn.model.n_tiles} tiles of {a.tile} px at {a.res} px; seconds per epoch (training and the held-out fifth) {ep}; "
           f"temperature r {float(learn.model.log_r.exp()) if a.pool=='lse' else float('inf'):.2f}", flush=True)
     tm = TileModel.from_learner(learn)
+    tm.save(out/'model')  # kept before scoring; saved again below with the held-out fifth's threshold and the figures
     hd = fit_df[fit_df.is_valid]; ht = (hd.label=='defect').astype(int).values
-    t = time.time(); hs = tm.score(hd, progress=False).score.values; t_held = time.time()-t
-    thr = pick_threshold(ht, hs, 'f1')['threshold']
-    thr2 = float(np.quantile(hs[ht==0], .98, method='higher'))  # flags at most 2 % of the held-out good cells
-    t = time.time(); vs = tm.score(valid, tta=a.tta, progress=False).score.values; t_valid = time.time()-t
-    s02 = np.quantile(vs[vt==0], .98, method='higher')
-    m2 = metrics_at(vt, vs, thr2)
-    r = dict(accuracy=metrics_at(vt, vs, thr)['accuracy'], roc_auc=roc_auc_score(vt, vs), caught_2pct=recall_at_fpr(vt, vs, (0.02,))['0.02'],
-             caught_at_held_thr=m2['recall'], scrap_at_held_thr=m2['fpr'], escapes_caught=int((vs[esc] > s02).sum()), n_escapes=int(esc.sum()),
-             held_auc=roc_auc_score(ht, hs), threshold=thr, threshold_2pct=thr2, epoch_s=ep, score_held_s=t_held, score_valid_s=t_valid, tta=a.tta,
-             recipe=dict(arch=a.arch, size=a.size, tile=a.tile, overlap=a.overlap, res=a.res, pool=a.pool, bs=a.bs, lr=a.lr,
-                         freeze_epochs=a.freeze_epochs, epochs=a.epochs, seed=a.seed), total_s=time.time()-t0)
-    tm.save(out/'model', threshold=thr, metrics={k:r[k] for k in ('accuracy','roc_auc','caught_2pct','held_auc')})
-    pd.DataFrame(dict(path=valid.path, label=valid.label, score=vs)).to_csv(out/'valid_scores.csv', index=False)
-    (out/'result.json').write_text(json.dumps(r, indent=2, default=float))
-    print(f"held-out fifth: ROC AUC {r['held_auc']:.3f}, F1 threshold {thr:.3f}, 2 % scrap threshold {thr2:.3f}")
-    print(f"valid{' (TTA %d)' % a.tta if a.tta else ''}: accuracy {r['accuracy']:.3f}  ROC AUC {r['roc_auc']:.3f}  caught at 2 % scrap {r['caught_2pct']:.3f} "
-          f"(at the held-out threshold: {r['caught_at_held_thr']:.3f}, scrapping {r['scrap_at_held_thr']:.3f})  escapes caught {r['escapes_caught']}/{r['n_escapes']}")
-    print(f"scoring: held-out fifth {t_held:.0f} s, validation {t_valid:.0f} s; total {r['total_s']:.0f} s -> {out}")
+    recipe = dict(arch=a.arch, size=a.size, tile=a.tile, overlap=a.overlap, res=a.res, pool=a.pool, bs=a.bs, lr=a.lr, lr_mult=a.lr_mult,
+                  freeze_epochs=a.freeze_epochs, epochs=a.epochs, seed=a.seed, aug=a.aug, bf16=learn.nexai['bf16'])
+    res,scores = dict(epoch_s=ep, recipe=recipe),dict(path=valid.path, label=valid.label)
+    for tta in ([0, a.tta] if a.tta else [0]):  # plain, then TTA: each pass's thresholds from the held-out fifth scored the same way
+        t = time.time(); hs = tm.score(hd, tta=tta, progress=False).score.values; t_held = time.time()-t
+        thr = pick_threshold(ht, hs, 'f1')['threshold']
+        thr2 = float(np.quantile(hs[ht==0], .98, method='higher'))  # flags at most 2 % of the held-out good cells
+        t = time.time(); vs = tm.score(valid, tta=tta, progress=False).score.values; t_valid = time.time()-t
+        s02 = np.quantile(vs[vt==0], .98, method='higher')
+        m2 = metrics_at(vt, vs, thr2)
+        r = dict(accuracy=metrics_at(vt, vs, thr)['accuracy'], roc_auc=roc_auc_score(vt, vs), caught_2pct=recall_at_fpr(vt, vs, (0.02,))['0.02'],
+                 caught_at_held_thr=m2['recall'], scrap_at_held_thr=m2['fpr'], escapes_caught=int((vs[esc] > s02).sum()),
+                 escapes_caught_at_held_thr=int((vs[esc] > thr2).sum()), n_escapes=int(esc.sum()),
+                 held_auc=roc_auc_score(ht, hs), threshold=thr, threshold_2pct=thr2, score_held_s=t_held, score_valid_s=t_valid, tta=tta)
+        res['tta' if tta else 'plain'] = r; scores['score_tta' if tta else 'score'] = vs
+        print(f"held-out fifth{' (TTA %d)' % tta if tta else ''}: ROC AUC {r['held_auc']:.3f}, F1 threshold {thr:.3f}, 2 % scrap threshold {thr2:.3f}")
+        print(f"valid{' (TTA %d)' % tta if tta else ''}: accuracy {r['accuracy']:.3f}  ROC AUC {r['roc_auc']:.3f}  caught at 2 % scrap {r['caught_2pct']:.3f} "
+              f"(at the held-out threshold: {r['caught_at_held_thr']:.3f}, scrapping {r['scrap_at_held_thr']:.3f})  escapes caught {r['escapes_caught']}/{r['n_escapes']} "
+              f"({r['escapes_caught_at_held_thr']} at the held-out threshold)")
+        print(f"scoring: held-out fifth {t_held:.0f} s, validation {t_valid:.0f} s", flush=True)
+    p = res['plain']
+    tm.save(out/'model', threshold=p['threshold'], metrics={k:p[k] for k in ('accuracy','roc_auc','caught_2pct','held_auc')})
+    pd.DataFrame(scores).to_csv(out/'valid_scores.csv', index=False)
+    res['total_s'] = time.time()-t0
+    (out/'result.json').write_text(json.dumps(res, indent=2, default=float))
+    print(f"total {res['total_s']:.0f} s -> {out}")
 
 if __name__ == '__main__': main()
