@@ -16,6 +16,11 @@ accuracy at the honest threshold, ROC AUC, the share of defects caught at the ho
 98th percentile of the validation good cells' scores, as the old rows were measured), and how many of today's 68 escapes (issue 40) the
 oracle threshold catches.
 
+`fine-fused [MODEL_DIR ...] --method padim|patchcore` reads the 448 px fine grid and fits the fine model of normality per cell type
+(PatchCore on a 1 % greedy coreset), by the same protocol: alone; beside the cached best probe (`measure` keeps its scores); and, given
+`nexai-train elpv` runs on one split and hold-out, beside their mean: fitted on the training good cells outside their hold-out, with the
+combiner (`fit_combiner`) and its F1 and 2 % thresholds on that hold-out, so the validation cells choose nothing.
+
 `curve` runs `nexai.bench.label_curve` on ELPV with the label-free route, the probe and the fused probe (the probe as the fused model's classifier, `train_fused(probe=...)`; 3 draws of 0, 5, 10, 20, 50, 100, 200 and all
 defects) and copies its CSV and PNG to nbs/label_curve_elpv.*.
 
@@ -23,6 +28,8 @@ Measured on 2 CPU cores shared with four other engineers' jobs (load 5 to 17), e
 `extract --size 448` 1,725 s (0.657 s an image; 0.13–0.15 s in its first, quieter minutes); `measure --sizes 224,300,448 --tile-sizes 448
 --normality-sizes 448 --mil r2` 32 min (224 and 300 px read from tools/probe_fine.py's caches); `extract --size 384` 524 s (0.200 s an image), then
 `measure --sizes 384 --tile-sizes '' --normality-sizes '' --mil '' --csv /tmp/subtle/m384.csv` (its 384 px row merged in); `curve` 357 s.
+`fine-fused /work/runs/honest300 /work/runs/honest384 /work/runs/honest448 --method patchcore`, alone on the machine: 306 s for the fits and
+scores of the first two rows (93 s mono, 213 s poly), 274 s for the hold-out one; `--method padim` about 40 s each.
 The figures: nbs/subtle_elpv.csv.
 """
 import argparse, time, warnings, json, sys
@@ -146,20 +153,25 @@ def cell_features(out, arch, size):
     return np.concatenate([z[f'f_{i}'] for i in range(len(LEVELS))], 1), None
 
 
-def padim_scores(P, fit, types, held_good, settings=dict(seed=0, dims=120, top=10)):
-    "PaDiM (nexai.normality's head) on per-position features `P`, one per cell type, fitted on the cells `fit`; each type's scores z-scored by its held-out good cells"
-    from nexai.normality.padim import Padim
+def padim_scores(P, fit, types, held_good, settings=dict(seed=0, dims=120, top=10), method='padim', need=None):
+    "PaDiM or PatchCore (nexai.normality's heads) on per-position features `P`, one per cell type, fitted on the cells `fit`; each type's scores z-scored by its held-out good cells; only the cells `need` scored (None: all)"
     from nexai.normality.model import head_scores
-    s = np.zeros(len(P))
+    from nexai.normality.padim import Padim
+    from nexai.normality.patchcore import Patchcore
+    cls = dict(padim=Padim, patchcore=Patchcore)[method]
+    s,need = np.zeros(len(P)),np.ones(len(P), bool) if need is None else need|held_good
     for ty in sorted(set(types)):
-        m = types==ty
-        st = Padim.fit_state({'fine': P[fit & m].astype(np.float32)}, settings)
-        h = Padim(st, ['fine'], settings)
-        s[m] = np.concatenate([head_scores(h, [P[m][i:i+128].astype(np.float32)]) for i in range(0, m.sum(), 128)])
+        m = types==ty; t = time.time()
+        st = cls.fit_state({'fine': np.asarray(P[fit & m], dtype=np.float32)}, settings)
+        h,idx = cls(st, ['fine'], settings),np.flatnonzero(m & need)
+        s[idx] = np.concatenate([head_scores(h, [np.asarray(P[idx[i:i+64]], dtype=np.float32)]) for i in range(0, len(idx), 64)])
         g = s[held_good & m]; s[m] = (s[m]-g.mean())/g.std()
+        print(f"  fine {method}, {ty} cells: fitted on {int((fit & m).sum())}, {len(idx)} scored, {time.time()-t:.0f} s", flush=True)
     return s
 
-def normality_rows(P, y, trn, types, esc, seed=42):
+FINE_SETTINGS = dict(padim=dict(seed=0, dims=120, top=10), patchcore=dict(seed=0, coreset=0.01, coreset_method='greedy'))  # PatchCore: a 1 % coreset (greedy k-centre)
+
+def normality_rows(P, y, trn, types, esc, seed=42, method='padim'):
     "Fine PaDiM alone: fitted on 75 % of the training part's good cells, its 2 % threshold from the other 25 % (which, with every training defect, the combiner learns on)"
     from nexai.train import combiner_part
     from nexai.threshold import recall_at_fpr
@@ -168,7 +180,7 @@ def normality_rows(P, y, trn, types, esc, seed=42):
     tr_idx = np.flatnonzero(trn)
     ho = np.zeros(len(y), bool); ho[tr_idx] = combiner_part(pd.DataFrame(dict(path=tr_idx.astype(str), label=np.where(y[trn]==1, 'defect', 'good'))), .25, seed)
     fit,held_good = trn & ~ho & (y==0),trn & ho & (y==0)
-    s = padim_scores(P, fit, types, held_good)
+    s = padim_scores(P, fit, types, held_good, FINE_SETTINGS[method], method)
     t02 = np.quantile(s[held_good], .98, method='higher'); vs,vy = s[~trn],y[~trn]
     o02 = np.quantile(vs[vy==0], .98, method='higher')
     r = dict(C=np.nan, oof_auc=np.nan, n_features=P.shape[2], fit_s=time.time()-t, accuracy=np.nan, roc_auc=roc_auc_score(vy, vs),
@@ -301,6 +313,51 @@ def curve(a):
     print(f"{time.time()-t:.0f} s")
     for ext in ('csv','png'): shutil.copy(out/f'label_curve.{ext}', Path(__file__).parent.parent/'nbs'/f'label_curve_elpv.{ext}')
 
+def fine_fused(a):
+    "A fine model of normality (blocks.1-3 at 28×28, per type) alone; fused with the cached best probe; and fused with fine-tuned runs on their own hold-out"
+    from nexai.data import from_elpv
+    from nexai.train import fit_combiner, training_items, stratified_part, _parts
+    from nexai.fused import FusedModel
+    from nexai.threshold import metrics_at, recall_at_fpr, pick_threshold
+    from sklearn.metrics import roc_auc_score
+    from honest_elpv import _holdout_scores
+    import tempfile
+    df = from_elpv(); paths = df.path.values; names = np.array([Path(p).name for p in paths])
+    y,trn,types = (df.label=='defect').astype(int).values,~df.is_valid.values,df.type.astype(str).values
+    esc,va = escapes(names, ~trn),~trn
+    P = np.load(cache_dir(a.out, a.arch, a.size)/'p.npy', mmap_mode='r')
+    st,rows = dict(FINE_SETTINGS[a.method], **({'coreset': a.coreset} if a.method=='patchcore' else {})),[]
+    FINE_SETTINGS[a.method] = st
+    what = f"fine {'PaDiM' if a.method=='padim' else 'PatchCore'} (blocks.1-3, 28×28{f', coreset {a.coreset:g}' if a.method=='patchcore' else ''}), per type"
+    def add(lever, setting, r, arch=a.arch):
+        rows.append(dict(lever=lever, setting=setting, arch=arch, size=a.size, **r)); print(' | '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k,v in rows[-1].items()), flush=True)
+    # 1. alone, and 2. beside the best probe: fitted on 75 % of the training part's good cells; the rest and every training defect for the combiner
+    r,s,comb = normality_rows(P, y, trn, types, esc, method=a.method); add('normality', what, r)
+    pf = Path(a.out)/'scores'/'resolution_probe_fine_avg+max_300.npz'
+    if pf.is_file():
+        b = np.load(pf); r,_ = fused_row(b['oof'], b['valid'], s, comb, y, trn, types, esc)
+        add('fused', f"best probe (probe, fine avg+max, 300 px) + {what}", r)
+    # 3. beside fine-tuned runs (one split, one hold-out): fitted on the training good cells outside their hold-out; combiner and thresholds on the hold-out
+    if a.models:
+        outs = [Path(o) for o in a.models]
+        with tempfile.TemporaryDirectory() as d: items = training_items('elpv', d, soft='prob')
+        tr,_ = _parts(items); hod = tr[stratified_part(tr, 0.2, 42)].sort_values('path').reset_index(drop=True)
+        hos = [_holdout_scores(o, hod, 8).set_index('path') for o in outs]
+        vps = [pd.read_csv(o/'valid_preds.csv').set_index('path') for o in outs]
+        ho = np.isin(paths, hod.path)
+        p = np.full(len(y), np.nan)
+        p[ho] = np.mean([h.loc[paths[ho], a.col].values for h in hos], 0); p[va] = np.mean([v.loc[paths[va], a.col].values for v in vps], 0)
+        s = padim_scores(P, trn & ~ho & (y==0), types, ho & (y==0), st, a.method, need=ho | va)
+        c,thr,fh = fit_combiner(p[ho], s[ho], list(types[ho]), y[ho], 'f1')
+        fv = FusedModel(None, None, dict(combiner=c)).combine(p[va], s[va], list(types[va]))
+        for name,h_,v_,th in ((f"mean of {' + '.join(o.name for o in outs)} ({a.col})", p[ho], p[va], pick_threshold(y[ho], p[ho], 'f1')['threshold']),
+                              (f"mean of {' + '.join(o.name for o in outs)} ({a.col}) + {what}, combiner and thresholds on the runs' hold-out ({int(ho.sum())} cells), honest", fh, fv, thr)):
+            yh,yv = y[ho],y[va]; t02,o02 = np.quantile(h_[yh==0], .98, method='higher'),np.quantile(v_[yv==0], .98, method='higher')
+            add('fused' if 'combiner' in name else 'fine-tuned', name, dict(accuracy=metrics_at(yv, v_, th)['accuracy'], roc_auc=roc_auc_score(yv, v_),
+                caught_2pct=float((v_[yv==1] > t02).mean()), scrap_at_honest_2pct=float((v_[yv==0] > t02).mean()), caught_2pct_oracle=recall_at_fpr(yv, v_, (0.02,))['0.02'],
+                escapes_honest=int((v_[esc] > t02).sum()), escapes_oracle=int((v_[esc] > o02).sum())), arch=None)
+    if a.csv: pd.concat([pd.read_csv(a.csv), pd.DataFrame(rows)], ignore_index=True).to_csv(a.csv, index=False)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); sp = ap.add_subparsers(dest='cmd', required=True)
     e = sp.add_parser('extract'); e.add_argument('--size', type=int, required=True); e.add_argument('--arch', default='lite0'); e.add_argument('--out', default='/tmp/subtle')
@@ -311,7 +368,11 @@ def main():
     c = sp.add_parser('cost'); c.add_argument('--archs', default='lite0'); c.add_argument('--sizes', default='224,300,384,448,512')
     c.add_argument('--bs', type=int, default=16); c.add_argument('--batches', type=int, default=3); c.add_argument('--bf16', action='store_true')
     u = sp.add_parser('curve'); u.add_argument('--out', default='/tmp/subtle')
+    f = sp.add_parser('fine-fused'); f.add_argument('models', nargs='*', help="model directories of nexai-train elpv runs on one split and hold-out (their mean is fused)")
+    f.add_argument('--method', choices=('padim','patchcore'), default='patchcore'); f.add_argument('--coreset', type=float, default=0.01)
+    f.add_argument('--size', type=int, default=448); f.add_argument('--arch', default='lite0'); f.add_argument('--col', default='score_tta')
+    f.add_argument('--out', default='/tmp/subtle'); f.add_argument('--csv', default=None)
     a = ap.parse_args(); warnings.filterwarnings('ignore')
-    dict(extract=extract, measure=measure, cost=cost, curve=curve)[a.cmd](a)
+    {'extract':extract, 'measure':measure, 'cost':cost, 'curve':curve, 'fine-fused':fine_fused}[a.cmd](a)
 
 if __name__ == '__main__': main()
