@@ -318,6 +318,9 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
     if not rank: out.mkdir(parents=True, exist_ok=True)
     aug = parse_aug(aug)
     dls,early = _member_dls(items, out, size, bs, oversample, seed, aug, workers, store, gan_aug, early_size, resident, soft)
+    if not len(dls.train):  # fastai drops the last partial batch: an epoch would train on nothing, and the model kept would be untrained
+        n = len(dls.train_ds)
+        raise UsageError(f"{n} training items (oversampled), fewer than one batch of --bs {bs}: nothing would train; give --bs {n} or fewer")
     ck = _resume_point(out, dls, ifnone(args, {}), resume, rank)
     learn = (tile_learner(dls, arch, tile, tile_overlap, tile_res, tile_pool, pretrained, weights, bf16=bf16, compile=compile, path=out) if tile else
              defect_learner(dls, arch, weights=weights, pretrained=pretrained, bf16=bf16, compile=compile, path=out))
