@@ -25,17 +25,17 @@ from .threshold import *
 from .scorer import *
 from .classifier import *
 from .fold import *
+from .speed import *
 from .models import load_scorer, as_scorer, predict, Ensemble, save_ensemble_dir, ENSEMBLE_SCHEMA
 from .resume import Checkpoint, SmoothLoss, load_checkpoint, last_checkpoint, set_rng_state, bare_model, skipped_epoch
 
 # %% auto #0
-__all__ = ['defect_metrics', 'DepthwiseFP32Grads', 'CPUBF16', 'FoldBNValid', 'CompileModel', 'auto_bf16', 'gpu_half',
-           'fast_training', 'defect_learner', 'activation_bytes', 'free_memory', 'check_fit_memory', 'KeepBest',
-           'EpochLog', 'ProgressiveResize', 'fit_defects', 'tta_passes', 'tta_preds', 'fp32_scoring', 'evaluate']
+__all__ = ['defect_learner', 'activation_bytes', 'free_memory', 'check_fit_memory', 'KeepBest', 'EpochLog', 'ProgressiveResize',
+           'fit_defects', 'tta_passes', 'tta_preds', 'fp32_scoring', 'evaluate']
 
 # %% ../nbs/09_learner.ipynb #7d179672
-import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold, nexai.resume, nexai.models
-_mods = (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold)
+import nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold, nexai.speed, nexai.resume, nexai.models
+_mods = (nexai.core, nexai.data, nexai.store, nexai.weights, nexai.threshold, nexai.scorer, nexai.classifier, nexai.fold, nexai.speed)
 _reexport = [o for m in _mods for o in m.__all__] + ['last_checkpoint', 'load_scorer', 'as_scorer', 'predict', 'Ensemble', 'save_ensemble_dir',
                                                     'ENSEMBLE_SCHEMA']
 
@@ -51,157 +51,7 @@ def _set_norm(dls, stats):
         for dl in dls.loaders: dl.after_batch.fs = dls.after_batch.fs
     dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
-def defect_metrics(vocab # the classes of the DataLoaders
-                  )->list: # fastai metrics
-    "Accuracy, and for good/defect also ROC AUC and F1 of the defect class"
-    if list(vocab)!=['good','defect']: return [accuracy]
-    return [accuracy, RocAucBinary(), F1Score(pos_label=1)]
-
-# %% ../nbs/09_learner.ipynb #bb07efcb
-class _DepthwiseBF16(torch.autograd.Function):
-    "A depthwise convolution in bf16, each of whose gradients is taken in fp32 where oneDNN's bf16 kernel for it is slow"
-    @staticmethod
-    def forward(ctx, x, w, stride, padding, dilation, groups):
-        xb,wb = x.to(torch.bfloat16),w.to(torch.bfloat16)  # as autocast casts them
-        ctx.save_for_backward(xb, wb); ctx.conf,ctx.x_dtype = (stride, padding, dilation, groups),x.dtype
-        return F.conv2d(xb, wb, None, stride, padding, dilation, groups)
-    @staticmethod
-    def backward(ctx, g):
-        xb,wb = ctx.saved_tensors
-        conf = ctx.conf
-        fmt = torch.channels_last if xb.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        f32 = lambda t: t.float().contiguous(memory_format=fmt)
-        (fi,fw),gi,gw = _wants_fp32(wb, conf[0]),None,None
-        fi,fw = fi and ctx.needs_input_grad[0],fw and ctx.needs_input_grad[1]
-        g32 = f32(g) if fi or fw else None  # converted once for both
-        if ctx.needs_input_grad[0]:  # strided: fp32 is 2–4× faster; stride 1: bf16 is fast
-            gi = (torch.nn.grad.conv2d_input(xb.shape, wb.float(), g32, *conf) if fi
-                  else torch.nn.grad.conv2d_input(xb.shape, wb, g, *conf)).to(ctx.x_dtype)
-        if ctx.needs_input_grad[1]:  # larger than 3×3: fp32 is 2–3× faster; 3×3: bf16 is fast
-            gw = (torch.nn.grad.conv2d_weight(f32(xb), wb.shape, g32, *conf) if fw
-                  else torch.nn.grad.conv2d_weight(xb, wb.shape, g, *conf).float())
-        return gi, gw, None, None, None, None
-
-def _wants_fp32(w, stride)->tuple: # (input gradient in fp32, weight gradient in fp32)
-    "Where oneDNN (torch 2.14, AVX512-BF16) is slow at a depthwise convolution's gradient in bf16: a strided one's input's, a weight's above 3×3"
-    return max(stride)>1, max(w.shape[-2:])>3
-
-def _is_slow_depthwise(x, w, bias, groups, stride, padding)->bool:
-    "A depthwise convolution under CPU bf16 autocast that needs a gradient slow in bf16 (`_wants_fp32`): its weight's, when trained, or its input's"
-    # the input's also with the body frozen, where gradients still flow to the trained BatchNorm layers
-    fi,fw = _wants_fp32(w, stride)
-    return (bias is None and groups>1 and w.dim()==4 and w.shape[0]==groups and w.shape[1]==1
-            and ((fw and w.requires_grad) or (fi and x.requires_grad))
-            and w.dtype==torch.float32 and x.device.type=='cpu' and torch.is_grad_enabled()
-            and torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu')==torch.bfloat16 and not isinstance(padding, str))
-
-# %% ../nbs/09_learner.ipynb #83a1cae4
-class DepthwiseFP32Grads(torch.overrides.TorchFunctionMode):
-    "Within it, under CPU bf16 autocast, depthwise convolutions take their slow bf16 gradients in fp32 (`_wants_fp32`); all else runs as it would"
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is F.conv2d:
-            a = named_args(CONV_ARGS, args, kwargs)
-            x,w,groups,padding,stride = a['input'],a['weight'],a.get('groups', 1),a.get('padding', 0),_pair(a.get('stride', 1))
-            if _is_slow_depthwise(x, w, a.get('bias'), groups, stride, padding):
-                with torch.autocast('cpu', enabled=False):
-                    return _DepthwiseBF16.apply(x, w, stride, _pair(padding), _pair(a.get('dilation', 1)), groups)
-        return func(*args, **kwargs)
-
-class CPUBF16(Callback):
-    "bf16 autocast for training on the CPU (fastai's `MixedPrecision` is for GPUs); depthwise gradients oneDNN is slow at in bf16 are taken in fp32"
-    order = 10
-    def __init__(self, depthwise_fp32:bool=True): # training batches run in `DepthwiseFP32Grads`
-        self.depthwise_fp32,self.ctxs = depthwise_fp32,[]
-    def before_batch(self):
-        self.release()
-        self.ctxs = [torch.autocast('cpu', dtype=torch.bfloat16)] + ([DepthwiseFP32Grads()] if self.depthwise_fp32 and self.training else [])
-        for c in self.ctxs: c.__enter__()
-    def after_pred(self): self.learn.pred = to_float(self.pred)
-    def after_loss(self): self.release()
-    def after_cancel_batch(self): self.release()
-    def release(self):
-        "Leave the batch's contexts, once, innermost first (also after a fit that raised, where fastai calls no more callbacks)"
-        while self.ctxs: self.ctxs.pop().__exit__(None, None, None)
-
-# %% ../nbs/09_learner.ipynb #59b514ce
-class FoldBNValid(Callback):
-    "Validation, `get_preds` and TTA with each BatchNorm folded into the convolution before it (`FoldedBN`): the same network, scored faster"
-    order = 20  # inside `CPUBF16`'s autocast
-    mode = None
-    def before_validate(self): self.pairs = None  # looked for again each time: the network may have changed
-    def before_batch(self):
-        self.release()
-        if self.training or torch.is_grad_enabled(): return
-        if getattr(self, 'pairs', None) is None: self.pairs = bn_pairs(self.model, self.xb[0][:1])
-        self.mode = FoldedBN(self.pairs); self.mode.__enter__()
-    def after_pred(self): self.release()
-    def after_cancel_batch(self): self.release()
-    def release(self):
-        "Leave the batch's `FoldedBN`, once (also after a fit that raised, where fastai calls no more callbacks)"
-        m,self.mode = self.mode,None
-        if m is not None: m.__exit__(None, None, None)
-
-class CompileModel(Callback):
-    "Train and validate through `torch.compile`, compiled in place (`nn.Module.compile`) for each fit, eager after it for hooks and export"
-    order = -10  # before the other callbacks' `before_fit`
-    def __init__(self, **kwargs): self.kwargs = kwargs  # for `torch.compile` (`mode=`, `dynamic=`, ...)
-    def before_fit(self):
-        self.model.compile(**self.kwargs)
-        self.first = None  # seconds of each fit's first training batch, which compiles
-    def before_batch(self):
-        # fastai's tensor subclasses send dynamo into endless `as_subclass` calls
-        self.learn.xb = tuple(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in self.xb)
-        if self.training and self.first is None: self.t0 = time.perf_counter()
-    def after_batch(self):
-        if self.training and self.first is None:
-            self.first = time.perf_counter()-self.t0
-            self.learn.nexai.setdefault('compile_first_batch_s', []).append(round(self.first, 2))
-    def after_fit(self): self.release()
-    def release(self):
-        "Make the network eager again (also after a fit that raised, where fastai calls no more callbacks)"
-        self.model._compiled_call_impl = None  # what `nn.Module.compile` set
-
-# %% ../nbs/09_learner.ipynb #94460d82
-def _release_bf16(learn):
-    "Leave the contexts a `CPUBF16` or `FoldBNValid` batch left open when its fit raised, and the compiled network of `CompileModel`"
-    for cb in learn.cbs:
-        if isinstance(cb, (CPUBF16, FoldBNValid, CompileModel)): cb.release()
-
-def auto_bf16(bf16:bool=None # True or False: as told; None: chosen by the hardware
-             )->bool:        # train in bf16 mixed precision?
-    "Train in bf16? `bf16` when given; else yes on a GPU, and on a CPU only where it has bf16 units (AVX512-BF16 or AMX)"
-    if bf16 is not None: return bool(bf16)
-    return torch.cuda.is_available() or cpu_has_bf16()
-
-def gpu_half()->str: # 'bf16' or 'fp16'
-    "The half precision a GPU trains in: bf16 where it has bf16 units (Ampere and later), fp16 on older ones (Kaggle's T4 and P100)"
-    return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'
-
 # %% ../nbs/09_learner.ipynb #3dfe9457
-def fast_training(learn:Learner,          # any fastai Learner: a classifier's, a tile model's
-                  bf16:bool=None,         # mixed precision: None chooses (`auto_bf16`); on a GPU bf16, or fp16 without bf16 units (`gpu_half`)
-                  channels_last:bool=True, # NHWC memory layout (`ChannelsLast`)
-                  fold_bn:bool=True,       # on the CPU, validate with the BatchNorm layers folded into the convolutions (`FoldBNValid`)
-                  compile:bool=False       # train and validate through `torch.compile` (`CompileModel`)
-                 )->Learner:               # `learn`, or on a GPU in half precision its `to_bf16`/`to_fp16`; what it chose in `learn.nexai`
-    "How a learner runs, not what it learns: NHWC, bf16 autocast on CPUs with bf16 units, BatchNorm folded for validation; every trainer's one path"
-    if not hasattr(learn, 'nexai'): learn.nexai = {}
-    if channels_last: learn.add_cb(ChannelsLast())
-    mp = auto_bf16(bf16)
-    learn.nexai['bf16'] = mp
-    gpu = torch.cuda.is_available()
-    half = gpu_half() if mp and gpu else 'bf16'
-    why = '' if bf16 is not None else f" (chosen for this {'GPU' if gpu else 'CPU'}{'' if mp or gpu else ': no bf16 units'})"
-    logging.getLogger('nexai').info(f"mixed precision {half if mp else 'off'}{why}")
-    if mp and not gpu: learn.add_cb(CPUBF16(depthwise_fp32=not compile))  # its autograd function and torch-function mode are for eager mode
-    if not gpu and fold_bn and not compile: learn.add_cb(FoldBNValid())
-    if compile: learn.add_cb(CompileModel())
-    learn.nexai['compile'] = compile
-    if mp and gpu: learn = learn.to_bf16() if half=='bf16' else learn.to_fp16()
-    learn.nexai['half'] = half if mp else None
-    return learn
-
 @delegates(vision_learner, but=['normalize','weights','pretrained','cut','splitter'])
 def defect_learner(dls,                    # from `defect_dls`
                    arch:str='resnet34',    # backbone name (see `arch_source`)
@@ -354,7 +204,7 @@ def _schedule_lr(learn, ck, lr)->tuple: # (lr, the lr_find curve or None)
     if ck: return ck['info']['lr'],ck['info'].get('lr_find')
     if lr is not None: return lr,None
     try: return _find_lr(learn)
-    finally: _release_bf16(learn)
+    finally: release_fast_training(learn)
 
 def _fit_phase(learn, phase, n, lrs, skip, cbs, ck, elog, pr):
     "One phase of the schedule, 'frozen' or 'unfrozen': one cycle of `n` epochs, the first `skip` done before a resume from checkpoint `ck`"
@@ -366,7 +216,7 @@ def _fit_phase(learn, phase, n, lrs, skip, cbs, ck, elog, pr):
     elog.phase,learn.nexai_skip,full = phase,skip,learn.dls
     try: learn.fit_one_cycle(n, lrs, cbs=cbs+([SmoothLoss(ck['smooth_loss'])] if same else []), start_epoch=skip)
     finally:
-        _release_bf16(learn)
+        release_fast_training(learn)
         learn.nexai_skip = 0
         if pr: learn.dls,learn.nexai_early = full,False
 

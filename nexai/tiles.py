@@ -22,6 +22,7 @@ from .store import image_items
 from .weights import arch_fn, backbone_stats
 from .scorer import Scorer, scorer_kind, write_model_json, read_model_json, check_weights, read_weights, data_summary, onnx_session, save_meta
 from .classifier import tta_combine
+from .speed import fast_training, defect_metrics
 
 # %% auto #0
 __all__ = ['TILES_SCHEMA', 'tile_starts', 'TileNet', 'tile_net', 'tile_learner', 'fit_tiles', 'TileModel', 'OnnxTiles']
@@ -140,7 +141,6 @@ def tile_learner(dls,                    # from `defect_dls`, good/defect, unnor
                  **kwargs                # passed to `Learner`: loss_func (default: the data's, so soft labels work), path, cbs, ...
                 )->Learner:
     "A `Learner` of a tile model: frozen and unfrozen like a classifier (backbone, head), by `fit_tiles` or the study's schedule (`fit_defects`)"
-    from nexai.learner import fast_training, defect_metrics  # here: `nexai.learner` imports `nexai.models`, which registers this kind
     if list(dls.vocab)!=['good','defect']: raise ValueError(f"a tile model learns from labels 'good' and 'defect'; the items have {list(dls.vocab)}")
     tn = tile_net(arch, dls.size, tile, overlap, res, pool, pretrained, weights)
     learn = Learner(dls, tn, metrics=ifnone(metrics, defect_metrics(dls.vocab)), splitter=_tile_split, **kwargs)
