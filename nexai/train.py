@@ -166,6 +166,8 @@ def _check_recipe(**kwargs):
     _check_early(r['size'], r['epochs']+(r['freeze_epochs'] if r['pretrained'] else 0), r['early_size'], r['early_epochs'])
     if r['distributed'] and r['lr'] is None: raise UsageError("--distributed needs --lr: the learning-rate finder doesn't run across processes")
     if r['tile']:  # a tile model: sizes that make no grid, and a batch of tiles too large, refused before the data is read
+        if r['tile_pool'] not in ('max','lse'): raise UsageError(f"--tile-pool {r['tile_pool']}: a tile model pools its tiles' scores by lse or max")
+        if r['early_size']: raise UsageError(f"--early-size with --tile: a tile model's grid is cut for --size {r['size']} alone")
         n = len(tile_starts(r['size'], r['tile'], r['tile_overlap']))**2
         check_fit_memory(r['arch'], r['tile_res'] or r['tile'], r['bs'], tiles=n)
     else: check_fit_memory(r['arch'], r['size'], r['bs'])  # a batch too large for the memory, before the data is read

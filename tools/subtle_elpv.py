@@ -171,7 +171,7 @@ def padim_scores(P, fit, types, held_good, settings=dict(seed=0, dims=120, top=1
 
 FINE_SETTINGS = dict(padim=dict(seed=0, dims=120, top=10), patchcore=dict(seed=0, coreset=0.01, coreset_method='greedy'))  # PatchCore: a 1 % coreset (greedy k-centre)
 
-def normality_rows(P, y, trn, types, esc, seed=42, method='padim'):
+def normality_rows(P, y, trn, types, esc, seed=42, method='padim', settings=None):
     "Fine PaDiM alone: fitted on 75 % of the training part's good cells, its 2 % threshold from the other 25 % (which, with every training defect, the combiner learns on)"
     from nexai.train import combiner_part
     from nexai.threshold import recall_at_fpr
@@ -180,7 +180,7 @@ def normality_rows(P, y, trn, types, esc, seed=42, method='padim'):
     tr_idx = np.flatnonzero(trn)
     ho = np.zeros(len(y), bool); ho[tr_idx] = combiner_part(pd.DataFrame(dict(path=tr_idx.astype(str), label=np.where(y[trn]==1, 'defect', 'good'))), .25, seed)
     fit,held_good = trn & ~ho & (y==0),trn & ho & (y==0)
-    s = padim_scores(P, fit, types, held_good, FINE_SETTINGS[method], method)
+    s = padim_scores(P, fit, types, held_good, settings or FINE_SETTINGS[method], method)
     t02 = np.quantile(s[held_good], .98, method='higher'); vs,vy = s[~trn],y[~trn]
     o02 = np.quantile(vs[vy==0], .98, method='higher')
     r = dict(C=np.nan, oof_auc=np.nan, n_features=P.shape[2], fit_s=time.time()-t, accuracy=np.nan, roc_auc=roc_auc_score(vy, vs),
@@ -327,12 +327,11 @@ def fine_fused(a):
     esc,va = escapes(names, ~trn),~trn
     P = np.load(cache_dir(a.out, a.arch, a.size)/'p.npy', mmap_mode='r')
     st,rows = dict(FINE_SETTINGS[a.method], **({'coreset': a.coreset} if a.method=='patchcore' else {})),[]
-    FINE_SETTINGS[a.method] = st
     what = f"fine {'PaDiM' if a.method=='padim' else 'PatchCore'} (blocks.1-3, 28×28{f', coreset {a.coreset:g}' if a.method=='patchcore' else ''}), per type"
     def add(lever, setting, r, arch=a.arch):
         rows.append(dict(lever=lever, setting=setting, arch=arch, size=a.size, **r)); print(' | '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k,v in rows[-1].items()), flush=True)
     # 1. alone, and 2. beside the best probe: fitted on 75 % of the training part's good cells; the rest and every training defect for the combiner
-    r,s,comb = normality_rows(P, y, trn, types, esc, method=a.method); add('normality', what, r)
+    r,s,comb = normality_rows(P, y, trn, types, esc, method=a.method, settings=st); add('normality', what, r)
     pf = Path(a.out)/'scores'/'resolution_probe_fine_avg+max_300.npz'
     if pf.is_file():
         b = np.load(pf); r,_ = fused_row(b['oof'], b['valid'], s, comb, y, trn, types, esc)
