@@ -13,6 +13,7 @@ from fastcore.script import call_parse, store_true, parse_cli
 from fastcore.basics import ifnone
 import nexai
 from .core import *
+from .malloc import preload_allocator
 
 # %% auto #0
 __all__ = ['SHARD_PROVENANCE', 'nexai_train', 'nexai_report', 'shard_files', 'shard_provenance', 'merge_shards', 'nexai_predict',
@@ -371,6 +372,7 @@ _commands = dict(train=('nexai_train',['data']), predict=('nexai_predict',None),
 
 def main():
     "Run the command named by the script's name, or by the first argument under `python -m nexai`"
+    with command_errors(Path(sys.argv[0]).name): preload_allocator()  # re-run once under tcmalloc where installed (`nexai.malloc`)
     name = Path(sys.argv[0]).name
     cmd = name[6:] if name.startswith('nexai-') and name[6:] in _commands else None
     if cmd is None:

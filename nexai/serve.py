@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastcore.all import *
 from fastcore.script import call_parse, store_true
 import nexai
+from .malloc import preload_allocator
 from .core import *
 from .threshold import pick_threshold
 from .scorer import write_signed
@@ -616,6 +617,7 @@ def nexai_serve(model:str,                   # the model directory to serve (any
                ):
     "Serve a model on the line: Open Inference Protocol (v2), micro-batching, a record for every part, audited thresholds, hot swap, metrics, drift"
     with command_errors('nexai-serve', debug):
+        preload_allocator()  # re-run once under tcmalloc where installed (`nexai.malloc`)
         import uvicorn
         if not Path(model).exists(): raise FileNotFoundError(f"{model} does not exist")
         svc = LineService(model, records=records, name=name, onnx=onnx, token=token, max_batch=max_batch, max_wait_ms=max_wait_ms, queue_max=queue,

@@ -14,6 +14,7 @@ from fastcore.all import *
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.vision.augment import aug_transforms
 from .core import *
+from .malloc import allocator
 from .data import *
 from .weights import arch_source, find_weights, create_backbone
 from .threshold import *
@@ -219,7 +220,7 @@ def _resume_point(out, dls, args, resume, rank)->Path: # the checkpoint to go on
     return ck
 
 _RUNTIME = ('workers','report','resume','keep_checkpoints','distributed','store','resident')  # how a run runs: never recorded for a resume
-_RECIPE = ('arch','size','epochs','freeze_epochs','early_size','early_epochs','lr','best_epoch','aug','bf16','soft','train_seconds')  # in its metrics
+_RECIPE = ('arch','size','epochs','freeze_epochs','early_size','early_epochs','lr','best_epoch','aug','bf16','soft','train_seconds','allocator')  # in its metrics
 
 def _record(data, **kwargs)->dict:
     "A run's options as recorded for a resume: how it runs left out, a DataFrame named, not kept"
@@ -333,7 +334,7 @@ def fit_member(items:pd.DataFrame,     # checked items (`training_items`): it tr
     train_s = time.time()-t0
     res,vp = _eval_metrics(learn, dls, threshold, tta)
     res = to_plain(dict(res, **_member_figures(learn, dls, arch, size, aug, soft, early_size, early_epochs),
-                        train_seconds=round(train_s, 1), total_seconds=round(time.time()-t0, 1)))
+                        train_seconds=round(train_s, 1), total_seconds=round(time.time()-t0, 1), allocator=allocator()))
     _save_member(learn, out, res, vp, tta, preds)
     if not keep_checkpoints: shutil.rmtree(out/'checkpoints', ignore_errors=True)
     return res
